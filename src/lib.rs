@@ -1,0 +1,12 @@
+//! trtc-sipgw: a telephone gateway that dials SIP phones into Tencent TRTC rooms.
+//!
+//! The crate is split the way DESIGN.md draws it: protocol cores without I/O
+//! (`sip`, `media`, `calls::state`) and thin async shells that own sockets and
+//! timers, all driven by one `smol::LocalExecutor`.
+
+pub mod calls;
+pub mod config;
+pub mod http;
+pub mod media;
+pub mod room;
+pub mod sip;
