@@ -1,1 +1,3 @@
-//! (placeholder)
+//! The phone leg's signalling: SIP message glue, transactions, dialogs, digest auth, SDP.
+
+pub mod sdp;
