@@ -1,1 +1,412 @@
-//! (placeholder)
+//! The gateway's TOML configuration: every key has a built-in default, so the binary
+//! runs with no file at all, and a bad file is refused at start with the key named.
+
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// Why a configuration could not be used. The message always names the offending key
+/// (or the file), because the person reading it is editing that file.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole configuration, one section per concern.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The SIPx-compatible HTTP API.
+    pub http: HttpConfig,
+    /// The SIP user agent (the phone leg's signalling).
+    pub sip: SipConfig,
+    /// RTP media sockets of the phone leg.
+    pub rtp: RtpConfig,
+    /// Which room backend carries the TRTC leg.
+    pub room: RoomConfig,
+    /// Call registry limits and the persisted call log.
+    pub calls: CallsConfig,
+    /// Delivery of state webhooks.
+    pub webhook: WebhookConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Where the API listens. Loopback by default: exposing it to a LAN is a choice.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// `[sip]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// UDP address of the SIP socket.
+    pub listen: SocketAddr,
+    /// Address written into Via/Contact/SDP when `listen` is a wildcard; found from the
+    /// route towards the outbound target when not set.
+    pub advertise_ip: Option<IpAddr>,
+    /// RFC 3261 T1 in milliseconds (retransmission base).
+    pub t1_ms: u64,
+    /// Where calls go.
+    pub outbound: OutboundConfig,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            advertise_ip: None,
+            t1_ms: 500,
+            outbound: OutboundConfig::default(),
+        }
+    }
+}
+
+/// `[sip.outbound]`: the route that turns a phone number into a request URI.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// Request-URI template; `{number}` is replaced by the requested phone number.
+    pub uri: String,
+    /// Digest user name, when the trunk or PBX asks for authentication.
+    pub username: Option<String>,
+    /// Digest password. Never logged.
+    pub password: Option<String>,
+    /// Caller id (From URI).
+    pub from: Option<String>,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            uri: "sip:{number}@127.0.0.1:5062".into(),
+            username: None,
+            password: None,
+            from: None,
+        }
+    }
+}
+
+/// `[rtp]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtpConfig {
+    /// Address RTP sockets bind to and advertise in SDP; the SIP address when not set.
+    pub ip: Option<IpAddr>,
+    /// Inclusive port range; each call takes an even RTP port (and the odd one above it).
+    pub ports: [u16; 2],
+    /// Hang up an answered call after this many seconds without RTP from the phone.
+    pub no_rtp_timeout_s: u32,
+    /// Jitter buffer target depth in 20 ms frames.
+    pub jitter_frames: u8,
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig {
+            ip: None,
+            ports: [16384, 32767],
+            no_rtp_timeout_s: 30,
+            jitter_frames: 2,
+        }
+    }
+}
+
+/// `[room]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoomConfig {
+    /// `sim` (built-in simulated room) or `trtc` (Tencent LiteAV SDK).
+    pub backend: String,
+    /// The gateway's own bound on room entry, in seconds.
+    pub entry_timeout_s: u32,
+    /// Settings of the simulated room.
+    pub sim: SimRoomConfig,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        RoomConfig {
+            backend: "sim".into(),
+            entry_timeout_s: 15,
+            sim: SimRoomConfig::default(),
+        }
+    }
+}
+
+/// `[room.sim]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimRoomConfig {
+    /// Frequency of the tone the simulated remote user speaks.
+    pub tone_hz: f32,
+    /// Where the room records what it hears from the phone (`<call id>.wav`); empty = off.
+    pub record_dir: PathBuf,
+    /// Dismiss the room this many seconds after entry; 0 = never.
+    pub dismiss_after_s: u32,
+}
+
+impl Default for SimRoomConfig {
+    fn default() -> Self {
+        SimRoomConfig {
+            tone_hz: 1000.0,
+            record_dir: PathBuf::new(),
+            dismiss_after_s: 0,
+        }
+    }
+}
+
+/// `[calls]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    /// Most calls at once; beyond it `/trtc/startup` answers 503.
+    pub max_calls: usize,
+    /// How long finished calls stay queryable, in hours.
+    pub retention_h: u32,
+    /// Directory of the persisted call log; `$STATE_DIRECTORY` (systemd) or a per-user
+    /// state directory when not set; empty string = keep history in memory only.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig {
+            max_calls: 200,
+            retention_h: 24,
+            state_dir: None,
+        }
+    }
+}
+
+/// `[webhook]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Timeout of one delivery attempt, in milliseconds.
+    pub timeout_ms: u64,
+    /// Extra attempts after a failed delivery (connection error, timeout, 5xx).
+    pub retries: u32,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            timeout_ms: 3000,
+            retries: 3,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into() }
+    }
+}
+
+impl Config {
+    /// Reads and checks a TOML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// Parses and checks TOML text; the error names the key at fault.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError(describe_toml_error(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("invalid value for key `{key}`: {why}")));
+        let uri = &self.sip.outbound.uri;
+        if !(uri.starts_with("sip:") || uri.starts_with("sips:")) {
+            return bad("sip.outbound.uri", "must start with sip:");
+        }
+        if !uri.contains("{number}") {
+            return bad("sip.outbound.uri", "must contain {number}");
+        }
+        if let Some(from) = &self.sip.outbound.from {
+            if !(from.starts_with("sip:") || from.starts_with("sips:")) {
+                return bad("sip.outbound.from", "must be a sip: URI");
+            }
+        }
+        if self.sip.outbound.password.is_some() && self.sip.outbound.username.is_none() {
+            return bad("sip.outbound.username", "is needed when a password is set");
+        }
+        if self.sip.t1_ms == 0 || self.sip.t1_ms > 10_000 {
+            return bad("sip.t1_ms", "must be 1..=10000");
+        }
+        let [lo, hi] = self.rtp.ports;
+        if lo == 0 || lo > hi || hi - lo < 1 {
+            return bad("rtp.ports", "must be [low, high] with 0 < low < high");
+        }
+        if self.rtp.no_rtp_timeout_s == 0 {
+            return bad("rtp.no_rtp_timeout_s", "must be at least 1");
+        }
+        if self.rtp.jitter_frames > 25 {
+            return bad("rtp.jitter_frames", "must be 0..=25");
+        }
+        match self.room.backend.as_str() {
+            "sim" => {}
+            "trtc" => {
+                return bad(
+                    "room.backend",
+                    "`trtc` needs Tencent's LiteAV SDK, which this build does not carry yet; use `sim`",
+                )
+            }
+            _ => return bad("room.backend", "must be `sim` or `trtc`"),
+        }
+        if self.room.entry_timeout_s == 0 {
+            return bad("room.entry_timeout_s", "must be at least 1");
+        }
+        if !(self.room.sim.tone_hz > 0.0 && self.room.sim.tone_hz < 4000.0) {
+            return bad("room.sim.tone_hz", "must be between 0 and 4000 Hz");
+        }
+        if self.calls.max_calls == 0 {
+            return bad("calls.max_calls", "must be at least 1");
+        }
+        if self.webhook.timeout_ms == 0 {
+            return bad("webhook.timeout_ms", "must be at least 1");
+        }
+        if self.webhook.retries > 10 {
+            return bad("webhook.retries", "must be 0..=10");
+        }
+        if !matches!(self.log.level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+            return bad("log.level", "must be error, warn, info, debug or trace");
+        }
+        if self.http.max_body_bytes < 1024 {
+            return bad("http.max_body_bytes", "must be at least 1024");
+        }
+        Ok(())
+    }
+
+    /// The directory of the persisted call log, or None when history stays in memory.
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        match &self.calls.state_dir {
+            Some(dir) if dir.as_os_str().is_empty() => None,
+            Some(dir) => Some(dir.clone()),
+            None => {
+                if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
+                    return Some(PathBuf::from(dir));
+                }
+                if let Some(dir) = std::env::var_os("XDG_STATE_HOME") {
+                    return Some(PathBuf::from(dir).join("trtc-sipgw"));
+                }
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/trtc-sipgw"))
+            }
+        }
+    }
+}
+
+/// toml's errors carry a line/column and, for unknown or mistyped fields, the key
+/// name; keep that and drop the multi-line source excerpt so the message reads as one.
+fn describe_toml_error(e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_string();
+    let location = e
+        .span()
+        .map(|s| format!(" (at byte {})", s.start))
+        .unwrap_or_default();
+    format!("{msg}{location}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.http.listen.port(), 8080);
+        assert_eq!(c.sip.listen.port(), 5060);
+        assert_eq!(c.room.backend, "sim");
+    }
+
+    #[test]
+    fn contract_keys_are_accepted() {
+        let c = Config::parse(
+            r#"
+[http]
+listen = "127.0.0.1:18080"
+[sip]
+listen = "127.0.0.1:15060"
+[sip.outbound]
+uri = "sip:{number}@127.0.0.1:25060"
+username = "1001"
+password = "secret"
+from = "sip:1001@sip.test"
+[rtp]
+ip = "127.0.0.1"
+ports = [21000, 21999]
+[room]
+backend = "sim"
+[room.sim]
+tone_hz = 1000
+record_dir = "/tmp/room-rec"
+dismiss_after_s = 0
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.rtp.ports, [21000, 21999]);
+        assert_eq!(c.sip.outbound.username.as_deref(), Some("1001"));
+        assert_eq!(c.room.sim.tone_hz, 1000.0);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::parse("[sip]\nlisten = \"127.0.0.1:5060\"\nlistne = 1\n").unwrap_err();
+        assert!(e.0.contains("listne"), "{}", e.0);
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let e = Config::parse("[rtp]\nports = \"many\"\n").unwrap_err();
+        assert!(e.0.contains("ports"), "{}", e.0);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (text, key) in [
+            ("[rtp]\nports = [2000, 1000]\n", "rtp.ports"),
+            ("[sip.outbound]\nuri = \"sip:1@x\"\n", "sip.outbound.uri"),
+            ("[room]\nbackend = \"zoom\"\n", "room.backend"),
+            ("[room.sim]\ntone_hz = -5\n", "room.sim.tone_hz"),
+            ("[calls]\nmax_calls = 0\n", "calls.max_calls"),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.0.contains(key), "{text}: {}", e.0);
+        }
+    }
+}

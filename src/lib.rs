@@ -7,6 +7,7 @@
 pub mod calls;
 pub mod config;
 pub mod http;
+pub mod logger;
 pub mod media;
 pub mod room;
 pub mod sip;

@@ -1,1 +1,171 @@
-fn main() {}
+//! `trtc-sipgw`: wires the modules together and runs them on one `smol::LocalExecutor`.
+
+use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use smol::LocalExecutor;
+use trtc_sipgw::calls::registry::Registry;
+use trtc_sipgw::calls::service::Gateway;
+use trtc_sipgw::config::Config;
+use trtc_sipgw::http::server::{serve, HttpLimits};
+use trtc_sipgw::room::sim::SimBackend;
+use trtc_sipgw::sip::{SipConfig, SipService};
+
+const USAGE: &str = "usage: trtc-sipgw [--config FILE]
+
+Dials SIP phones into Tencent TRTC rooms; SIPx-compatible HTTP API.
+Without --config it runs on built-in defaults (HTTP on 127.0.0.1:8080, SIP on 5060,
+simulated room).";
+
+fn main() -> ExitCode {
+    let mut config_path: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-c" | "--config" => match args.next() {
+                Some(path) => config_path = Some(PathBuf::from(path)),
+                None => return fail("--config needs a file name"),
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            "-V" | "--version" => {
+                println!("trtc-sipgw {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
+            other => return fail(&format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    let config = match &config_path {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => return fail(&format!("bad configuration: {e}")),
+        },
+        None => Config::default(),
+    };
+    trtc_sipgw::logger::init(&config.log.level);
+
+    let executor = Rc::new(LocalExecutor::new());
+    let result = smol::block_on(executor.run(run(config, executor.clone())));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("trtc-sipgw: {message}");
+    ExitCode::FAILURE
+}
+
+async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(), String> {
+    let retention = Duration::from_secs(config.calls.retention_h as u64 * 3600);
+    let registry = match config.state_dir() {
+        Some(dir) => match Registry::persistent(&dir, retention) {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("call log in {} unavailable ({e}); history kept in memory only", dir.display());
+                Registry::in_memory(retention)
+            }
+        },
+        None => Registry::in_memory(retention),
+    };
+    let registry = Rc::new(RefCell::new(registry));
+
+    let http = smol::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|e| format!("cannot listen for HTTP on {}: {e}", config.http.listen))?;
+
+    let advertise_ip = advertised_ip(&config);
+    let outbound = &config.sip.outbound;
+    let sip_config = SipConfig {
+        local_addr: SocketAddr::new(advertise_ip, config.sip.listen.port()),
+        from: outbound.from.clone(),
+        username: outbound.username.clone(),
+        password: outbound.password.clone(),
+        user_agent: format!("trtc-sipgw/{}", env!("CARGO_PKG_VERSION")),
+        t1: Duration::from_millis(config.sip.t1_ms),
+        t2: Duration::from_secs(4),
+        t4: Duration::from_secs(5),
+    };
+    let (sip, sip_loop) = SipService::bind(config.sip.listen, Some(advertise_ip), sip_config)
+        .await
+        .map_err(|e| format!("cannot listen for SIP on udp {}: {e}", config.sip.listen))?;
+    executor.spawn(sip_loop).detach();
+
+    let rooms = Rc::new(SimBackend::new(config.room.sim.clone()));
+    let media_ip = config.rtp.ip.unwrap_or(advertise_ip);
+    let limits = HttpLimits { max_body: config.http.max_body_bytes, ..HttpLimits::default() };
+    let gateway = Rc::new(Gateway::new(config, executor.clone(), registry.clone(), sip.clone(), rooms, media_ip));
+
+    let http_addr = http.local_addr().map_err(|e| e.to_string())?;
+    eprintln!("trtc-sipgw: HTTP API on http://{http_addr}");
+    eprintln!("trtc-sipgw: SIP on udp {}", sip.local_addr());
+
+    executor.spawn(serve(http, gateway.clone(), executor.clone(), limits)).detach();
+    executor
+        .spawn(async move {
+            loop {
+                async_io::Timer::after(Duration::from_secs(60)).await;
+                registry.borrow_mut().prune(std::time::SystemTime::now());
+            }
+        })
+        .detach();
+
+    let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    if let Some(Ok(signal)) = signals.next().await {
+        log::info!("{signal:?} received: hanging up calls and stopping");
+    }
+    gateway.stop(Duration::from_secs(3)).await;
+    Ok(())
+}
+
+/// The address peers must send SIP and RTP to: the configured one, the listen address
+/// when it is specific, otherwise the local address of the route towards the outbound
+/// target (found by connecting a UDP socket, which sends nothing), else loopback.
+fn advertised_ip(config: &Config) -> IpAddr {
+    if let Some(ip) = config.sip.advertise_ip {
+        return ip;
+    }
+    let listen = config.sip.listen.ip();
+    if !listen.is_unspecified() {
+        return listen;
+    }
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let Some(target) = uri_host_port(&config.sip.outbound.uri) else { return loopback };
+    let Some(addr) = target.to_socket_addrs().ok().and_then(|mut a| a.next()) else { return loopback };
+    UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|s| s.connect(addr).and_then(|_| s.local_addr()))
+        .map(|a| a.ip())
+        .unwrap_or(loopback)
+}
+
+/// `host:port` of a SIP URI template such as `sip:{number}@pbx.lan:5060;transport=udp`.
+fn uri_host_port(uri: &str) -> Option<String> {
+    let rest = uri.split_once(':')?.1;
+    let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let hostport = hostport.split([';', '?', '>']).next()?;
+    if hostport.starts_with('[') {
+        return Some(if hostport.contains("]:") { hostport.to_string() } else { format!("{hostport}:5060") });
+    }
+    Some(if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:5060") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uri_host_port;
+
+    #[test]
+    fn host_and_port_of_uri_templates() {
+        assert_eq!(uri_host_port("sip:{number}@127.0.0.1:25060").as_deref(), Some("127.0.0.1:25060"));
+        assert_eq!(uri_host_port("sip:{number}@pbx.lan;transport=udp").as_deref(), Some("pbx.lan:5060"));
+        assert_eq!(uri_host_port("sip:{number}@[::1]:5062").as_deref(), Some("[::1]:5062"));
+    }
+}

@@ -1,1 +1,11 @@
-//! (placeholder)
+//! Calls: the registry, the state machine, TTL, the persisted call log and webhooks,
+//! and the per-call task that bridges the phone leg to the room.
+
+pub mod call;
+pub mod log;
+pub mod registry;
+pub mod rtp_ports;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod webhook;

@@ -1,0 +1,277 @@
+//! The task that carries one call from its INVITE to its end: it feeds SIP events to
+//! the call state machine, moves audio between the RTP socket and the room on a 20 ms
+//! clock, and enforces the TTL and the no-RTP timeout. Protocol decisions live in the
+//! cores (`sip`, `media::bridge`, `calls::state`); this is the I/O shell around them.
+
+use super::registry::{Control, Registry};
+use super::rtp_ports::RtpSockets;
+use super::state::{CallMachine, HangupCause};
+use crate::media::bridge::{BridgeConfig, MediaBridge};
+use crate::room::Room;
+use crate::sip::sdp::{self, LocalMedia, NegotiatedMedia};
+use crate::sip::{CallKey, SipEvent, SipService};
+use bytes::Bytes;
+use futures_lite::future::{or, pending};
+use futures_lite::StreamExt;
+use smol::channel::Receiver;
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Largest datagram the media sockets read; RTP on a LAN fits easily.
+const MEDIA_DATAGRAM: usize = 2048;
+
+/// How long the gateway waits for the SIP leg to confirm a hang-up (487 to a CANCEL,
+/// 200 to a BYE) before it writes the call's end anyway.
+const TEARDOWN_GRACE: Duration = Duration::from_secs(4);
+
+/// Everything one call task needs, gathered by the startup handler.
+pub struct CallTask {
+    /// The gateway's call id.
+    pub id: String,
+    /// Where state lines go.
+    pub registry: Rc<RefCell<Registry>>,
+    /// The SIP user agent.
+    pub sip: SipService,
+    /// This call in the SIP user agent.
+    pub sip_call: CallKey,
+    /// SIP events of this call.
+    pub sip_events: Receiver<SipEvent>,
+    /// Commands from the API (shutdown) and the gateway (stopping).
+    pub control: Receiver<Control>,
+    /// The call's room.
+    pub room: Box<dyn Room>,
+    /// The call's media sockets.
+    pub sockets: RtpSockets,
+    /// What we offered.
+    pub local_media: LocalMedia,
+    /// The state machine, with CALLING already recorded.
+    pub machine: CallMachine,
+    /// When the TTL ends the call.
+    pub ttl_deadline: Instant,
+    /// Hang up an answered call after this long without RTP.
+    pub no_rtp_timeout: Duration,
+    /// Jitter buffer depth in frames.
+    pub jitter_frames: u8,
+}
+
+enum Wake {
+    Rtp(io::Result<(usize, SocketAddr)>),
+    Rtcp,
+    Sip(Option<SipEvent>),
+    Control(Option<Control>),
+    Tick,
+    Ttl,
+}
+
+impl CallTask {
+    /// Runs the call to its end; the DISCONNCTD line is recorded before this returns.
+    pub async fn run(mut self) {
+        let mut ticker = async_io::Timer::interval(Duration::from_millis(crate::media::FRAME_MS as u64));
+        let mut ttl = async_io::Timer::at(self.ttl_deadline);
+        let mut ttl_pending = true;
+        let mut sip_open = true;
+        let mut bridge: Option<MediaBridge> = None;
+        let mut confirmed_at: Option<Instant> = None;
+        let mut give_up_at: Option<Instant> = None;
+        let mut rtp_buf = [0u8; MEDIA_DATAGRAM];
+        let mut rtcp_buf = [0u8; MEDIA_DATAGRAM];
+        let mut out = [0u8; MEDIA_DATAGRAM];
+
+        while !self.machine.is_done() {
+            let wake = {
+                let rtp = async { Wake::Rtp(self.sockets.rtp.recv_from(&mut rtp_buf).await) };
+                let rtcp = async {
+                    let _ = self.sockets.rtcp.recv_from(&mut rtcp_buf).await;
+                    Wake::Rtcp
+                };
+                let sip = async {
+                    if sip_open {
+                        Wake::Sip(self.sip_events.recv().await.ok())
+                    } else {
+                        pending().await
+                    }
+                };
+                let control = async { Wake::Control(self.control.recv().await.ok()) };
+                let tick = async {
+                    ticker.next().await;
+                    Wake::Tick
+                };
+                let ttl_fired = async {
+                    if ttl_pending {
+                        (&mut ttl).await;
+                        Wake::Ttl
+                    } else {
+                        pending().await
+                    }
+                };
+                or(rtp, or(sip, or(control, or(tick, or(ttl_fired, rtcp))))).await
+            };
+            let now = Instant::now();
+            match wake {
+                Wake::Rtp(Ok((n, from))) => {
+                    if let Some(bridge) = &mut bridge {
+                        if let Err(e) = bridge.handle_rtp(now, from, &rtp_buf[..n]) {
+                            log::debug!("call {}: RTP from {from} dropped: {e:?}", self.id);
+                        }
+                    }
+                }
+                Wake::Rtp(Err(e)) => log::debug!("call {}: RTP socket: {e}", self.id),
+                Wake::Rtcp => {}
+                Wake::Sip(None) => sip_open = false,
+                Wake::Sip(Some(event)) => {
+                    self.on_sip_event(event, &mut bridge, &mut confirmed_at, now);
+                }
+                Wake::Control(Some(Control::Hangup(cause))) => self.hangup(cause),
+                Wake::Control(None) => self.hangup(HangupCause::GatewayStopping),
+                Wake::Ttl => {
+                    ttl_pending = false;
+                    self.hangup(HangupCause::Ttl);
+                }
+                Wake::Tick => self.on_tick(now, &mut bridge, confirmed_at, &mut out).await,
+            }
+            if self.machine.hangup_cause().is_some() && give_up_at.is_none() {
+                give_up_at = Some(now + TEARDOWN_GRACE);
+            }
+            if give_up_at.is_some_and(|at| now >= at) && !self.machine.is_done() {
+                log::warn!("call {}: SIP leg did not confirm the hang-up in time", self.id);
+                self.machine.give_up();
+            }
+            self.flush_changes();
+        }
+
+        self.room.leave();
+        self.sip.hangup(self.sip_call);
+        if let Some(bridge) = &bridge {
+            log::info!("call {}: media {:?}", self.id, bridge.stats());
+        }
+    }
+
+    fn hangup(&mut self, cause: HangupCause) {
+        log::info!("call {}: hanging up: {}", self.id, cause.reason());
+        if self.machine.hangup(cause) {
+            self.sip.hangup(self.sip_call);
+        }
+    }
+
+    fn flush_changes(&mut self) {
+        while let Some(change) = self.machine.poll_change() {
+            self.registry.borrow_mut().record(&self.id, &change);
+        }
+    }
+
+    fn on_sip_event(
+        &mut self,
+        event: SipEvent,
+        bridge: &mut Option<MediaBridge>,
+        confirmed_at: &mut Option<Instant>,
+        now: Instant,
+    ) {
+        match event {
+            SipEvent::Progress { code, reason, sdp, .. } => {
+                self.machine.provisional(code, &reason);
+                if let Some(sdp) = sdp {
+                    // Early media: the room hears the ringback. A bad early SDP is not fatal.
+                    if let Ok(media) = sdp::parse_answer(&sdp, &self.local_media.codecs) {
+                        self.start_media(bridge, &media);
+                    }
+                }
+            }
+            SipEvent::Answered { code, reason, sdp, .. } => {
+                self.machine.answered(code, &reason);
+                match sdp.as_deref().map(|s| sdp::parse_answer(s, &self.local_media.codecs)) {
+                    Some(Ok(media)) => self.start_media(bridge, &media),
+                    Some(Err(e)) => {
+                        log::warn!("call {}: answer SDP unusable: {e:?}", self.id);
+                        self.hangup(HangupCause::NoCommonCodec);
+                    }
+                    None if bridge.is_some() => {} // the early answer stands
+                    None => {
+                        log::warn!("call {}: 2xx without SDP answer", self.id);
+                        self.hangup(HangupCause::NoCommonCodec);
+                    }
+                }
+            }
+            SipEvent::Confirmed { .. } => {
+                self.machine.confirmed();
+                *confirmed_at = Some(now);
+            }
+            SipEvent::RemoteOffer { sdp, .. } => match sdp::answer_offer(&sdp, &self.local_media) {
+                Ok((_answer, media)) => self.start_media(bridge, &media),
+                Err(e) => log::warn!("call {}: re-offer unusable: {e:?}", self.id),
+            },
+            SipEvent::Terminated { code, reason, cause, .. } => {
+                self.machine.sip_terminated(code, &reason, cause);
+            }
+        }
+    }
+
+    /// Creates the media bridge for a negotiated session, or points the existing one at
+    /// the (possibly moved) remote address.
+    fn start_media(&mut self, bridge: &mut Option<MediaBridge>, media: &NegotiatedMedia) {
+        if let Some(existing) = bridge {
+            if existing.codec() == media.codec && existing.payload_type() == media.payload_type {
+                existing.set_remote(media.remote);
+                return;
+            }
+        }
+        log::info!(
+            "call {}: media {} pt {} to {} (local {})",
+            self.id,
+            media.codec.name(),
+            media.payload_type,
+            media.remote,
+            self.sockets.addr
+        );
+        let config = BridgeConfig {
+            codec: media.codec,
+            payload_type: media.payload_type,
+            telephone_event_pt: media.telephone_event_pt,
+            remote: Some(media.remote),
+            ssrc: rand::random(),
+            jitter_depth_frames: self.jitter_frames,
+        };
+        *bridge = Some(MediaBridge::new(config));
+    }
+
+    async fn on_tick(
+        &mut self,
+        now: Instant,
+        bridge: &mut Option<MediaBridge>,
+        confirmed_at: Option<Instant>,
+        out: &mut [u8],
+    ) {
+        if let Some(crate::room::RoomEvent::Closed { reason }) = self.room.poll_event(now) {
+            self.room.leave();
+            self.hangup(HangupCause::Room(reason));
+        }
+        let room_frame = self.room.poll_audio();
+        let Some(bridge) = bridge else { return };
+        let phone_frame = bridge.pull_phone_audio(now);
+        self.room.send_audio(&phone_frame);
+        if let (Some(frame), Some(remote)) = (room_frame, bridge.remote()) {
+            match bridge.push_room_audio(&frame, out) {
+                Ok(n) => {
+                    if let Err(e) = self.sockets.rtp.send_to(&out[..n], remote).await {
+                        log::debug!("call {}: RTP send to {remote}: {e}", self.id);
+                    }
+                }
+                Err(e) => log::debug!("call {}: room frame not sent: {e:?}", self.id),
+            }
+        }
+        if let Some(confirmed) = confirmed_at {
+            let heard = bridge.last_rx().map_or(confirmed, |t| t.max(confirmed));
+            if self.machine.hangup_cause().is_none() && now.duration_since(heard) >= self.no_rtp_timeout {
+                self.hangup(HangupCause::NoRtp(self.no_rtp_timeout.as_secs() as u32));
+            }
+        }
+    }
+}
+
+/// The SDP the SIP layer re-sends when the phone re-offers; kept beside the call so a
+/// later issue can bump its version on hold/resume.
+pub fn offer_body(local: &LocalMedia) -> Bytes {
+    Bytes::from(sdp::build_offer(local))
+}

@@ -1,0 +1,162 @@
+//! Every call the gateway knows about, running or finished: their state lines, the
+//! way to reach a running call, and the count that enforces the capacity limit.
+
+use super::log::{format_line, local_timestamp, webhook_body};
+use super::state::{CallState, HangupCause, StateChange};
+use super::store::{unix_seconds, CallStore};
+use smol::channel::Sender;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// A message to a running call's task.
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// End the call for this reason.
+    Hangup(HangupCause),
+}
+
+struct CallEntry {
+    lines: String,
+    done: bool,
+    last_unix: f64,
+    control: Option<Sender<Control>>,
+    webhook: Option<Sender<Vec<u8>>>,
+}
+
+/// The registry. Single-threaded: shared as `Rc<RefCell<Registry>>`.
+pub struct Registry {
+    calls: HashMap<String, CallEntry>,
+    active: usize,
+    store: Option<CallStore>,
+    retention: Duration,
+}
+
+impl Registry {
+    /// A registry whose history lives only in memory.
+    pub fn in_memory(retention: Duration) -> Self {
+        Registry { calls: HashMap::new(), active: 0, store: None, retention }
+    }
+
+    /// A registry persisted under `dir`, with the retained history read back.
+    pub fn persistent(dir: &Path, retention: Duration) -> std::io::Result<Self> {
+        let (store, stored) = CallStore::open(dir, retention, SystemTime::now())?;
+        let calls = stored
+            .into_iter()
+            .map(|(id, c)| {
+                let entry = CallEntry { lines: c.lines, done: c.done, last_unix: c.last_unix, control: None, webhook: None };
+                (id, entry)
+            })
+            .collect();
+        Ok(Registry { calls, active: 0, store: Some(store), retention })
+    }
+
+    /// Registers a new call; it counts against capacity until its DISCONNCTD line.
+    pub fn begin(&mut self, id: &str, control: Sender<Control>, webhook: Option<Sender<Vec<u8>>>) {
+        let entry = CallEntry {
+            lines: String::new(),
+            done: false,
+            last_unix: unix_seconds(SystemTime::now()),
+            control: Some(control),
+            webhook,
+        };
+        self.calls.insert(id.to_string(), entry);
+        self.active += 1;
+    }
+
+    /// Stamps and records a state change: the callstate line, the persisted log and the
+    /// webhook queue, in that order. DISCONNCTD closes the call.
+    pub fn record(&mut self, id: &str, change: &StateChange) {
+        let Some(entry) = self.calls.get_mut(id) else {
+            log::warn!("call {id}: state change for an unknown call dropped");
+            return;
+        };
+        if entry.done {
+            return;
+        }
+        let unix = unix_seconds(SystemTime::now());
+        let line = format_line(&local_timestamp(), change);
+        log::info!("call {id}: {line}");
+        entry.lines.push_str(&line);
+        entry.lines.push('\n');
+        entry.last_unix = unix;
+        if let Some(store) = &mut self.store {
+            store.append(id, unix, &line);
+        }
+        if let Some(webhook) = &entry.webhook {
+            if webhook.try_send(webhook_body(id, unix, change)).is_err() {
+                log::warn!("call {id}: webhook queue full, notification dropped");
+            }
+        }
+        if change.state == CallState::Disconnected {
+            entry.done = true;
+            entry.control = None;
+            entry.webhook = None; // the sender task drains what is queued, then ends
+            self.active = self.active.saturating_sub(1);
+        }
+    }
+
+    /// The call's lines and whether it is finished; None for unknown ids.
+    pub fn callstate(&self, id: &str) -> Option<(String, bool)> {
+        self.calls.get(id).map(|e| (e.lines.clone(), e.done))
+    }
+
+    /// The control queue of a running call.
+    pub fn control(&self, id: &str) -> Option<Sender<Control>> {
+        self.calls.get(id).filter(|e| !e.done).and_then(|e| e.control.clone())
+    }
+
+    /// Ids of all running calls.
+    pub fn running(&self) -> Vec<String> {
+        self.calls.iter().filter(|(_, e)| !e.done).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Number of calls counted against capacity.
+    pub fn active(&self) -> usize {
+        self.active
+    }
+
+    /// Forgets finished calls older than the retention time.
+    pub fn prune(&mut self, now: SystemTime) {
+        let horizon = unix_seconds(now) - self.retention.as_secs_f64();
+        self.calls.retain(|_, e| !e.done || e.last_unix >= horizon);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_accumulate_and_disconnected_closes() {
+        let mut r = Registry::in_memory(Duration::from_secs(60));
+        let (tx, _rx) = smol::channel::unbounded();
+        let (wtx, wrx) = smol::channel::unbounded();
+        r.begin("ab12", tx, Some(wtx));
+        assert_eq!(r.active(), 1);
+        r.record("ab12", &StateChange { state: CallState::Calling, code: 0, reason: String::new() });
+        assert!(r.control("ab12").is_some());
+        r.record("ab12", &StateChange { state: CallState::Disconnected, code: 486, reason: "Busy Here".into() });
+        r.record("ab12", &StateChange { state: CallState::Confirmed, code: 200, reason: "OK".into() });
+        let (lines, done) = r.callstate("ab12").unwrap();
+        assert!(done);
+        assert_eq!(lines.lines().count(), 2);
+        assert!(lines.ends_with(" 6 DISCONNCTD 486 Busy Here\n"));
+        assert_eq!(r.active(), 0);
+        assert!(r.control("ab12").is_none());
+        assert_eq!(wrx.len(), 2, "one webhook per line");
+        assert!(r.callstate("ffff").is_none());
+    }
+
+    #[test]
+    fn prune_forgets_only_old_finished_calls() {
+        let mut r = Registry::in_memory(Duration::from_secs(60));
+        let (tx, _rx) = smol::channel::unbounded();
+        r.begin("a1", tx.clone(), None);
+        r.begin("b2", tx, None);
+        r.record("a1", &StateChange { state: CallState::Disconnected, code: 0, reason: "x".into() });
+        r.prune(SystemTime::now() + Duration::from_secs(120));
+        assert!(r.callstate("a1").is_none());
+        assert!(r.callstate("b2").is_some(), "running calls are kept");
+    }
+}

@@ -1,0 +1,244 @@
+//! The gateway as the HTTP API sees it: starting, ending and describing calls.
+//! Each `/trtc/startup` enters the room, binds media sockets, sends the INVITE and
+//! hands the call to its own task; every failure on the way is written to the call log.
+
+use super::call::{offer_body, CallTask};
+use super::registry::{Control, Registry};
+use super::rtp_ports::RtpPorts;
+use super::state::{CallMachine, HangupCause};
+use super::webhook::{spawn_sender, WebhookPolicy};
+use crate::config::Config;
+use crate::http::api::{Api, CallStateReply, RoomRef, StartupRequest};
+use crate::http::errors::ApiError;
+use crate::media::bridge::Codec;
+use crate::room::{RoomBackend, RoomId, RoomParams};
+use crate::sip::sdp::LocalMedia;
+use crate::sip::SipService;
+use smol::LocalExecutor;
+use std::cell::{Cell, RefCell};
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// The call side of the gateway, shared by the HTTP server and the signal handler.
+pub struct Gateway {
+    config: Config,
+    executor: Rc<LocalExecutor<'static>>,
+    registry: Rc<RefCell<Registry>>,
+    sip: SipService,
+    rooms: Rc<dyn RoomBackend>,
+    ports: RtpPorts,
+    media_ip: IpAddr,
+    stopping: Cell<bool>,
+}
+
+impl Gateway {
+    /// Wires the call side together; `media_ip` is what SDP advertises.
+    pub fn new(
+        config: Config,
+        executor: Rc<LocalExecutor<'static>>,
+        registry: Rc<RefCell<Registry>>,
+        sip: SipService,
+        rooms: Rc<dyn RoomBackend>,
+        media_ip: IpAddr,
+    ) -> Self {
+        let [low, high] = config.rtp.ports;
+        let bind_ip = config.rtp.ip.unwrap_or(media_ip);
+        Gateway {
+            ports: RtpPorts::new(bind_ip, low, high),
+            config,
+            executor,
+            registry,
+            sip,
+            rooms,
+            media_ip,
+            stopping: Cell::new(false),
+        }
+    }
+
+    /// Refuses new calls and hangs up the running ones ("gateway stopping"); resolves
+    /// when every call has written its DISCONNCTD line or `deadline` passed.
+    pub async fn stop(&self, deadline: Duration) {
+        self.stopping.set(true);
+        let running = self.registry.borrow().running();
+        for id in running {
+            if let Some(control) = self.registry.borrow().control(&id) {
+                let _ = control.try_send(Control::Hangup(HangupCause::GatewayStopping));
+            }
+        }
+        let until = Instant::now() + deadline;
+        while self.registry.borrow().active() > 0 && Instant::now() < until {
+            async_io::Timer::after(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The request URI for a phone number: the configured template with `{number}`
+    /// replaced, `#` escaped as SIP URIs require.
+    fn request_uri(&self, number: &str) -> String {
+        self.config.sip.outbound.uri.replace("{number}", &number.replace('#', "%23"))
+    }
+
+    fn record_failure(&self, id: &str, machine: &mut CallMachine, code: u16, reason: String) {
+        machine.fail(code, reason);
+        while let Some(change) = machine.poll_change() {
+            self.registry.borrow_mut().record(id, &change);
+        }
+    }
+}
+
+/// An unguessable call id: 64 random bits from the thread's CSPRNG, lowercase hex.
+fn new_call_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+impl Api for Gateway {
+    async fn startup(&self, req: StartupRequest) -> Result<String, ApiError> {
+        if self.stopping.get() {
+            return Err(ApiError::unavailable("the gateway is stopping"));
+        }
+        if self.registry.borrow().active() >= self.config.calls.max_calls {
+            return Err(ApiError::unavailable(format!(
+                "at capacity: {} calls in progress",
+                self.config.calls.max_calls
+            )));
+        }
+        let Some(user_sig) = req.trtc.user_sig.clone() else {
+            return Err(ApiError::bad_field("trtcParams.userSig", "userSig is required"));
+        };
+
+        let id = new_call_id();
+        let (control_tx, control_rx) = smol::channel::bounded(4);
+        let webhook = req.notify_url.as_ref().map(|url| {
+            let policy = WebhookPolicy {
+                timeout: Duration::from_millis(self.config.webhook.timeout_ms),
+                retries: self.config.webhook.retries,
+            };
+            spawn_sender(&self.executor, id.clone(), url.clone(), policy)
+        });
+        self.registry.borrow_mut().begin(&id, control_tx, webhook);
+        let ttl_deadline = Instant::now() + Duration::from_secs(req.ttl_s as u64);
+        let mut machine = CallMachine::new();
+        log::info!("call {id}: startup to {} ttl {} s", req.phonenumber, req.ttl_s);
+
+        // 1. The room. G.711 on the phone leg for now, so the room runs at 8 kHz.
+        let params = RoomParams {
+            call_id: id.clone(),
+            sdk_app_id: req.trtc.sdk_app_id,
+            user_id: req.trtc.user_id.clone(),
+            user_sig,
+            room: match &req.trtc.room {
+                RoomRef::Numeric(n) => RoomId::Numeric(*n),
+                RoomRef::Named(s) => RoomId::Named(s.clone()),
+            },
+            sample_rate: 8000,
+        };
+        let entry_timeout = Duration::from_secs(self.config.room.entry_timeout_s as u64);
+        let entered = or_timeout(self.rooms.enter(params), entry_timeout).await;
+        let mut room = match entered {
+            Some(Ok(room)) => room,
+            Some(Err(e)) => {
+                let reason = format!("room entry failed: {e}");
+                self.record_failure(&id, &mut machine, 0, reason.clone());
+                return Err(ApiError::room_failed(reason));
+            }
+            None => {
+                let reason = "room entry timed out".to_string();
+                self.record_failure(&id, &mut machine, 0, reason.clone());
+                return Err(ApiError::room_failed(reason));
+            }
+        };
+
+        // 2. Media sockets.
+        let sockets = match self.ports.allocate() {
+            Ok(s) => s,
+            Err(e) => {
+                room.leave();
+                self.record_failure(&id, &mut machine, 0, format!("no media port: {e}"));
+                return Err(ApiError::unavailable(format!("no free RTP port: {e}")));
+            }
+        };
+        let local_media = LocalMedia {
+            ip: self.media_ip,
+            rtp_port: sockets.addr.port(),
+            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            telephone_event: true,
+            session_id: rand::random::<u32>() as u64,
+            session_version: 1,
+        };
+
+        // 3. The INVITE.
+        let uri = self.request_uri(&req.phonenumber);
+        let (sip_call, sip_events) = match self.sip.invite(&uri, offer_body(&local_media)).await {
+            Ok(v) => v,
+            Err(e) => {
+                room.leave();
+                let reason = format!("cannot call {uri}: {e}");
+                self.record_failure(&id, &mut machine, 0, reason.clone());
+                return Err(ApiError::sip_failed(reason));
+            }
+        };
+        machine.invite_sent();
+        while let Some(change) = machine.poll_change() {
+            self.registry.borrow_mut().record(&id, &change);
+        }
+
+        let task = CallTask {
+            id: id.clone(),
+            registry: self.registry.clone(),
+            sip: self.sip.clone(),
+            sip_call,
+            sip_events,
+            control: control_rx,
+            room,
+            sockets,
+            local_media,
+            machine,
+            ttl_deadline,
+            no_rtp_timeout: Duration::from_secs(self.config.rtp.no_rtp_timeout_s as u64),
+            jitter_frames: self.config.rtp.jitter_frames,
+        };
+        self.executor.spawn(task.run()).detach();
+        Ok(id)
+    }
+
+    fn shutdown(&self, id: &str) -> Result<(), ApiError> {
+        let control = self.registry.borrow().control(id);
+        match control {
+            Some(control) => {
+                let _ = control.try_send(Control::Hangup(HangupCause::Shutdown));
+                Ok(())
+            }
+            None => Err(ApiError::not_found(format!("no running call with id {id}"))),
+        }
+    }
+
+    fn callstate(&self, id: &str) -> Result<CallStateReply, ApiError> {
+        match self.registry.borrow().callstate(id) {
+            Some((data, done)) => Ok(CallStateReply { data, done }),
+            None => Err(ApiError::not_found(format!("no call with id {id}"))),
+        }
+    }
+}
+
+/// Runs `fut` for at most `limit`; None when the time ran out.
+async fn or_timeout<T>(fut: impl std::future::Future<Output = T>, limit: Duration) -> Option<T> {
+    futures_lite::future::or(async { Some(fut.await) }, async {
+        async_io::Timer::after(limit).await;
+        None
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_call_id;
+
+    #[test]
+    fn call_ids_are_16_lowercase_hex_and_differ() {
+        let a = new_call_id();
+        let b = new_call_id();
+        assert_eq!(a.len(), 16);
+        assert!(a.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert_ne!(a, b);
+    }
+}

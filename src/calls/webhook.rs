@@ -1,0 +1,59 @@
+//! Delivery of state webhooks: one ordered queue per call, drained by its own task, so
+//! a slow or dead receiver delays nothing but its own later notifications.
+
+use crate::http::client::post_json;
+use smol::channel::{Receiver, Sender};
+use std::time::Duration;
+
+/// Most notifications waiting for one call; a call writes at most a handful, so hitting
+/// this means the receiver is hopeless and later ones are dropped (and logged).
+const QUEUE_DEPTH: usize = 32;
+
+/// How to deliver.
+#[derive(Debug, Clone)]
+pub struct WebhookPolicy {
+    /// Timeout of one attempt.
+    pub timeout: Duration,
+    /// Extra attempts after a failure (connection error, timeout, 5xx).
+    pub retries: u32,
+}
+
+/// Starts the delivery task of one call's webhooks and returns its queue. Dropping
+/// the sender lets the task finish what is queued and end.
+pub fn spawn_sender(
+    executor: &smol::LocalExecutor<'static>,
+    call_id: String,
+    url: String,
+    policy: WebhookPolicy,
+) -> Sender<Vec<u8>> {
+    let (tx, rx) = smol::channel::bounded(QUEUE_DEPTH);
+    executor.spawn(deliver_all(call_id, url, policy, rx)).detach();
+    tx
+}
+
+async fn deliver_all(call_id: String, url: String, policy: WebhookPolicy, rx: Receiver<Vec<u8>>) {
+    while let Ok(body) = rx.recv().await {
+        deliver_one(&call_id, &url, &policy, &body).await;
+    }
+}
+
+async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u8]) {
+    let mut backoff = Duration::from_millis(250);
+    for attempt in 0..=policy.retries {
+        match post_json(url, body, policy.timeout).await {
+            Ok(status) if status < 500 => {
+                if status >= 300 {
+                    log::warn!("call {call_id}: webhook answered {status}; not retried");
+                }
+                return;
+            }
+            Ok(status) => log::warn!("call {call_id}: webhook answered {status} (attempt {})", attempt + 1),
+            Err(e) => log::warn!("call {call_id}: webhook delivery failed (attempt {}): {e}", attempt + 1),
+        }
+        if attempt < policy.retries {
+            async_io::Timer::after(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(4));
+        }
+    }
+    log::warn!("call {call_id}: webhook given up after {} attempts", policy.retries + 1);
+}
