@@ -216,6 +216,10 @@ async fn connection<A: Api>(mut stream: TcpStream, api: &A, keys: &ApiKeys, limi
             return;
         }
         buf.drain(..total);
+        if buf.is_empty() && buf.capacity() > 4 * READ_CHUNK {
+            // An idle keep-alive connection should not hold a large body's buffer.
+            buf = Vec::with_capacity(READ_CHUNK);
+        }
         if close {
             return close_stream(stream, !buf.is_empty()).await;
         }
