@@ -1,1 +1,24 @@
-//! (placeholder)
+//! The HTTP side of the gateway: the SIPx-compatible API server and the
+//! webhook client.
+//!
+//! Layers, outermost first: `server` (sockets, framing, limits, timeouts) →
+//! `handler` (routing, signature, content type, the call into `Api`) →
+//! `router` / `signature` / `api` (pure functions over strings and JSON).
+//! The call side implements [`api::Api`]; `main` calls [`server::serve`].
+
+pub mod api;
+pub mod client;
+pub mod errors;
+pub mod handler;
+pub mod response;
+pub mod router;
+pub mod server;
+pub mod signature;
+
+#[cfg(test)]
+mod server_tests;
+
+pub use api::{Api, CallStateReply, RoomRef, StartupRequest, TrtcParams};
+pub use errors::ApiError;
+pub use server::{serve, serve_with_keys, HttpLimits};
+pub use signature::ApiKeys;
