@@ -150,9 +150,14 @@ pub struct JitterBuffer {
 impl JitterBuffer {
     /// A buffer with the given settings, waiting for its first packet.
     pub fn new(cfg: JitterConfig) -> Self {
+        let max_frames = cfg.max_frames.clamp(1, JITTER_SLOTS as u16);
         let cfg = JitterConfig {
             frame_ticks: cfg.frame_ticks.clamp(1, MAX_SLOT_BYTES as u32),
-            max_frames: cfg.max_frames.clamp(1, JITTER_SLOTS as u16),
+            max_frames,
+            // the cushion plus the playing frame must fit the window
+            depth_frames: cfg
+                .depth_frames
+                .min(u8::try_from(max_frames - 1).unwrap_or(u8::MAX)),
             ..cfg
         };
         JitterBuffer {
@@ -781,6 +786,33 @@ mod tests {
         });
         assert_eq!(b.config().max_frames as usize, JITTER_SLOTS);
         assert_eq!(b.config().frame_ticks as usize, MAX_SLOT_BYTES);
+        let b = JitterBuffer::new(JitterConfig {
+            depth_frames: 255,
+            max_frames: 10,
+            ..JitterConfig::default()
+        });
+        assert_eq!(b.config().depth_frames, 9);
+    }
+
+    #[test]
+    fn deepest_depth_still_plays() {
+        let c = Clock::new();
+        let mut b = JitterBuffer::new(JitterConfig {
+            depth_frames: 255,
+            max_frames: 10,
+            ..JitterConfig::default()
+        });
+        let mut played = vec![];
+        for i in 0..30 {
+            push_frame(&mut b, &c, i, 0, 0);
+            played.push(tag(b.pop(c.at(u64::from(i) * 20 + 5))));
+        }
+        assert_eq!(played[..9], [None; 9]);
+        assert_eq!(
+            played[9..].iter().map(|x| x.unwrap()).collect::<Vec<_>>(),
+            (0..21).collect::<Vec<u8>>()
+        );
+        assert_eq!(b.stats().overflow, 0);
     }
 
     #[test]
