@@ -22,7 +22,11 @@ impl PcmFrame {
     /// A frame of silence, full length for `rate`. Rates above 48 kHz are clamped to fit.
     pub fn silence(rate: u32) -> Self {
         let len = ((rate * FRAME_MS / 1000) as usize).min(MAX_FRAME_SAMPLES);
-        PcmFrame { rate, len, samples: [0; MAX_FRAME_SAMPLES] }
+        PcmFrame {
+            rate,
+            len,
+            samples: [0; MAX_FRAME_SAMPLES],
+        }
     }
 
     /// The valid samples.

@@ -1,5 +1,22 @@
 //! Media: RTP, the jitter buffer, codecs and the per-call bridge between the phone leg and the room.
 
+pub mod analysis;
+pub mod bridge;
+pub mod codec;
 pub mod frame;
+pub mod g711;
+pub mod jitter;
+pub mod resample;
+pub mod rtp;
+pub mod tone;
+pub mod wav;
 
+pub use analysis::tone_snr_db;
+pub use bridge::{BridgeConfig, MediaBridge, MediaStats};
+pub use codec::Codec;
 pub use frame::{PcmFrame, FRAME_MS, MAX_FRAME_SAMPLES};
+pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};
+pub use resample::Resampler;
+pub use rtp::{RtpError, RtpHeader, RtpPacket};
+pub use tone::ToneGenerator;
+pub use wav::{read_wav_mono16, WavWriter};
