@@ -111,7 +111,8 @@ pub fn parse(data: &[u8]) -> Result<Message, ParseError> {
     for line in parser.by_ref() {
         let line = line.map_err(|_| ParseError::Incomplete)?;
         let line = std::str::from_utf8(line).map_err(|_| ParseError::NotUtf8)?;
-        let (_, Line { name, value }) = Line::parse(&src, line).map_err(|_| ParseError::BadHeader)?;
+        let (_, Line { name, value }) =
+            Line::parse(&src, line).map_err(|_| ParseError::BadHeader)?;
         if name.as_print_str().is_empty() {
             return Err(ParseError::BadHeader);
         }
@@ -279,6 +280,60 @@ impl Response {
     }
 }
 
+impl Response {
+    /// RFC 3261 8.2.6: a response to `request` copying Via, From, To, Call-ID and CSeq; `to_tag`
+    /// is added to To when the request had none (the peer needs it to tell dialogs apart).
+    pub fn for_request(request: &Request, code: u16, reason: &str, to_tag: Option<&str>) -> Self {
+        let mut resp = Response::new(code, reason);
+        for v in request.headers.get_raw(&Name::VIA) {
+            resp.headers.insert(Name::VIA, v.clone());
+        }
+        for v in request.headers.get_raw(&Name::FROM) {
+            resp.headers.insert(Name::FROM, v.clone());
+        }
+        match (request.to(), to_tag) {
+            (Some(mut to), Some(tag)) if to.tag.is_none() => {
+                to.tag = Some(BytesStr::from(tag.to_string()));
+                resp.headers.insert_type(Name::TO, &to);
+            }
+            _ => {
+                for v in request.headers.get_raw(&Name::TO) {
+                    resp.headers.insert(Name::TO, v.clone());
+                }
+            }
+        }
+        for v in request.headers.get_raw(&Name::CALL_ID) {
+            resp.headers.insert(Name::CALL_ID, v.clone());
+        }
+        for v in request.headers.get_raw(&Name::CSEQ) {
+            resp.headers.insert(Name::CSEQ, v.clone());
+        }
+        resp
+    }
+
+    /// The body as SDP, when there is one (non-empty, and typed application/sdp if typed at all).
+    pub fn sdp(&self) -> Option<Bytes> {
+        sdp_body(self.content_type(), &self.body)
+    }
+}
+
+impl Request {
+    /// The body as SDP, when there is one (non-empty, and typed application/sdp if typed at all).
+    pub fn sdp(&self) -> Option<Bytes> {
+        sdp_body(self.content_type(), &self.body)
+    }
+}
+
+fn sdp_body(content_type: Option<String>, body: &Bytes) -> Option<Bytes> {
+    if body.is_empty() {
+        return None;
+    }
+    match content_type {
+        Some(ct) if !ct.to_ascii_lowercase().starts_with("application/sdp") => None,
+        _ => Some(body.clone()),
+    }
+}
+
 fn serialise(start_line: &str, headers: &Headers, body: &Bytes) -> Bytes {
     let mut head = String::with_capacity(512 + headers.printed_len());
     head.push_str(start_line);
@@ -364,7 +419,8 @@ abc";
         short.truncate(short.len() - 14);
         assert_eq!(parse(&short).unwrap_err(), ParseError::BadContentLength);
         // Missing Call-ID.
-        let no_callid = String::from_utf8_lossy(INVITE).replace("Call-ID: a84b4c76e66710@pc33\r\n", "");
+        let no_callid =
+            String::from_utf8_lossy(INVITE).replace("Call-ID: a84b4c76e66710@pc33\r\n", "");
         assert_eq!(
             parse(no_callid.as_bytes()).unwrap_err(),
             ParseError::MissingHeader("Call-ID")
