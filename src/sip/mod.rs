@@ -11,3 +11,6 @@ pub mod message;
 pub mod sdp;
 pub mod transaction;
 mod uac;
+
+#[cfg(test)]
+mod core_tests;
