@@ -9,6 +9,7 @@ pub mod dialog;
 pub mod endpoint;
 pub mod message;
 pub mod sdp;
+pub mod shell;
 pub mod transaction;
 mod uac;
 
