@@ -1,3 +1,17 @@
 //! The phone leg's signalling: SIP message glue, transactions, dialogs, digest auth, SDP.
+//!
+//! Layers, bottom up: `message` (datagram ⇄ message), `transaction` (RFC 3261 §17 timers and
+//! retransmissions), `dialog` (§12 identifiers, route set), `uac` (one outbound call), `auth`
+//! (digest), `endpoint` (`SipCore`: all of it for one socket, no I/O) and `shell` (smol UDP loop).
 
+pub mod auth;
+pub mod dialog;
+pub mod endpoint;
+pub mod message;
 pub mod sdp;
+pub mod shell;
+pub mod transaction;
+mod uac;
+
+#[cfg(test)]
+mod core_tests;

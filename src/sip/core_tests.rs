@@ -1,0 +1,964 @@
+//! `SipCore` driven by a fake clock and hand-written peer messages.
+
+use super::endpoint::{CallKey, EndCause, SipConfig, SipCore, SipEvent, Transmit};
+use super::message::{parse, CommonHeaders, Message, Request, Response};
+use bytes::Bytes;
+use ezk_sip_types::header::typed::{AuthResponse, Via};
+use ezk_sip_types::{Method, Name};
+use sha2::Digest;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const SDP: &[u8] = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+const PEER_SDP: &[u8] = b"v=0\r\no=- 2 2 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n";
+
+fn peer() -> SocketAddr {
+    "10.0.0.2:5060".parse().unwrap()
+}
+
+fn config() -> SipConfig {
+    let mut c = SipConfig::new("10.0.0.1:5060".parse().unwrap());
+    c.username = Some("alice".into());
+    c.password = Some("alicepw".into());
+    c
+}
+
+struct Harness {
+    core: SipCore,
+    now: Instant,
+    t0: Instant,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with(config())
+    }
+
+    fn with(cfg: SipConfig) -> Self {
+        let now = Instant::now();
+        Harness {
+            core: SipCore::new(cfg, 42),
+            now,
+            t0: now,
+        }
+    }
+
+    fn invite(&mut self) -> (CallKey, Request) {
+        let key = self
+            .core
+            .invite(
+                self.now,
+                "sip:bob@10.0.0.2",
+                peer(),
+                Bytes::from_static(SDP),
+            )
+            .unwrap();
+        let sent = self.sent();
+        assert_eq!(sent.len(), 1, "one INVITE expected");
+        assert_eq!(sent[0].to, peer());
+        (key, req(&sent[0]))
+    }
+
+    fn sent(&mut self) -> Vec<Transmit> {
+        std::iter::from_fn(|| self.core.poll_transmit()).collect()
+    }
+
+    fn events(&mut self) -> Vec<SipEvent> {
+        std::iter::from_fn(|| self.core.poll_event()).collect()
+    }
+
+    fn recv(&mut self, data: &[u8]) {
+        self.core.handle_datagram(self.now, peer(), data);
+    }
+
+    fn recv_resp(&mut self, r: &Response) {
+        let b = r.to_bytes();
+        self.recv(&b);
+    }
+
+    /// Advance the clock to `t0 + at`, firing every deadline on the way; returns what was sent
+    /// with the offset it was sent at.
+    fn run_until(&mut self, at: Duration) -> Vec<(Duration, Transmit)> {
+        let until = self.t0 + at;
+        let mut out = Vec::new();
+        while let Some(t) = self.core.poll_timeout() {
+            if t > until {
+                break;
+            }
+            self.now = self.now.max(t);
+            self.core.handle_timeout(self.now);
+            for tr in self.sent() {
+                out.push((self.now - self.t0, tr));
+            }
+        }
+        self.now = self.now.max(until);
+        out
+    }
+}
+
+fn req(t: &Transmit) -> Request {
+    match parse(&t.bytes) {
+        Ok(Message::Request(r)) => r,
+        other => panic!("expected a request, got {other:?}"),
+    }
+}
+
+fn resp(t: &Transmit) -> Response {
+    match parse(&t.bytes) {
+        Ok(Message::Response(r)) => r,
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+fn text(t: &Transmit) -> String {
+    String::from_utf8_lossy(&t.bytes).into_owned()
+}
+
+/// A response of the peer to one of our requests.
+fn answer(r: &Request, code: u16, reason: &str, tag: Option<&str>) -> Response {
+    Response::for_request(r, code, reason, tag)
+}
+
+fn with_sdp(mut r: Response, sdp: &'static [u8]) -> Response {
+    r.headers.insert(Name::CONTENT_TYPE, "application/sdp");
+    r.body = Bytes::from_static(sdp);
+    r
+}
+
+fn ok_200(invite: &Request, tag: &str) -> Response {
+    let mut r = answer(invite, 200, "OK", Some(tag));
+    r.headers.insert(Name::CONTACT, "<sip:bob@10.0.0.2:5060>");
+    with_sdp(r, PEER_SDP)
+}
+
+fn terminated(ev: &[SipEvent]) -> Vec<(u16, EndCause)> {
+    ev.iter()
+        .filter_map(|e| match e {
+            SipEvent::Terminated { code, cause, .. } => Some((*code, *cause)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An in-dialog request from the peer for our confirmed dialog.
+fn peer_request(
+    invite: &Request,
+    method: &str,
+    cseq: u32,
+    to_tag: &str,
+    extra: &str,
+    body: &str,
+) -> Vec<u8> {
+    let from = invite.from().unwrap();
+    let from_tag = from.tag.unwrap();
+    format!(
+        "{method} sip:trtc-sipgw@10.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKpeer{method}{cseq}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:bob@10.0.0.2>;tag={to_tag}\r\n\
+To: <sip:alice@10.0.0.1>;tag={from_tag}\r\n\
+Call-ID: {}\r\n\
+CSeq: {cseq} {method}\r\n\
+Contact: <sip:bob@10.0.0.2:5060>\r\n\
+{extra}Content-Length: {}\r\n\r\n{body}",
+        invite.call_id().unwrap(),
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Set up an answered call: returns the call, the INVITE and the ACK.
+fn answered(h: &mut Harness) -> (CallKey, Request, Request) {
+    let (call, invite) = h.invite();
+    let mut ok = ok_200(&invite, "bobtag");
+    ok.headers
+        .insert(Name::RECORD_ROUTE, "<sip:10.0.0.8:5080;lr>");
+    h.recv_resp(&ok);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    let ev = h.events();
+    assert!(
+        matches!(ev[0], SipEvent::Answered { code: 200, .. }),
+        "{ev:?}"
+    );
+    assert_eq!(ev[1], SipEvent::Confirmed { call });
+    (call, invite, req(&sent[0]))
+}
+
+#[test]
+fn invite_headers() {
+    let mut h = Harness::new();
+    let (_, invite) = h.invite();
+    let raw = invite.to_bytes();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.starts_with("INVITE sip:bob@10.0.0.2 SIP/2.0\r\n"),
+        "{text}"
+    );
+    let via: Via = invite.top_via().unwrap();
+    assert!(via.params.get("rport").is_some());
+    assert!(invite.branch().unwrap().starts_with("z9hG4bK"));
+    assert!(invite.branch().unwrap().len() > 12);
+    assert!(text.contains("Max-Forwards: 70\r\n"));
+    let from = invite.from().unwrap();
+    assert!(from.tag.is_some());
+    assert!(text.contains("From: <sip:alice@10.0.0.1>;tag="), "{text}");
+    assert!(invite.to().unwrap().tag.is_none());
+    assert!(text.contains("To: <sip:bob@10.0.0.2>\r\n"), "{text}");
+    assert!(invite.call_id().unwrap().ends_with("@10.0.0.1"));
+    assert_eq!(invite.cseq().unwrap().method, Method::INVITE);
+    assert!(
+        text.contains("Contact: <sip:trtc-sipgw@10.0.0.1:5060>\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("User-Agent: trtc-sipgw/"), "{text}");
+    assert!(text.contains("Allow: INVITE, ACK, CANCEL, BYE"), "{text}");
+    assert!(text.contains("Content-Type: application/sdp\r\n"), "{text}");
+    assert_eq!(&invite.body[..], SDP);
+}
+
+#[test]
+fn bad_uri_is_an_error() {
+    let mut h = Harness::new();
+    assert!(h
+        .core
+        .invite(h.now, "not a uri", peer(), Bytes::new())
+        .is_err());
+    assert!(h
+        .core
+        .invite(h.now, "tel:+123", peer(), Bytes::new())
+        .is_err());
+    assert!(h.sent().is_empty());
+}
+
+#[test]
+fn invite_retransmits_then_timer_b() {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite();
+    let sends = h.run_until(Duration::from_secs(40));
+    let times: Vec<u64> = sends
+        .iter()
+        .map(|(t, tr)| {
+            assert_eq!(
+                tr.bytes,
+                invite.to_bytes(),
+                "retransmission must be identical"
+            );
+            t.as_millis() as u64
+        })
+        .collect();
+    assert_eq!(times, vec![500, 1500, 3500, 7500, 15500, 31500]);
+    let ev = h.events();
+    assert_eq!(terminated(&ev), vec![(408, EndCause::NoAnswer)]);
+    match &ev[0] {
+        SipEvent::Terminated {
+            call: c, reason, ..
+        } => {
+            assert_eq!(*c, call);
+            assert!(reason.contains("no answer"), "{reason}");
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(h.core.stats().retransmissions >= 6);
+}
+
+#[test]
+fn trying_stops_retransmissions_without_event() {
+    let mut h = Harness::new();
+    let (_, invite) = h.invite();
+    h.recv_resp(&answer(&invite, 100, "Trying", None));
+    assert!(h.events().is_empty());
+    assert!(h.run_until(Duration::from_secs(60)).is_empty());
+    assert!(h.events().is_empty(), "no Timer B after a provisional");
+}
+
+#[test]
+fn provisional_events_with_sdp() {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite();
+    h.recv_resp(&answer(&invite, 180, "Ringing", Some("bobtag")));
+    h.recv_resp(&with_sdp(
+        answer(&invite, 183, "Session Progress", Some("bobtag")),
+        PEER_SDP,
+    ));
+    let ev = h.events();
+    assert_eq!(
+        ev,
+        vec![
+            SipEvent::Progress {
+                call,
+                code: 180,
+                reason: "Ringing".into(),
+                sdp: None
+            },
+            SipEvent::Progress {
+                call,
+                code: 183,
+                reason: "Session Progress".into(),
+                sdp: Some(Bytes::from_static(PEER_SDP))
+            },
+        ]
+    );
+}
+
+#[test]
+fn answer_is_acked_along_the_route_and_retransmitted_200_reacked() {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite();
+    let mut ok = ok_200(&invite, "bobtag");
+    ok.headers.insert(
+        Name::RECORD_ROUTE,
+        "<sip:10.0.0.8:5080;lr>, <sip:10.0.0.9;lr>",
+    );
+    h.recv_resp(&ok);
+    let ev = h.events();
+    assert_eq!(
+        ev,
+        vec![
+            SipEvent::Answered {
+                call,
+                code: 200,
+                reason: "OK".into(),
+                sdp: Some(Bytes::from_static(PEER_SDP))
+            },
+            SipEvent::Confirmed { call }
+        ]
+    );
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    // Route set is the Record-Route reversed: first hop is 10.0.0.9 (default port 5060).
+    assert_eq!(sent[0].to, "10.0.0.9:5060".parse().unwrap());
+    let ack = req(&sent[0]);
+    let t = text(&sent[0]);
+    assert_eq!(ack.line.method, Method::ACK);
+    assert!(
+        t.starts_with("ACK sip:bob@10.0.0.2:5060 SIP/2.0\r\n"),
+        "{t}"
+    );
+    assert_eq!(ack.to().unwrap().tag.unwrap(), "bobtag");
+    assert_eq!(ack.cseq().unwrap().cseq, invite.cseq().unwrap().cseq);
+    assert_ne!(
+        ack.branch(),
+        invite.branch(),
+        "2xx ACK is a new transaction"
+    );
+    assert!(
+        t.contains("Route: <sip:10.0.0.9;lr>, <sip:10.0.0.8:5080;lr>\r\n"),
+        "{t}"
+    );
+
+    // The 200 again: the same ACK again, no new events.
+    h.recv_resp(&ok);
+    let again = h.sent();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].bytes, sent[0].bytes);
+    assert!(h.events().is_empty());
+}
+
+#[test]
+fn local_bye_after_answer() {
+    let mut h = Harness::new();
+    let (call, invite, _) = answered(&mut h);
+    h.core.hangup(h.now, call);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "10.0.0.8:5080".parse().unwrap());
+    let bye = req(&sent[0]);
+    assert_eq!(bye.line.method, Method::BYE);
+    assert_eq!(bye.cseq().unwrap().cseq, invite.cseq().unwrap().cseq + 1);
+    assert!(text(&sent[0]).contains("Route: <sip:10.0.0.8:5080;lr>\r\n"));
+    assert!(
+        h.events().is_empty(),
+        "Terminated waits for the BYE's answer"
+    );
+    h.core.hangup(h.now, call); // idempotent
+    assert!(h.sent().is_empty());
+    h.recv_resp(&answer(&bye, 200, "OK", None));
+    assert_eq!(terminated(&h.events()), vec![(200, EndCause::LocalBye)]);
+}
+
+#[test]
+fn bye_timeout_schedule_capped_at_t2() {
+    let mut h = Harness::new();
+    let (call, _, _) = answered(&mut h);
+    h.core.hangup(h.now, call);
+    let bye = h.sent().remove(0);
+    let sends = h.run_until(Duration::from_secs(40));
+    let times: Vec<u64> = sends
+        .iter()
+        .filter(|(_, tr)| tr.bytes == bye.bytes)
+        .map(|(t, _)| t.as_millis() as u64)
+        .collect();
+    // E: 0.5, 1, 2, 4, 4, 4… (cumulative 0.5, 1.5, 3.5, 7.5, 11.5, …, 31.5); F at 32 s.
+    assert_eq!(
+        times,
+        vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
+    );
+    assert_eq!(terminated(&h.events()), vec![(200, EndCause::LocalBye)]);
+}
+
+fn check_digest(header: &str, user: &str, pw: &str, method: &str, sha: bool) {
+    let params = |name: &str| -> String {
+        let key = format!("{name}=");
+        let i = header
+            .split(", ")
+            .find_map(|p| {
+                p.trim_start_matches("Digest ")
+                    .strip_prefix(&key)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| panic!("{name} missing in {header}"));
+        i.trim_matches('"').to_string()
+    };
+    let h = |s: String| -> String {
+        if sha {
+            format!("{:x}", sha2::Sha256::digest(s.as_bytes()))
+        } else {
+            format!("{:x}", md5::compute(s.as_bytes()))
+        }
+    };
+    assert_eq!(params("username"), user);
+    assert_eq!(params("realm"), "sip.test");
+    assert_eq!(params("qop"), "auth");
+    assert_eq!(params("algorithm"), if sha { "SHA-256" } else { "MD5" });
+    let ha1 = h(format!("{user}:sip.test:{pw}"));
+    let ha2 = h(format!("{method}:{}", params("uri")));
+    let expect = h(format!(
+        "{ha1}:{}:{}:{}:auth:{ha2}",
+        params("nonce"),
+        params("nc"),
+        params("cnonce")
+    ));
+    assert_eq!(params("response"), expect, "{header}");
+    assert_eq!(params("uri"), "sip:bob@10.0.0.2");
+}
+
+fn challenge(invite: &Request, code: u16, nonce: &str, alg: &str) -> Response {
+    let (reason, name) = if code == 407 {
+        ("Proxy Authentication Required", Name::PROXY_AUTHENTICATE)
+    } else {
+        ("Unauthorized", Name::WWW_AUTHENTICATE)
+    };
+    let mut r = answer(invite, code, reason, Some("proxytag"));
+    r.headers.insert(
+        name,
+        format!("Digest realm=\"sip.test\", nonce=\"{nonce}\", qop=\"auth\", algorithm={alg}"),
+    );
+    r
+}
+
+fn auth_flow(code: u16, alg: &str, sha: bool) {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite();
+    h.recv_resp(&challenge(&invite, code, "n0nce1", alg));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 2, "ACK for the challenge, then the new INVITE");
+    let ack = req(&sent[0]);
+    assert_eq!(ack.line.method, Method::ACK);
+    assert_eq!(ack.branch(), invite.branch());
+    assert_eq!(ack.to().unwrap().tag.unwrap(), "proxytag");
+    let invite2 = req(&sent[1]);
+    assert_eq!(invite2.line.method, Method::INVITE);
+    assert_eq!(
+        invite2.cseq().unwrap().cseq,
+        invite.cseq().unwrap().cseq + 1
+    );
+    assert_eq!(invite2.call_id(), invite.call_id());
+    assert_eq!(invite2.from().unwrap().tag, invite.from().unwrap().tag);
+    assert_ne!(invite2.branch(), invite.branch());
+    let hname = if code == 407 {
+        Name::PROXY_AUTHORIZATION
+    } else {
+        Name::AUTHORIZATION
+    };
+    let value = invite2
+        .headers
+        .get_raw(&hname)
+        .next()
+        .expect("credentials")
+        .to_string();
+    assert!(invite2.headers.get::<AuthResponse>(hname).is_ok());
+    check_digest(&value, "alice", "alicepw", "INVITE", sha);
+    assert!(h.events().is_empty());
+
+    // Same nonce again: the password is wrong, give up.
+    h.recv_resp(&challenge(&invite2, code, "n0nce1", alg));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "only the ACK");
+    assert_eq!(req(&sent[0]).line.method, Method::ACK);
+    let ev = h.events();
+    assert_eq!(terminated(&ev), vec![(code, EndCause::AuthFailed)]);
+    assert!(matches!(&ev[0], SipEvent::Terminated { call: c, .. } if *c == call));
+}
+
+#[test]
+fn proxy_auth_md5() {
+    auth_flow(407, "MD5", false);
+}
+
+#[test]
+fn www_auth_sha256() {
+    auth_flow(401, "SHA-256", true);
+}
+
+#[test]
+fn auth_gives_up_on_endless_fresh_nonces() {
+    let mut h = Harness::new();
+    let (_, mut invite) = h.invite();
+    for i in 0..10 {
+        h.recv_resp(&challenge(&invite, 407, &format!("nonce{i}"), "MD5"));
+        let sent = h.sent();
+        if let Some(next) = sent
+            .iter()
+            .map(req)
+            .find(|r| r.line.method == Method::INVITE)
+        {
+            invite = next;
+        } else {
+            break;
+        }
+    }
+    assert_eq!(terminated(&h.events()), vec![(407, EndCause::AuthFailed)]);
+}
+
+#[test]
+fn no_credentials_means_auth_failed() {
+    let mut cfg = config();
+    cfg.password = None;
+    let mut h = Harness::with(cfg);
+    let (_, invite) = h.invite();
+    h.recv_resp(&challenge(&invite, 407, "x", "MD5"));
+    assert_eq!(terminated(&h.events()), vec![(407, EndCause::AuthFailed)]);
+}
+
+#[test]
+fn busy_is_acked_and_ends_the_call() {
+    let mut h = Harness::new();
+    let (_, invite) = h.invite();
+    let busy = answer(&invite, 486, "Busy Here", Some("bobtag"));
+    h.recv_resp(&busy);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    let ack = req(&sent[0]);
+    assert_eq!(ack.line.method, Method::ACK);
+    assert_eq!(ack.line.uri.host_port, invite.line.uri.host_port);
+    assert_eq!(ack.branch(), invite.branch());
+    assert_eq!(ack.to().unwrap().tag.unwrap(), "bobtag");
+    assert_eq!(ack.cseq().unwrap().cseq, invite.cseq().unwrap().cseq);
+    let ev = h.events();
+    assert_eq!(terminated(&ev), vec![(486, EndCause::Rejected)]);
+    match &ev[0] {
+        SipEvent::Terminated { reason, .. } => assert_eq!(reason, "Busy Here"),
+        e => panic!("{e:?}"),
+    }
+    // Retransmitted 486: ACK again, nothing else.
+    h.recv_resp(&busy);
+    let again = h.sent();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].bytes, sent[0].bytes);
+    assert!(h.events().is_empty());
+}
+
+#[test]
+fn cancel_waits_for_a_provisional() {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite();
+    h.core.hangup(h.now, call);
+    assert!(h.sent().is_empty(), "no CANCEL before any provisional");
+    h.recv_resp(&answer(&invite, 180, "Ringing", Some("bobtag")));
+    assert!(h.events().is_empty(), "no Progress once hangup was asked");
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    let cancel = req(&sent[0]);
+    assert_eq!(cancel.line.method, Method::CANCEL);
+    assert_eq!(cancel.branch(), invite.branch());
+    assert_eq!(cancel.cseq().unwrap().cseq, invite.cseq().unwrap().cseq);
+    assert_eq!(cancel.cseq().unwrap().method, Method::CANCEL);
+    assert!(cancel.to().unwrap().tag.is_none());
+    h.core.hangup(h.now, call);
+    assert!(h.sent().is_empty(), "hangup is idempotent");
+    h.recv_resp(&answer(&cancel, 200, "OK", None));
+    h.recv_resp(&answer(&invite, 487, "Request Terminated", Some("bobtag")));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(req(&sent[0]).line.method, Method::ACK);
+    assert_eq!(terminated(&h.events()), vec![(487, EndCause::Cancelled)]);
+}
+
+#[test]
+fn cancel_after_provisional_is_immediate() {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite();
+    h.recv_resp(&answer(&invite, 183, "Session Progress", Some("bobtag")));
+    assert_eq!(h.events().len(), 1);
+    h.core.hangup(h.now, call);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(req(&sent[0]).line.method, Method::CANCEL);
+    h.recv_resp(&answer(&invite, 487, "Request Terminated", Some("bobtag")));
+    assert_eq!(terminated(&h.events()), vec![(487, EndCause::Cancelled)]);
+}
+
+#[test]
+fn cancel_with_silent_peer_ends_at_timer_b() {
+    let mut h = Harness::new();
+    let (call, _) = h.invite();
+    h.core.hangup(h.now, call);
+    let sends = h.run_until(Duration::from_secs(40));
+    assert!(sends
+        .iter()
+        .all(|(_, t)| req(t).line.method == Method::INVITE));
+    assert_eq!(terminated(&h.events()), vec![(487, EndCause::Cancelled)]);
+}
+
+#[test]
+fn cancel_without_final_gives_up_after_64_t1() {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite();
+    h.recv_resp(&answer(&invite, 180, "Ringing", Some("bobtag")));
+    h.events();
+    h.core.hangup(h.now, call);
+    h.sent();
+    h.run_until(Duration::from_secs(31));
+    assert!(h.events().is_empty());
+    h.run_until(Duration::from_secs(33));
+    assert_eq!(terminated(&h.events()), vec![(487, EndCause::Cancelled)]);
+}
+
+#[test]
+fn answer_crossing_cancel_is_acked_and_byed() {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite();
+    h.recv_resp(&answer(&invite, 180, "Ringing", Some("bobtag")));
+    h.events();
+    h.core.hangup(h.now, call);
+    let cancel = req(&h.sent()[0]);
+    h.recv_resp(&ok_200(&invite, "bobtag"));
+    let sent = h.sent();
+    let methods: Vec<Method> = sent.iter().map(|t| req(t).line.method).collect();
+    assert_eq!(methods, vec![Method::ACK, Method::BYE]);
+    let bye = req(&sent[1]);
+    assert_eq!(bye.to().unwrap().tag.unwrap(), "bobtag");
+    let ev = h.events();
+    assert_eq!(terminated(&ev), vec![(487, EndCause::Cancelled)]);
+    assert_eq!(
+        ev.len(),
+        1,
+        "no Answered/Confirmed for a cancelled call: {ev:?}"
+    );
+    match &ev[0] {
+        SipEvent::Terminated { reason, .. } => assert!(reason.contains("cancel"), "{reason}"),
+        e => panic!("{e:?}"),
+    }
+    // The CANCEL's own answer and the BYE's change nothing.
+    h.recv_resp(&answer(
+        &cancel,
+        481,
+        "Call/Transaction Does Not Exist",
+        None,
+    ));
+    h.recv_resp(&answer(&bye, 200, "OK", None));
+    assert!(h.events().is_empty());
+}
+
+#[test]
+fn remote_bye() {
+    let mut h = Harness::new();
+    let (call, invite, _) = answered(&mut h);
+    let bye = peer_request(&invite, "BYE", 1, "bobtag", "", "");
+    h.recv(&bye);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, peer());
+    let r = resp(&sent[0]);
+    assert_eq!(r.code(), 200);
+    assert_eq!(r.branch().unwrap(), "z9hG4bKpeerBYE1");
+    assert_eq!(r.cseq().unwrap().method, Method::BYE);
+    assert_eq!(r.call_id(), invite.call_id());
+    assert_eq!(r.to().unwrap().tag, invite.from().unwrap().tag);
+    assert_eq!(r.from().unwrap().tag.unwrap(), "bobtag");
+    let ev = h.events();
+    assert_eq!(terminated(&ev), vec![(200, EndCause::RemoteBye)]);
+    assert!(matches!(&ev[0], SipEvent::Terminated { call: c, .. } if *c == call));
+    // Retransmitted BYE: answered again by the transaction, no second Terminated.
+    h.recv(&bye);
+    assert_eq!(h.sent().len(), 1);
+    assert!(h.events().is_empty());
+    h.core.hangup(h.now, call);
+    assert!(h.sent().is_empty(), "hangup after the end does nothing");
+}
+
+#[test]
+fn reinvite_answered_with_local_sdp() {
+    let mut h = Harness::new();
+    let (call, invite, _) = answered(&mut h);
+    h.core
+        .set_local_sdp(call, Bytes::from_static(b"v=0\r\nnew\r\n"));
+    let body = std::str::from_utf8(PEER_SDP).unwrap();
+    let reinvite = peer_request(
+        &invite,
+        "INVITE",
+        2,
+        "bobtag",
+        "Content-Type: application/sdp\r\n",
+        body,
+    );
+    h.recv(&reinvite);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    let r = resp(&sent[0]);
+    assert_eq!(r.code(), 200);
+    assert_eq!(&r.body[..], b"v=0\r\nnew\r\n");
+    assert_eq!(r.content_type().unwrap(), "application/sdp");
+    assert!(r.headers.contains(&Name::CONTACT));
+    assert_eq!(
+        h.events(),
+        vec![SipEvent::RemoteOffer {
+            call,
+            sdp: Bytes::from_static(PEER_SDP)
+        }]
+    );
+    // No ACK yet: the 200 is retransmitted.
+    let again = h.run_until(Duration::from_millis(600));
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].1.bytes, sent[0].bytes);
+    // The ACK stops it, and raises no event.
+    let ack = format!(
+        "ACK sip:trtc-sipgw@10.0.0.1:5060 SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKack2\r\n\
+f: <sip:bob@10.0.0.2>;tag=bobtag\r\nt: <sip:alice@10.0.0.1>;tag={}\r\ni: {}\r\nCSeq: 2 ACK\r\nl: 0\r\n\r\n",
+        invite.from().unwrap().tag.unwrap(),
+        invite.call_id().unwrap()
+    );
+    h.recv(ack.as_bytes());
+    assert!(h.sent().is_empty());
+    assert!(h.events().is_empty());
+    assert!(h.run_until(Duration::from_secs(10)).is_empty());
+}
+
+#[test]
+fn update_and_options_and_info_in_dialog() {
+    let mut h = Harness::new();
+    let (call, invite, _) = answered(&mut h);
+    h.recv(&peer_request(&invite, "OPTIONS", 2, "bobtag", "", ""));
+    h.recv(&peer_request(&invite, "INFO", 3, "bobtag", "", ""));
+    let body = std::str::from_utf8(PEER_SDP).unwrap();
+    h.recv(&peer_request(
+        &invite,
+        "UPDATE",
+        4,
+        "bobtag",
+        "Content-Type: application/sdp\r\n",
+        body,
+    ));
+    h.recv(&peer_request(&invite, "MESSAGE", 5, "bobtag", "", ""));
+    h.recv(&peer_request(&invite, "INFO", 5, "bobtag", "", "")); // CSeq not increasing
+    let codes: Vec<u16> = h.sent().iter().map(|t| resp(t).code()).collect();
+    assert_eq!(codes, vec![200, 200, 200, 501, 500]);
+    assert_eq!(
+        h.events(),
+        vec![SipEvent::RemoteOffer {
+            call,
+            sdp: Bytes::from_static(PEER_SDP)
+        }]
+    );
+}
+
+#[test]
+fn out_of_dialog_requests() {
+    let mut h = Harness::new();
+    let mk = |method: &str, to_tag: &str| {
+        format!(
+            "{method} sip:trtc-sipgw@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKo{method}\r\n\
+From: <sip:x@10.0.0.2>;tag=xx\r\nTo: <sip:trtc-sipgw@10.0.0.1>{to_tag}\r\nCall-ID: ood-{method}\r\nCSeq: 1 {method}\r\n\r\n"
+        )
+    };
+    h.recv(mk("OPTIONS", "").as_bytes());
+    h.recv(mk("INVITE", "").as_bytes());
+    h.recv(mk("BYE", ";tag=nope").as_bytes());
+    let sent = h.sent();
+    let codes: Vec<u16> = sent.iter().map(|t| resp(t).code()).collect();
+    assert_eq!(codes, vec![200, 480, 481]);
+    assert!(resp(&sent[0]).to().unwrap().tag.is_some());
+    assert!(resp(&sent[1]).reason().contains("not enabled"));
+    // The 480 waits for its ACK (Timer G retransmits it).
+    let inv480 = sent[1].bytes.clone();
+    let again = h.run_until(Duration::from_millis(600));
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].1.bytes, inv480);
+    let tag = resp(&sent[1]).to().unwrap().tag.unwrap();
+    h.recv(
+        format!(
+            "ACK sip:trtc-sipgw@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKoINVITE\r\n\
+From: <sip:x@10.0.0.2>;tag=xx\r\nTo: <sip:trtc-sipgw@10.0.0.1>;tag={tag}\r\nCall-ID: ood-INVITE\r\nCSeq: 1 ACK\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(h.sent().is_empty());
+    assert!(h.run_until(Duration::from_secs(10)).is_empty());
+    assert!(h.events().is_empty());
+    assert_eq!(h.core.stats().out_of_dialog_requests, 3);
+}
+
+#[test]
+fn compact_form_responses() {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite();
+    let via = invite
+        .headers
+        .get_raw(&Name::VIA)
+        .next()
+        .unwrap()
+        .to_string();
+    let from = invite
+        .headers
+        .get_raw(&Name::FROM)
+        .next()
+        .unwrap()
+        .to_string();
+    let body = std::str::from_utf8(PEER_SDP).unwrap();
+    let msg = format!(
+        "SIP/2.0 200 OK\r\nv: {via}\r\nf: {from}\r\nt: <sip:bob@10.0.0.2>;tag=ct\r\ni: {}\r\nCSeq: 1 INVITE\r\n\
+m: <sip:bob@10.0.0.2:5062>\r\nc: application/sdp\r\nl: {}\r\n\r\n{body}",
+        invite.call_id().unwrap(),
+        body.len()
+    );
+    h.recv(msg.as_bytes());
+    let ev = h.events();
+    assert!(
+        matches!(&ev[0], SipEvent::Answered { call: c, sdp: Some(s), .. } if *c == call && &s[..] == PEER_SDP),
+        "{ev:?}"
+    );
+    let sent = h.sent();
+    assert_eq!(sent[0].to, "10.0.0.2:5062".parse().unwrap());
+    assert!(text(&sent[0]).starts_with("ACK sip:bob@10.0.0.2:5062 SIP/2.0"));
+}
+
+#[test]
+fn garbage_and_strays_are_counted_and_ignored() {
+    let mut h = Harness::new();
+    let (_, invite) = h.invite();
+    h.recv(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");
+    h.recv(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.recv(b"\r\n\r\n");
+    let mut stray = answer(&invite, 200, "OK", Some("x"));
+    stray.headers.remove(&Name::VIA);
+    stray
+        .headers
+        .insert(Name::VIA, "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKunknown");
+    h.recv_resp(&stray);
+    assert!(h.sent().is_empty());
+    assert!(h.events().is_empty());
+    let s = h.core.stats();
+    assert_eq!(s.garbage, 2);
+    assert_eq!(s.keepalives, 1);
+    assert_eq!(s.stray_responses, 1);
+}
+
+#[test]
+fn forked_second_answer_is_acked_and_byed() {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite();
+    h.recv_resp(&ok_200(&invite, "fork1"));
+    assert_eq!(h.events().len(), 2);
+    assert_eq!(h.sent().len(), 1);
+    h.recv_resp(&ok_200(&invite, "fork2"));
+    let sent = h.sent();
+    let methods: Vec<(Method, String)> = sent
+        .iter()
+        .map(|t| {
+            let r = req(t);
+            (
+                r.line.method.clone(),
+                r.to().unwrap().tag.unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        methods,
+        vec![(Method::ACK, "fork2".into()), (Method::BYE, "fork2".into())]
+    );
+    assert!(h.events().is_empty());
+    // The main call is untouched: our hangup BYEs fork1.
+    h.core.hangup(h.now, call);
+    let bye = req(&h.sent()[0]);
+    assert_eq!(bye.to().unwrap().tag.unwrap(), "fork1");
+}
+
+#[test]
+fn redirect_followed_once() {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite();
+    let mut moved = answer(&invite, 302, "Moved Temporarily", Some("r"));
+    moved
+        .headers
+        .insert(Name::CONTACT, "<sip:carol@10.0.0.3:5070>");
+    h.recv_resp(&moved);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(req(&sent[0]).line.method, Method::ACK);
+    assert_eq!(sent[1].to, "10.0.0.3:5070".parse().unwrap());
+    let invite2 = req(&sent[1]);
+    assert!(text(&sent[1]).starts_with("INVITE sip:carol@10.0.0.3:5070 SIP/2.0"));
+    assert!(h.events().is_empty());
+    let mut moved2 = answer(&invite2, 302, "Moved Again", Some("r"));
+    moved2.headers.insert(Name::CONTACT, "<sip:dave@10.0.0.4>");
+    h.core
+        .handle_datagram(h.now, sent[1].to, &moved2.to_bytes());
+    let ev = h.events();
+    assert_eq!(terminated(&ev), vec![(302, EndCause::Rejected)]);
+    assert!(matches!(&ev[0], SipEvent::Terminated { call: c, .. } if *c == call));
+}
+
+#[test]
+fn finished_calls_and_transactions_are_forgotten() {
+    let mut h = Harness::new();
+    let (call, invite, _) = answered(&mut h);
+    h.recv(&peer_request(&invite, "BYE", 1, "bobtag", "", ""));
+    h.sent();
+    assert_eq!(terminated(&h.events()).len(), 1);
+    h.run_until(Duration::from_secs(200));
+    let s = h.core.stats();
+    assert_eq!(s.calls, 0);
+    assert_eq!(s.transactions, 0);
+    assert!(h.core.poll_timeout().is_none());
+    h.core.hangup(h.now, call);
+    assert!(h.sent().is_empty());
+}
+
+/// Mutated peer messages in the middle of a call must never panic the core.
+#[test]
+fn mutated_messages_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+    let mut h = Harness::new();
+    let (_, invite, _) = answered(&mut h);
+    let base = [
+        peer_request(
+            &invite,
+            "INVITE",
+            2,
+            "bobtag",
+            "Content-Type: application/sdp\r\n",
+            "v=0\r\n",
+        ),
+        peer_request(&invite, "BYE", 3, "bobtag", "", ""),
+        ok_200(&invite, "bobtag").to_bytes().to_vec(),
+        challenge(&invite, 407, "n", "MD5").to_bytes().to_vec(),
+    ];
+    for i in 0..4000 {
+        let mut m = base[i % base.len()].clone();
+        for _ in 0..rng.gen_range(1..4) {
+            let j = rng.gen_range(0..m.len());
+            match rng.gen_range(0..3) {
+                0 => m[j] = rng.gen(),
+                1 => m[j] = b" ,;:<>\"=@"[rng.gen_range(0..9)],
+                _ => {
+                    m.remove(j);
+                }
+            }
+        }
+        h.recv(&m);
+        h.sent();
+        h.events();
+    }
+}

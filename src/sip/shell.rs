@@ -1,0 +1,315 @@
+//! The async shell around [`SipCore`]: one UDP socket, one timer, one wake-up channel, on the
+//! gateway's single-threaded smol executor. It only moves bytes and events; every decision is in
+//! the core.
+
+use super::endpoint::{CallKey, SipConfig, SipCore, SipError, SipEvent};
+use bytes::Bytes;
+use ezk_sip_types::host::Host;
+use ezk_sip_types::uri::SipUri;
+use futures_lite::FutureExt;
+use smol::channel::{Receiver, Sender};
+use smol::net::UdpSocket;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::str::FromStr;
+use std::time::Instant;
+
+/// Largest datagram we read.
+const RECV_BUF: usize = 64 * 1024;
+
+struct Inner {
+    core: RefCell<SipCore>,
+    local_addr: SocketAddr,
+    calls: RefCell<HashMap<CallKey, Sender<SipEvent>>>,
+}
+
+/// Cheap handle the call layer clones freely; the run loop stops once every handle is dropped.
+#[derive(Clone)]
+pub struct SipService {
+    inner: Rc<Inner>,
+    wake: Sender<()>,
+}
+
+impl SipService {
+    /// Bind the SIP socket and build the run loop (the caller spawns it on its executor).
+    /// With a 0.0.0.0 listen address, `advertise_ip` (or 127.0.0.1) goes into Via/Contact.
+    pub async fn bind(
+        listen: SocketAddr,
+        advertise_ip: Option<IpAddr>,
+        mut config: SipConfig,
+    ) -> io::Result<(SipService, impl Future<Output = ()>)> {
+        let socket = UdpSocket::bind(listen).await?;
+        let bound = socket.local_addr()?;
+        let ip = match advertise_ip {
+            Some(ip) => ip,
+            None if bound.ip().is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            None => bound.ip(),
+        };
+        let local_addr = SocketAddr::new(ip, bound.port());
+        config.local_addr = local_addr;
+        let core = SipCore::new(config, rand::random());
+        let inner = Rc::new(Inner {
+            core: RefCell::new(core),
+            local_addr,
+            calls: RefCell::new(HashMap::new()),
+        });
+        let (wake, wake_rx) = smol::channel::bounded(1);
+        let run = run_loop(inner.clone(), socket, wake_rx);
+        log::info!("SIP: listening on {bound}, advertising {local_addr}");
+        Ok((SipService { inner, wake }, run))
+    }
+
+    /// The address we advertise (its port is the bound one, also when binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// Start a call: resolves the URI's host (default port 5060), sends the INVITE, and returns
+    /// the call's events, which end with exactly one `Terminated`.
+    pub async fn invite(
+        &self,
+        request_uri: &str,
+        sdp_offer: Bytes,
+    ) -> Result<(CallKey, Receiver<SipEvent>), SipError> {
+        let uri = SipUri::from_str(request_uri.trim())
+            .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
+        let port = uri.host_port.port.unwrap_or(5060);
+        let dest = match &uri.host_port.host {
+            Host::IP4(ip) => SocketAddr::new((*ip).into(), port),
+            Host::IP6(ip) => SocketAddr::new((*ip).into(), port),
+            Host::Name(name) => {
+                let name = name.to_string();
+                let want_v4 = self.inner.local_addr.is_ipv4();
+                let query = name.clone();
+                let addrs = smol::unblock(move || {
+                    (query.as_str(), port)
+                        .to_socket_addrs()
+                        .map(|a| a.collect::<Vec<_>>())
+                })
+                .await
+                .map_err(|e| SipError::Resolve(format!("{name}: {e}")))?;
+                addrs
+                    .iter()
+                    .find(|a| a.is_ipv4() == want_v4)
+                    .or(addrs.first())
+                    .copied()
+                    .ok_or_else(|| SipError::Resolve(name.clone()))?
+            }
+        };
+        let key =
+            self.inner
+                .core
+                .borrow_mut()
+                .invite(Instant::now(), request_uri, dest, sdp_offer)?;
+        let (tx, rx) = smol::channel::unbounded();
+        self.inner.calls.borrow_mut().insert(key, tx);
+        self.wake();
+        Ok((key, rx))
+    }
+
+    /// End a call (CANCEL or BYE as its state requires); idempotent.
+    pub fn hangup(&self, call: CallKey) {
+        self.inner.core.borrow_mut().hangup(Instant::now(), call);
+        self.wake();
+    }
+
+    /// The SDP later re-INVITEs are answered with.
+    pub fn set_local_sdp(&self, call: CallKey, sdp: Bytes) {
+        self.inner.core.borrow_mut().set_local_sdp(call, sdp);
+    }
+
+    /// Counters of the core.
+    pub fn stats(&self) -> super::endpoint::SipStats {
+        self.inner.core.borrow().stats()
+    }
+
+    fn wake(&self) {
+        // A full channel already holds a wake-up; nothing to add.
+        let _ = self.wake.try_send(());
+    }
+}
+
+enum Wake {
+    Recv(io::Result<(usize, SocketAddr)>),
+    Timer,
+    Command(bool),
+}
+
+async fn run_loop(inner: Rc<Inner>, socket: UdpSocket, wake: Receiver<()>) {
+    let mut buf = vec![0u8; RECV_BUF];
+    loop {
+        flush(&inner, &socket).await;
+        let deadline = inner.core.borrow().poll_timeout();
+        let recv = async { Wake::Recv(socket.recv_from(&mut buf).await) };
+        let timer = async {
+            match deadline {
+                Some(at) => {
+                    async_io::Timer::at(at).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+            Wake::Timer
+        };
+        let command = async { Wake::Command(wake.recv().await.is_ok()) };
+        match recv.or(timer).or(command).await {
+            Wake::Recv(Ok((n, from))) => {
+                let data = buf.get(..n).unwrap_or(&[]);
+                inner
+                    .core
+                    .borrow_mut()
+                    .handle_datagram(Instant::now(), from, data);
+            }
+            Wake::Recv(Err(e)) => {
+                // ICMP errors surface here on some systems; nothing to do but go on.
+                log::debug!("SIP: recv error: {e}");
+            }
+            Wake::Timer => inner.core.borrow_mut().handle_timeout(Instant::now()),
+            Wake::Command(true) => {}
+            Wake::Command(false) => {
+                log::info!("SIP: service dropped, run loop ends");
+                return;
+            }
+        }
+    }
+}
+
+async fn flush(inner: &Inner, socket: &UdpSocket) {
+    loop {
+        let next = inner.core.borrow_mut().poll_transmit();
+        let Some(t) = next else { break };
+        if let Err(e) = socket.send_to(&t.bytes, t.to).await {
+            log::warn!("SIP: send to {} failed: {e}", t.to);
+        }
+    }
+    loop {
+        let next = inner.core.borrow_mut().poll_event();
+        let Some(ev) = next else { break };
+        let call = match &ev {
+            SipEvent::Progress { call, .. }
+            | SipEvent::Answered { call, .. }
+            | SipEvent::Confirmed { call }
+            | SipEvent::RemoteOffer { call, .. }
+            | SipEvent::Terminated { call, .. } => *call,
+        };
+        let last = matches!(ev, SipEvent::Terminated { .. });
+        let mut calls = inner.calls.borrow_mut();
+        if let Some(tx) = calls.get(&call) {
+            let _ = tx.try_send(ev);
+        }
+        if last {
+            calls.remove(&call);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::endpoint::EndCause;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    /// Kills sipp when the test ends, also on panic.
+    struct Sipp(Child);
+
+    impl Drop for Sipp {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn free_udp_port() -> u16 {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    }
+
+    async fn next(rx: &Receiver<SipEvent>, what: &str) -> SipEvent {
+        let timeout = async {
+            async_io::Timer::after(Duration::from_secs(40)).await;
+            None
+        };
+        match async { rx.recv().await.ok() }.or(timeout).await {
+            Some(ev) => ev,
+            None => panic!("timed out (40 s) waiting for {what}"),
+        }
+    }
+
+    /// The shell against a real sipp UAS on loopback: INVITE → 180/200 → ACK, then our BYE.
+    #[test]
+    fn call_against_sipp_uas() {
+        if Command::new("sipp").arg("-v").output().is_err() {
+            eprintln!("NOTE: sipp not on PATH, skipping call_against_sipp_uas");
+            return;
+        }
+        let port = free_udp_port();
+        let child = Command::new("sipp")
+            .args(["-sn", "uas", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .args(["-m", "1", "-nostdin"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sipp");
+        let mut sipp = Sipp(child);
+
+        let ex = smol::LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let cfg = SipConfig::new("127.0.0.1:0".parse().unwrap());
+            let (svc, run) = SipService::bind("127.0.0.1:0".parse().unwrap(), None, cfg)
+                .await
+                .expect("bind");
+            ex.spawn(run).detach();
+            assert_ne!(svc.local_addr().port(), 0);
+            let sdp = Bytes::from_static(
+                b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+            );
+            // sipp may still be starting: Timer A retransmits the INVITE until it listens.
+            let (call, rx) = svc
+                .invite(&format!("sip:service@127.0.0.1:{port}"), sdp)
+                .await
+                .expect("invite");
+            let mut answered = false;
+            loop {
+                match next(&rx, "Answered").await {
+                    SipEvent::Progress { code, .. } => assert!((101..200).contains(&code)),
+                    SipEvent::Answered { code, sdp, .. } => {
+                        assert_eq!(code, 200);
+                        assert!(sdp.is_some(), "sipp answers with SDP");
+                        answered = true;
+                    }
+                    SipEvent::Confirmed { .. } => break,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            assert!(answered);
+            svc.hangup(call);
+            match next(&rx, "Terminated").await {
+                SipEvent::Terminated { code, cause, .. } => {
+                    assert_eq!(code, 200);
+                    assert_eq!(cause, EndCause::LocalBye);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+            assert!(rx.recv().await.is_err(), "channel closes after Terminated");
+        }));
+        // sipp exits 0 when its one call passed.
+        let mut status = None;
+        for _ in 0..100 {
+            if let Ok(Some(s)) = sipp.0.try_wait() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let status = status.expect("sipp did not exit within 10 s after the call");
+        assert!(status.success(), "sipp reported a failed call: {status:?}");
+    }
+}

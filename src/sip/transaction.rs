@@ -1,0 +1,604 @@
+//! RFC 3261 section 17 transactions over UDP, without I/O: retransmissions, absorbing the peer's
+//! retransmissions, and the timers that bound every exchange. The dialog layer above only sees
+//! each answer once (2xx to INVITE excepted: those reach it every time, so it can re-ACK).
+//!
+//! Client INVITE: A (retransmit, doubling from T1), B (64*T1 without any response), D (absorb
+//! retransmitted non-2xx finals, 32 s) and RFC 6026's Accepted state (M = 64*T1) that passes every
+//! 2xx up. Client non-INVITE: E (doubling, capped at T2), F (64*T1), K (T4).
+//! Server INVITE: G (retransmit the final, doubling to T2), H (64*T1 waiting for ACK), I (T4);
+//! a 2xx is retransmitted here too until the dialog layer reports its ACK via [`Transactions::ack_2xx`].
+//! Server non-INVITE: J (64*T1 answering retransmissions).
+
+use super::message::{CommonHeaders, Request, Response};
+use bytes::Bytes;
+use ezk_sip_types::header::typed::{CSeq, CallID, MaxForwards, Routing, Via};
+use ezk_sip_types::print::{AppendCtx, PrintCtx};
+use ezk_sip_types::{Headers, Method, Name};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// A datagram the shell must send; every output of the SIP cores has this shape.
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    /// Destination address.
+    pub to: SocketAddr,
+    /// The serialised message.
+    pub bytes: Bytes,
+}
+
+/// RFC 3261 timer base values; configurable so tests and odd networks can shorten or stretch them.
+#[derive(Debug, Clone, Copy)]
+pub struct TimerConfig {
+    /// Round-trip estimate (default 500 ms).
+    pub t1: Duration,
+    /// Longest retransmit interval for non-INVITE requests and INVITE responses (default 4 s).
+    pub t2: Duration,
+    /// Longest time a message stays in the network (default 5 s).
+    pub t4: Duration,
+}
+
+impl Default for TimerConfig {
+    fn default() -> Self {
+        TimerConfig {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Handle of one transaction, so the layer above can answer a request or match a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TxKey(u64);
+
+/// What the transaction layer hands to the layer above.
+#[derive(Debug)]
+pub enum TxEvent {
+    /// A response to one of our requests (never a retransmission, except 2xx to INVITE).
+    Response {
+        /// Our client transaction.
+        tx: TxKey,
+        /// The response.
+        response: Response,
+    },
+    /// A new request from the peer; answer it with [`Transactions::send_response`].
+    Request {
+        /// The server transaction (for ACK to a 2xx: a throw-away key, nothing to answer).
+        tx: TxKey,
+        /// The request.
+        request: Request,
+        /// Where it came from; responses go back there.
+        from: SocketAddr,
+    },
+    /// Timer B or F (or the CANCEL deadline) fired: the request got no final answer.
+    Timeout {
+        /// Our client transaction, now gone.
+        tx: TxKey,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientState {
+    Calling,
+    Proceeding,
+    Completed,
+    Accepted,
+}
+
+struct ClientTx {
+    branch: String,
+    method: Method,
+    dest: SocketAddr,
+    request: Request,
+    bytes: Bytes,
+    state: ClientState,
+    retransmit_at: Option<Instant>,
+    interval: Duration,
+    timeout_at: Option<Instant>,
+    cancel_deadline: Option<Instant>,
+    end_at: Option<Instant>,
+    ack: Option<Bytes>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerState {
+    Trying,
+    Proceeding,
+    Completed,
+    Accepted,
+    Confirmed,
+}
+
+struct ServerTx {
+    branch: String,
+    sent_by: String,
+    method: Method,
+    source: SocketAddr,
+    call_id: String,
+    cseq: u32,
+    state: ServerState,
+    last_response: Option<Bytes>,
+    retransmit_at: Option<Instant>,
+    interval: Duration,
+    timeout_at: Option<Instant>,
+    end_at: Option<Instant>,
+}
+
+/// All transactions of one socket.
+pub struct Transactions {
+    timers: TimerConfig,
+    next_key: u64,
+    clients: HashMap<TxKey, ClientTx>,
+    servers: HashMap<TxKey, ServerTx>,
+    out: VecDeque<Transmit>,
+    events: VecDeque<TxEvent>,
+    retransmissions: u64,
+    stray_responses: u64,
+}
+
+/// Timer D for UDP (RFC 3261 17.1.1.2: at least 32 s).
+const TIMER_D: Duration = Duration::from_secs(32);
+
+fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn due(t: Option<Instant>, now: Instant) -> bool {
+    matches!(t, Some(t) if t <= now)
+}
+
+fn sent_by(via: &Via) -> String {
+    via.sent_by.print_ctx(PrintCtx::default()).to_string()
+}
+
+impl Transactions {
+    /// An empty layer with the given timer values.
+    pub fn new(timers: TimerConfig) -> Self {
+        Transactions {
+            timers,
+            next_key: 1,
+            clients: HashMap::new(),
+            servers: HashMap::new(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            retransmissions: 0,
+            stray_responses: 0,
+        }
+    }
+
+    fn key(&mut self) -> TxKey {
+        let k = TxKey(self.next_key);
+        self.next_key += 1;
+        k
+    }
+
+    fn timeout_64(&self) -> Duration {
+        self.timers.t1 * 64
+    }
+
+    /// Start a client transaction: sends the request now and retransmits it as RFC 3261 says.
+    /// The request must carry a unique Via branch. ACK must go through [`Transactions::send_stateless`].
+    pub fn send_request(&mut self, now: Instant, dest: SocketAddr, request: Request) -> TxKey {
+        let key = self.key();
+        let bytes = request.to_bytes();
+        self.out.push_back(Transmit {
+            to: dest,
+            bytes: bytes.clone(),
+        });
+        let tx = ClientTx {
+            branch: request.branch().unwrap_or_default(),
+            method: request.method().clone(),
+            dest,
+            request,
+            bytes,
+            // "Calling" stands for RFC 3261's Trying as well: both wait for the first answer.
+            state: ClientState::Calling,
+            retransmit_at: Some(now + self.timers.t1),
+            interval: self.timers.t1,
+            timeout_at: Some(now + self.timeout_64()),
+            cancel_deadline: None,
+            end_at: None,
+            ack: None,
+        };
+        self.clients.insert(key, tx);
+        key
+    }
+
+    /// Send something outside any transaction (ACK to a 2xx, stateless replies).
+    pub fn send_stateless(&mut self, to: SocketAddr, bytes: Bytes) {
+        self.out.push_back(Transmit { to, bytes });
+    }
+
+    /// The request a client transaction was started with (to build CANCEL, or to authenticate).
+    pub fn client_request(&self, tx: TxKey) -> Option<&Request> {
+        self.clients.get(&tx).map(|t| &t.request)
+    }
+
+    /// Where a client transaction sends to.
+    pub fn client_dest(&self, tx: TxKey) -> Option<SocketAddr> {
+        self.clients.get(&tx).map(|t| t.dest)
+    }
+
+    /// Whether an INVITE client transaction has seen a provisional response (CANCEL allowed).
+    pub fn is_proceeding(&self, tx: TxKey) -> bool {
+        matches!(self.clients.get(&tx), Some(t) if t.state == ClientState::Proceeding)
+    }
+
+    /// After a CANCEL: give the INVITE 64*T1 more to produce its final answer (RFC 3261 9.1),
+    /// then report a [`TxEvent::Timeout`].
+    pub fn start_cancel_deadline(&mut self, now: Instant, tx: TxKey) {
+        let deadline = now + self.timeout_64();
+        if let Some(t) = self.clients.get_mut(&tx) {
+            t.cancel_deadline = Some(deadline);
+            if t.state == ClientState::Proceeding {
+                t.timeout_at = Some(deadline);
+            }
+        }
+    }
+
+    /// Feed a response from the wire. Returns false when no transaction matches (dropped).
+    pub fn on_response(&mut self, now: Instant, response: Response) -> bool {
+        let (Some(branch), Some(cseq)) = (response.branch(), response.cseq()) else {
+            self.stray_responses += 1;
+            return false;
+        };
+        let key = self
+            .clients
+            .iter()
+            .find(|(_, t)| t.branch == branch && t.method == cseq.method)
+            .map(|(k, _)| *k);
+        let Some(key) = key else {
+            self.stray_responses += 1;
+            return false;
+        };
+        let code = response.code();
+        let t4 = self.timers.t4;
+        let m = self.timeout_64();
+        let Some(tx) = self.clients.get_mut(&key) else {
+            return false;
+        };
+        let is_invite = tx.method == Method::INVITE;
+        let deliver = match (tx.state, code) {
+            (ClientState::Calling | ClientState::Proceeding, 100..=199) => {
+                tx.state = ClientState::Proceeding;
+                if is_invite {
+                    tx.retransmit_at = None;
+                    tx.timeout_at = tx.cancel_deadline;
+                }
+                true
+            }
+            (ClientState::Calling | ClientState::Proceeding, 200..=299) if is_invite => {
+                tx.state = ClientState::Accepted;
+                tx.retransmit_at = None;
+                tx.timeout_at = None;
+                tx.end_at = Some(now + m);
+                true
+            }
+            (ClientState::Calling | ClientState::Proceeding, _) => {
+                tx.state = ClientState::Completed;
+                tx.retransmit_at = None;
+                tx.timeout_at = None;
+                if is_invite {
+                    let ack = build_ack_for_non_2xx(&tx.request, &response).to_bytes();
+                    self.out.push_back(Transmit {
+                        to: tx.dest,
+                        bytes: ack.clone(),
+                    });
+                    tx.ack = Some(ack);
+                    tx.end_at = Some(now + TIMER_D.max(m / 2));
+                } else {
+                    tx.end_at = Some(now + t4);
+                }
+                true
+            }
+            (ClientState::Accepted, 200..=299) => true,
+            (ClientState::Completed, 300..=699) if is_invite => {
+                if let Some(ack) = &tx.ack {
+                    self.out.push_back(Transmit {
+                        to: tx.dest,
+                        bytes: ack.clone(),
+                    });
+                    self.retransmissions += 1;
+                }
+                false
+            }
+            _ => false,
+        };
+        if deliver {
+            self.events
+                .push_back(TxEvent::Response { tx: key, response });
+        }
+        true
+    }
+
+    /// Feed a request from the wire: retransmissions are answered here, new requests become
+    /// [`TxEvent::Request`].
+    pub fn on_request(&mut self, now: Instant, from: SocketAddr, request: Request) {
+        let via = request.top_via();
+        let branch = request.branch().unwrap_or_default();
+        let sent_by = via.as_ref().map(sent_by).unwrap_or_default();
+        let method = request.method().clone();
+        let match_method = if method == Method::ACK {
+            Method::INVITE
+        } else {
+            method.clone()
+        };
+        let found = if branch.is_empty() {
+            None
+        } else {
+            self.servers
+                .iter()
+                .find(|(_, s)| {
+                    s.branch == branch && s.sent_by == sent_by && s.method == match_method
+                })
+                .map(|(k, _)| *k)
+        };
+        let t4 = self.timers.t4;
+        if let Some(key) = found {
+            let Some(s) = self.servers.get_mut(&key) else {
+                return;
+            };
+            if method == Method::ACK {
+                match s.state {
+                    ServerState::Completed => {
+                        s.state = ServerState::Confirmed;
+                        s.retransmit_at = None;
+                        s.timeout_at = None;
+                        s.end_at = Some(now + t4);
+                        return;
+                    }
+                    ServerState::Confirmed => return,
+                    // An ACK to a 2xx that reused the INVITE's branch: the dialog must see it.
+                    _ => {}
+                }
+            } else {
+                if let Some(resp) = &s.last_response {
+                    self.out.push_back(Transmit {
+                        to: s.source,
+                        bytes: resp.clone(),
+                    });
+                    self.retransmissions += 1;
+                }
+                return;
+            }
+        }
+        let key = self.key();
+        if method != Method::ACK {
+            let cseq = request.cseq().map(|c| c.cseq).unwrap_or(0);
+            self.servers.insert(
+                key,
+                ServerTx {
+                    branch,
+                    sent_by,
+                    method: match_method,
+                    source: from,
+                    call_id: request.call_id().unwrap_or_default(),
+                    cseq,
+                    state: if method == Method::INVITE {
+                        ServerState::Proceeding
+                    } else {
+                        ServerState::Trying
+                    },
+                    last_response: None,
+                    retransmit_at: None,
+                    interval: self.timers.t1,
+                    timeout_at: None,
+                    end_at: None,
+                },
+            );
+        }
+        self.events.push_back(TxEvent::Request {
+            tx: key,
+            request,
+            from,
+        });
+    }
+
+    /// Answer a request of a server transaction (sent to where the request came from).
+    pub fn send_response(&mut self, now: Instant, tx: TxKey, response: Response) {
+        let t1 = self.timers.t1;
+        let m = self.timeout_64();
+        let Some(s) = self.servers.get_mut(&tx) else {
+            return;
+        };
+        let code = response.code();
+        let bytes = response.to_bytes();
+        self.out.push_back(Transmit {
+            to: s.source,
+            bytes: bytes.clone(),
+        });
+        s.last_response = Some(bytes);
+        if code < 200 {
+            if s.state == ServerState::Trying {
+                s.state = ServerState::Proceeding;
+            }
+            return;
+        }
+        if s.method == Method::INVITE {
+            s.state = if code < 300 {
+                ServerState::Accepted
+            } else {
+                ServerState::Completed
+            };
+            s.retransmit_at = Some(now + t1);
+            s.interval = t1;
+            s.timeout_at = Some(now + m);
+        } else {
+            s.state = ServerState::Completed;
+            s.end_at = Some(now + m);
+        }
+    }
+
+    /// The dialog layer saw the ACK for a 2xx we sent to an INVITE: stop retransmitting it.
+    /// Returns whether such a transaction was waiting.
+    pub fn ack_2xx(&mut self, now: Instant, call_id: &str, cseq: u32) -> bool {
+        let m = self.timeout_64();
+        for s in self.servers.values_mut() {
+            if s.method == Method::INVITE
+                && s.state == ServerState::Accepted
+                && s.call_id == call_id
+                && s.cseq == cseq
+            {
+                s.state = ServerState::Confirmed;
+                s.retransmit_at = None;
+                s.timeout_at = None;
+                // Keep absorbing retransmitted INVITEs for a while.
+                s.end_at = Some(now + m);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The server INVITE transaction a CANCEL refers to (same branch and sent-by).
+    pub fn find_server_invite(&self, request: &Request) -> Option<TxKey> {
+        let branch = request.branch()?;
+        let sent_by = sent_by(&request.top_via()?);
+        self.servers
+            .iter()
+            .find(|(_, s)| s.method == Method::INVITE && s.branch == branch && s.sent_by == sent_by)
+            .map(|(k, _)| *k)
+    }
+
+    /// Run the timers that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let t2 = self.timers.t2;
+        let mut gone = Vec::new();
+        for (key, tx) in self.clients.iter_mut() {
+            if due(tx.timeout_at, now) {
+                self.events.push_back(TxEvent::Timeout { tx: *key });
+                gone.push(*key);
+                continue;
+            }
+            if due(tx.end_at, now) {
+                gone.push(*key);
+                continue;
+            }
+            if due(tx.retransmit_at, now) {
+                self.out.push_back(Transmit {
+                    to: tx.dest,
+                    bytes: tx.bytes.clone(),
+                });
+                self.retransmissions += 1;
+                if tx.method == Method::INVITE {
+                    tx.interval *= 2;
+                } else if tx.state == ClientState::Proceeding {
+                    tx.interval = t2;
+                } else {
+                    tx.interval = (tx.interval * 2).min(t2);
+                }
+                tx.retransmit_at = Some(now + tx.interval);
+            }
+        }
+        for key in gone.drain(..) {
+            self.clients.remove(&key);
+        }
+        for (key, s) in self.servers.iter_mut() {
+            if due(s.timeout_at, now) {
+                log::warn!(
+                    "SIP: no ACK for our final response to INVITE (Call-ID {}), giving up",
+                    s.call_id
+                );
+                gone.push(*key);
+                continue;
+            }
+            if due(s.end_at, now) {
+                gone.push(*key);
+                continue;
+            }
+            if due(s.retransmit_at, now) {
+                if let Some(resp) = &s.last_response {
+                    self.out.push_back(Transmit {
+                        to: s.source,
+                        bytes: resp.clone(),
+                    });
+                    self.retransmissions += 1;
+                }
+                s.interval = (s.interval * 2).min(t2);
+                s.retransmit_at = Some(now + s.interval);
+            }
+        }
+        for key in gone {
+            self.servers.remove(&key);
+        }
+    }
+
+    /// The earliest deadline of any transaction.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = None;
+        for t in self.clients.values() {
+            next = min_opt(next, t.retransmit_at);
+            next = min_opt(next, t.timeout_at);
+            next = min_opt(next, t.end_at);
+        }
+        for s in self.servers.values() {
+            next = min_opt(next, s.retransmit_at);
+            next = min_opt(next, s.timeout_at);
+            next = min_opt(next, s.end_at);
+        }
+        next
+    }
+
+    /// Next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.pop_front()
+    }
+
+    /// Next event for the layer above.
+    pub fn poll_event(&mut self) -> Option<TxEvent> {
+        self.events.pop_front()
+    }
+
+    /// Datagrams sent again because of a timer or a peer's retransmission.
+    pub fn retransmissions(&self) -> u64 {
+        self.retransmissions
+    }
+
+    /// Responses that matched no transaction.
+    pub fn stray_responses(&self) -> u64 {
+        self.stray_responses
+    }
+
+    /// Live transactions (client, server), for stats and leak checks.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.clients.len(), self.servers.len())
+    }
+}
+
+/// RFC 3261 17.1.1.3: the ACK for a non-2xx final answer belongs to the INVITE transaction.
+fn build_ack_for_non_2xx(invite: &Request, response: &Response) -> Request {
+    let mut headers = Headers::with_capacity(8);
+    if let Some(via) = invite.top_via() {
+        headers.insert_named(&via);
+    }
+    headers.insert_named(&MaxForwards(70));
+    for v in invite.headers.get_raw(&Name::FROM) {
+        headers.insert(Name::FROM, v.clone());
+    }
+    for v in response.headers.get_raw(&Name::TO) {
+        headers.insert(Name::TO, v.clone());
+    }
+    if let Some(id) = invite.call_id() {
+        headers.insert_named(&CallID::new(id));
+    }
+    let num = invite.cseq().map(|c| c.cseq).unwrap_or(1);
+    headers.insert_named(&CSeq::new(num, Method::ACK));
+    if let Ok(routes) = invite.headers.get::<Vec<Routing>>(Name::ROUTE) {
+        if !routes.is_empty() {
+            headers.insert_type(Name::ROUTE, &routes);
+        }
+    }
+    Request {
+        line: ezk_sip_types::msg::RequestLine {
+            method: Method::ACK,
+            uri: invite.line.uri.clone(),
+        },
+        headers,
+        body: Bytes::new(),
+    }
+}

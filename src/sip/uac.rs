@@ -1,0 +1,550 @@
+//! One outbound call as the caller (RFC 3261 sections 13–15 on the UAC side): INVITE, provisional
+//! answers, the 2xx and its end-to-end ACK, forks, 3xx, digest retries, CANCEL (with its races),
+//! BYE either way, and the requests the peer sends inside the dialog.
+
+use super::auth::Auth;
+use super::dialog::{uri_addr, Dialog};
+use super::endpoint::{CallKey, EndCause, Shared, SipEvent};
+use super::message::{CommonHeaders, Request, Response};
+use super::transaction::TxKey;
+use bytes::Bytes;
+use bytesstr::BytesStr;
+use ezk_sip_types::header::typed::{
+    Allow, CSeq, CallID, Contact, ContentType, FromTo, MaxForwards, Routing,
+};
+use ezk_sip_types::msg::RequestLine;
+use ezk_sip_types::uri::{NameAddr, SipUri};
+use ezk_sip_types::{Headers, Method, Name};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// What a client transaction is for, so its answer reaches the right handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Invite,
+    Cancel,
+    Bye,
+    /// BYE to an extra dialog of a forked 2xx (or to a 2xx that crossed our CANCEL).
+    ExtraBye,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// INVITE sent, nothing heard.
+    Calling,
+    /// A provisional answer arrived.
+    Proceeding,
+    /// 2xx ACKed.
+    Confirmed,
+    /// Our BYE is out.
+    Terminating,
+    /// Terminated has been emitted; the call lingers to re-ACK stray 2xx.
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancel {
+    None,
+    /// Hang-up before any provisional: CANCEL waits for one (RFC 3261 9.1).
+    Pending,
+    Sent,
+}
+
+/// An ACK we sent for a 2xx, resent when that 2xx is retransmitted.
+struct SentAck {
+    remote_tag: String,
+    to: SocketAddr,
+    bytes: Bytes,
+}
+
+pub(crate) struct UacCall {
+    key: CallKey,
+    call_id: String,
+    from: FromTo,
+    to: FromTo,
+    request_uri: SipUri,
+    dest: SocketAddr,
+    cseq: u32,
+    local_sdp: Bytes,
+    invite_tx: Option<TxKey>,
+    state: State,
+    cancel: Cancel,
+    dialog: Option<Dialog>,
+    acks: Vec<SentAck>,
+    auth: Auth,
+    redirected: bool,
+    linger_until: Option<Instant>,
+}
+
+impl UacCall {
+    /// Build and send the first INVITE.
+    pub(crate) fn start(
+        sh: &mut Shared,
+        now: Instant,
+        key: CallKey,
+        request_uri: SipUri,
+        from_addr: NameAddr,
+        dest: SocketAddr,
+        sdp: Bytes,
+    ) -> Self {
+        let tag = sh.token(16);
+        let call_id = format!("{}@{}", sh.token(24), sh.local.addr.ip());
+        let auth = Auth::new(&sh.default_user, sh.password.as_deref());
+        let mut call = UacCall {
+            key,
+            call_id,
+            from: FromTo::new(from_addr, Some(BytesStr::from(tag))),
+            to: FromTo::new(NameAddr::uri(request_uri.clone()), None),
+            request_uri,
+            dest,
+            cseq: 0,
+            local_sdp: sdp,
+            invite_tx: None,
+            state: State::Calling,
+            cancel: Cancel::None,
+            dialog: None,
+            acks: Vec::new(),
+            auth,
+            redirected: false,
+            linger_until: None,
+        };
+        call.send_invite(sh, now);
+        call
+    }
+
+    pub(crate) fn linger_until(&self) -> Option<Instant> {
+        self.linger_until
+    }
+
+    pub(crate) fn set_local_sdp(&mut self, sdp: Bytes) {
+        self.local_sdp = sdp;
+    }
+
+    pub(crate) fn matches(&self, req: &Request) -> bool {
+        self.dialog.as_ref().is_some_and(|d| d.matches(req))
+    }
+
+    fn send_invite(&mut self, sh: &mut Shared, now: Instant) {
+        self.cseq += 1;
+        let branch = sh.branch();
+        let mut headers = Headers::with_capacity(14);
+        headers.insert_named(&sh.local.via(&branch));
+        headers.insert_named(&MaxForwards(70));
+        headers.insert_type(Name::FROM, &self.from);
+        headers.insert_type(Name::TO, &self.to);
+        headers.insert_named(&CallID::new(self.call_id.clone()));
+        headers.insert_named(&CSeq::new(self.cseq, Method::INVITE));
+        headers.insert_named(&sh.local.contact());
+        headers.insert_named(
+            &super::dialog::ALLOWED
+                .iter()
+                .cloned()
+                .map(Allow)
+                .collect::<Vec<_>>(),
+        );
+        if !sh.local.user_agent.is_empty() {
+            headers.insert(Name::USER_AGENT, sh.local.user_agent.clone());
+        }
+        if !self.local_sdp.is_empty() {
+            headers.insert_named(&ContentType(BytesStr::from_static("application/sdp")));
+        }
+        self.auth.authorize(&mut headers);
+        let req = Request {
+            line: RequestLine {
+                method: Method::INVITE,
+                uri: self.request_uri.clone(),
+            },
+            headers,
+            body: self.local_sdp.clone(),
+        };
+        let tx = sh.tx.send_request(now, self.dest, req);
+        sh.owners.insert(tx, (self.key, Role::Invite));
+        self.invite_tx = Some(tx);
+    }
+
+    fn terminate(
+        &mut self,
+        sh: &mut Shared,
+        now: Instant,
+        code: u16,
+        reason: String,
+        cause: EndCause,
+    ) {
+        if self.state == State::Done {
+            return;
+        }
+        log::info!(
+            "SIP call {:?} ({}) ended: {code} {reason} ({cause:?})",
+            self.key,
+            self.call_id
+        );
+        self.state = State::Done;
+        self.linger_until = Some(now + sh.timers.t1 * 64);
+        sh.events.push_back(SipEvent::Terminated {
+            call: self.key,
+            code,
+            reason,
+            cause,
+        });
+    }
+
+    pub(crate) fn hangup(&mut self, sh: &mut Shared, now: Instant) {
+        match self.state {
+            State::Calling => {
+                if self.cancel == Cancel::None {
+                    self.cancel = Cancel::Pending;
+                }
+            }
+            State::Proceeding => {
+                if self.cancel != Cancel::Sent {
+                    self.send_cancel(sh, now);
+                }
+            }
+            State::Confirmed => self.send_bye(sh, now),
+            State::Terminating | State::Done => {}
+        }
+    }
+
+    fn send_cancel(&mut self, sh: &mut Shared, now: Instant) {
+        let Some(invite_tx) = self.invite_tx else {
+            return;
+        };
+        let Some(invite) = sh.tx.client_request(invite_tx) else {
+            return;
+        };
+        // RFC 3261 9.1: same request-URI, Call-ID, From, To, CSeq number and top Via as the INVITE.
+        let mut headers = Headers::with_capacity(8);
+        if let Some(via) = invite.top_via() {
+            headers.insert_named(&via);
+        }
+        headers.insert_named(&MaxForwards(70));
+        headers.insert_type(Name::FROM, &self.from);
+        headers.insert_type(Name::TO, &self.to);
+        headers.insert_named(&CallID::new(self.call_id.clone()));
+        headers.insert_named(&CSeq::new(self.cseq, Method::CANCEL));
+        if let Ok(routes) = invite.headers.get::<Vec<Routing>>(Name::ROUTE) {
+            if !routes.is_empty() {
+                headers.insert_type(Name::ROUTE, &routes);
+            }
+        }
+        if !sh.local.user_agent.is_empty() {
+            headers.insert(Name::USER_AGENT, sh.local.user_agent.clone());
+        }
+        let cancel = Request {
+            line: RequestLine {
+                method: Method::CANCEL,
+                uri: invite.line.uri.clone(),
+            },
+            headers,
+            body: Bytes::new(),
+        };
+        let dest = sh.tx.client_dest(invite_tx).unwrap_or(self.dest);
+        let tx = sh.tx.send_request(now, dest, cancel);
+        sh.owners.insert(tx, (self.key, Role::Cancel));
+        sh.tx.start_cancel_deadline(now, invite_tx);
+        self.cancel = Cancel::Sent;
+    }
+
+    fn send_bye(&mut self, sh: &mut Shared, now: Instant) {
+        let branch = sh.branch();
+        let Some(d) = self.dialog.as_mut() else {
+            return;
+        };
+        let bye = d.request(Method::BYE, None, &sh.local, &branch);
+        let tx = sh.tx.send_request(now, d.next_hop(), bye);
+        sh.owners.insert(tx, (self.key, Role::Bye));
+        self.state = State::Terminating;
+    }
+
+    pub(crate) fn on_timeout(&mut self, sh: &mut Shared, now: Instant, _tx: TxKey, role: Role) {
+        match role {
+            Role::Invite => {
+                if self.cancel != Cancel::None {
+                    self.terminate(
+                        sh,
+                        now,
+                        487,
+                        "Request Terminated (cancelled, no final response from peer)".into(),
+                        EndCause::Cancelled,
+                    );
+                } else {
+                    self.terminate(
+                        sh,
+                        now,
+                        408,
+                        "Request Timeout (no answer from peer)".into(),
+                        EndCause::NoAnswer,
+                    );
+                }
+            }
+            Role::Bye => self.terminate(
+                sh,
+                now,
+                200,
+                "Normal call clearing (local BYE, no answer to it)".into(),
+                EndCause::LocalBye,
+            ),
+            Role::Cancel | Role::ExtraBye => {}
+        }
+    }
+
+    pub(crate) fn on_response(
+        &mut self,
+        sh: &mut Shared,
+        now: Instant,
+        tx: TxKey,
+        role: Role,
+        resp: Response,
+    ) {
+        match role {
+            Role::Invite => self.on_invite_response(sh, now, tx, resp),
+            Role::Bye => {
+                if resp.code() >= 200 {
+                    self.terminate(
+                        sh,
+                        now,
+                        200,
+                        "Normal call clearing (local BYE)".into(),
+                        EndCause::LocalBye,
+                    );
+                }
+            }
+            Role::Cancel => {
+                if resp.code() >= 300 {
+                    log::debug!("SIP: CANCEL answered {} {}", resp.code(), resp.reason());
+                }
+            }
+            Role::ExtraBye => {}
+        }
+    }
+
+    fn on_invite_response(&mut self, sh: &mut Shared, now: Instant, tx: TxKey, resp: Response) {
+        let code = resp.code();
+        match code {
+            100..=199 => {
+                if self.state == State::Calling {
+                    self.state = State::Proceeding;
+                }
+                if self.cancel == Cancel::Pending {
+                    self.send_cancel(sh, now);
+                    return;
+                }
+                if code != 100 && self.cancel == Cancel::None && self.state == State::Proceeding {
+                    sh.events.push_back(SipEvent::Progress {
+                        call: self.key,
+                        code,
+                        reason: resp.reason(),
+                        sdp: resp.sdp(),
+                    });
+                }
+            }
+            200..=299 => self.on_2xx(sh, now, tx, resp),
+            _ => self.on_failure(sh, now, tx, resp),
+        }
+    }
+
+    fn on_2xx(&mut self, sh: &mut Shared, now: Instant, tx: TxKey, resp: Response) {
+        let remote_tag = resp
+            .to()
+            .and_then(|t| t.tag.map(|t| t.to_string()))
+            .unwrap_or_default();
+        if let Some(ack) = self.acks.iter().find(|a| a.remote_tag == remote_tag) {
+            // Retransmitted 2xx: our ACK got lost, send it again.
+            sh.tx.send_stateless(ack.to, ack.bytes.clone());
+            return;
+        }
+        let Some(invite) = sh.tx.client_request(tx).cloned() else {
+            return;
+        };
+        let Some(mut dialog) = Dialog::from_response(&invite, &resp, self.dest) else {
+            log::warn!(
+                "SIP: 2xx without To tag or usable headers for {}",
+                self.call_id
+            );
+            return;
+        };
+        // RFC 3261 13.2.2.4: the ACK is a request of the dialog with the INVITE's CSeq number
+        // (and its credentials).
+        let branch = sh.branch();
+        let mut ack = dialog.request(Method::ACK, Some(dialog.local_cseq), &sh.local, &branch);
+        for name in [Name::AUTHORIZATION, Name::PROXY_AUTHORIZATION] {
+            for v in invite.headers.get_raw(&name) {
+                ack.headers.insert(name.clone(), v.clone());
+            }
+        }
+        let to = dialog.next_hop();
+        let bytes = ack.to_bytes();
+        sh.tx.send_stateless(to, bytes.clone());
+        self.acks.push(SentAck {
+            remote_tag,
+            to,
+            bytes,
+        });
+
+        if self.dialog.is_some() || self.state == State::Done {
+            // A second dialog from a fork (or a 2xx after the call ended): ACK and BYE it.
+            log::info!(
+                "SIP: extra 2xx for {} (forked or late), sending BYE",
+                self.call_id
+            );
+            self.bye_extra(sh, now, &mut dialog);
+            return;
+        }
+        if self.cancel != Cancel::None {
+            // The 2xx crossed our CANCEL: the call exists now, end it with BYE.
+            self.bye_extra(sh, now, &mut dialog);
+            self.dialog = Some(dialog);
+            self.terminate(
+                sh,
+                now,
+                487,
+                "Request Terminated (cancelled; the 200 OK that crossed the CANCEL was ended with BYE)"
+                    .into(),
+                EndCause::Cancelled,
+            );
+            return;
+        }
+        self.dialog = Some(dialog);
+        self.state = State::Confirmed;
+        sh.events.push_back(SipEvent::Answered {
+            call: self.key,
+            code: resp.code(),
+            reason: resp.reason(),
+            sdp: resp.sdp(),
+        });
+        sh.events.push_back(SipEvent::Confirmed { call: self.key });
+    }
+
+    fn bye_extra(&mut self, sh: &mut Shared, now: Instant, dialog: &mut Dialog) {
+        let branch = sh.branch();
+        let bye = dialog.request(Method::BYE, None, &sh.local, &branch);
+        let tx = sh.tx.send_request(now, dialog.next_hop(), bye);
+        sh.owners.insert(tx, (self.key, Role::ExtraBye));
+    }
+
+    fn on_failure(&mut self, sh: &mut Shared, now: Instant, tx: TxKey, resp: Response) {
+        if self.state == State::Done {
+            return;
+        }
+        let code = resp.code();
+        let reason = resp.reason();
+        if self.cancel != Cancel::None {
+            self.terminate(sh, now, code, reason, EndCause::Cancelled);
+            return;
+        }
+        match code {
+            300..=399 if !self.redirected => {
+                let target = resp
+                    .headers
+                    .get_named::<Vec<Contact>>()
+                    .ok()
+                    .and_then(|c| c.into_iter().next());
+                if let Some(target) = target {
+                    self.redirected = true;
+                    log::info!(
+                        "SIP: {} redirected ({code}) to {:?}",
+                        self.call_id,
+                        target.uri.uri
+                    );
+                    self.request_uri = target.uri.uri;
+                    if let Some(addr) = uri_addr(&self.request_uri) {
+                        self.dest = addr;
+                    }
+                    self.state = State::Calling;
+                    self.send_invite(sh, now);
+                    return;
+                }
+                self.terminate(sh, now, code, reason, EndCause::Rejected);
+            }
+            401 | 407 => {
+                let Some(invite) = sh.tx.client_request(tx).cloned() else {
+                    return;
+                };
+                match self.auth.on_challenge(&invite, &resp) {
+                    Ok(()) => {
+                        self.state = State::Calling;
+                        self.send_invite(sh, now);
+                    }
+                    Err(e) => {
+                        log::warn!("SIP: authentication for {} failed: {e}", self.call_id);
+                        self.terminate(sh, now, code, reason, EndCause::AuthFailed);
+                    }
+                }
+            }
+            _ => self.terminate(sh, now, code, reason, EndCause::Rejected),
+        }
+    }
+
+    /// A request of the peer inside our dialog.
+    pub(crate) fn on_request(&mut self, sh: &mut Shared, now: Instant, tx: TxKey, req: Request) {
+        let method = req.method().clone();
+        let cseq = req.cseq().map(|c| c.cseq).unwrap_or(0);
+        if method == Method::ACK {
+            sh.tx.ack_2xx(now, &self.call_id, cseq);
+            if let Some(sdp) = req.sdp() {
+                sh.events.push_back(SipEvent::RemoteOffer {
+                    call: self.key,
+                    sdp,
+                });
+            }
+            return;
+        }
+        let Some(dialog) = self.dialog.as_mut() else {
+            return;
+        };
+        if self.state == State::Done && method != Method::BYE {
+            let resp = Response::for_request(&req, 481, "Call/Transaction Does Not Exist", None);
+            sh.tx.send_response(now, tx, resp);
+            return;
+        }
+        if !dialog.accept_remote_cseq(cseq) {
+            let resp = Response::for_request(&req, 500, "CSeq Out of Order", None);
+            sh.tx.send_response(now, tx, resp);
+            return;
+        }
+        let mut resp = Response::for_request(&req, 200, "OK", None);
+        match method {
+            Method::BYE => {
+                sh.local.decorate_response(&mut resp, false);
+                sh.tx.send_response(now, tx, resp);
+                self.terminate(
+                    sh,
+                    now,
+                    200,
+                    "Normal call clearing (remote BYE)".into(),
+                    EndCause::RemoteBye,
+                );
+            }
+            Method::INVITE | Method::UPDATE => {
+                dialog.refresh_target(&req);
+                let offer = req.sdp();
+                sh.local.decorate_response(&mut resp, true);
+                // Re-INVITE always gets our SDP (answer, or offer when the peer sent none);
+                // UPDATE only when it carried an offer.
+                if method == Method::INVITE || offer.is_some() {
+                    if !self.local_sdp.is_empty() {
+                        resp.headers
+                            .insert_named(&ContentType(BytesStr::from_static("application/sdp")));
+                    }
+                    resp.body = self.local_sdp.clone();
+                }
+                sh.tx.send_response(now, tx, resp);
+                if let Some(sdp) = offer {
+                    sh.events.push_back(SipEvent::RemoteOffer {
+                        call: self.key,
+                        sdp,
+                    });
+                }
+            }
+            Method::OPTIONS | Method::INFO => {
+                sh.local.decorate_response(&mut resp, false);
+                sh.tx.send_response(now, tx, resp);
+            }
+            _ => {
+                let mut resp = Response::for_request(&req, 501, "Not Implemented", None);
+                sh.local.decorate_response(&mut resp, false);
+                sh.tx.send_response(now, tx, resp);
+            }
+        }
+    }
+}
