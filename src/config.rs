@@ -229,7 +229,9 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into() }
+        LogConfig {
+            level: "info".into(),
+        }
     }
 }
 
@@ -243,14 +245,17 @@ impl Config {
 
     /// Parses and checks TOML text; the error names the key at fault.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError(describe_toml_error(&e)))?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError(describe_toml_error(text, &e)))?;
         config.validate()?;
         Ok(config)
     }
 
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key: &str, why: &str| Err(ConfigError(format!("invalid value for key `{key}`: {why}")));
+        let bad = |key: &str, why: &str| {
+            Err(ConfigError(format!("invalid value for key `{key}`: {why}")))
+        };
         let uri = &self.sip.outbound.uri;
         if !(uri.starts_with("sip:") || uri.starts_with("sips:")) {
             return bad("sip.outbound.uri", "must start with sip:");
@@ -281,12 +286,10 @@ impl Config {
         }
         match self.room.backend.as_str() {
             "sim" => {}
-            "trtc" => {
-                return bad(
-                    "room.backend",
-                    "`trtc` needs Tencent's LiteAV SDK, which this build does not carry yet; use `sim`",
-                )
-            }
+            "trtc" => return bad(
+                "room.backend",
+                "`trtc` needs Tencent's LiteAV SDK, which this build does not carry yet; use `sim`",
+            ),
             _ => return bad("room.backend", "must be `sim` or `trtc`"),
         }
         if self.room.entry_timeout_s == 0 {
@@ -304,7 +307,10 @@ impl Config {
         if self.webhook.retries > 10 {
             return bad("webhook.retries", "must be 0..=10");
         }
-        if !matches!(self.log.level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+        if !matches!(
+            self.log.level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
             return bad("log.level", "must be error, warn, info, debug or trace");
         }
         if self.http.max_body_bytes < 1024 {
@@ -331,15 +337,37 @@ impl Config {
     }
 }
 
-/// toml's errors carry a line/column and, for unknown or mistyped fields, the key
-/// name; keep that and drop the multi-line source excerpt so the message reads as one.
-fn describe_toml_error(e: &toml::de::Error) -> String {
+/// toml's errors carry a byte span and, for unknown fields, the field's name; turn the
+/// span into the dotted key (`rtp.ports`) and a line number, and drop the multi-line
+/// source excerpt, so the message reads as one sentence naming the key.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let msg = e.message().trim().to_string();
-    let location = e
-        .span()
-        .map(|s| format!(" (at byte {})", s.start))
-        .unwrap_or_default();
-    format!("{msg}{location}")
+    let Some(span) = e.span() else { return msg };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let mut table = String::new();
+    for line in text[..start].lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            table = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+    }
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string());
+    match key {
+        Some(key) if !key.is_empty() && !line.trim_start().starts_with('[') => {
+            let full = if table.is_empty() {
+                key
+            } else {
+                format!("{table}.{key}")
+            };
+            format!("key `{full}` (line {line_no}): {msg}")
+        }
+        _ => format!("line {line_no}: {msg}"),
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,9 @@ impl Log for StderrLogger {
 
 /// Installs the logger at `level` (`RUST_LOG`, when set to a level name, wins).
 pub fn init(level: &str) {
-    let chosen = std::env::var("RUST_LOG").ok().unwrap_or_else(|| level.to_string());
+    let chosen = std::env::var("RUST_LOG")
+        .ok()
+        .unwrap_or_else(|| level.to_string());
     let level = chosen.parse::<LevelFilter>().unwrap_or(LevelFilter::Info);
     if log::set_boxed_logger(Box::new(StderrLogger { level })).is_ok() {
         log::set_max_level(level);

@@ -70,7 +70,10 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         Some(dir) => match Registry::persistent(&dir, retention) {
             Ok(r) => r,
             Err(e) => {
-                log::warn!("call log in {} unavailable ({e}); history kept in memory only", dir.display());
+                log::warn!(
+                    "call log in {} unavailable ({e}); history kept in memory only",
+                    dir.display()
+                );
                 Registry::in_memory(retention)
             }
         },
@@ -101,14 +104,26 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
 
     let rooms = Rc::new(SimBackend::new(config.room.sim.clone()));
     let media_ip = config.rtp.ip.unwrap_or(advertise_ip);
-    let limits = HttpLimits { max_body: config.http.max_body_bytes, ..HttpLimits::default() };
-    let gateway = Rc::new(Gateway::new(config, executor.clone(), registry.clone(), sip.clone(), rooms, media_ip));
+    let limits = HttpLimits {
+        max_body: config.http.max_body_bytes,
+        ..HttpLimits::default()
+    };
+    let gateway = Rc::new(Gateway::new(
+        config,
+        executor.clone(),
+        registry.clone(),
+        sip.clone(),
+        rooms,
+        media_ip,
+    ));
 
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
     eprintln!("trtc-sipgw: HTTP API on http://{http_addr}");
     eprintln!("trtc-sipgw: SIP on udp {}", sip.local_addr());
 
-    executor.spawn(serve(http, gateway.clone(), executor.clone(), limits)).detach();
+    executor
+        .spawn(serve(http, gateway.clone(), executor.clone(), limits))
+        .detach();
     executor
         .spawn(async move {
             loop {
@@ -118,8 +133,9 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         })
         .detach();
 
-    let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let mut signals =
+        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     if let Some(Ok(signal)) = signals.next().await {
         log::info!("{signal:?} received: hanging up calls and stopping");
     }
@@ -139,8 +155,12 @@ fn advertised_ip(config: &Config) -> IpAddr {
         return listen;
     }
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let Some(target) = uri_host_port(&config.sip.outbound.uri) else { return loopback };
-    let Some(addr) = target.to_socket_addrs().ok().and_then(|mut a| a.next()) else { return loopback };
+    let Some(target) = uri_host_port(&config.sip.outbound.uri) else {
+        return loopback;
+    };
+    let Some(addr) = target.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return loopback;
+    };
     UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
         .and_then(|s| s.connect(addr).and_then(|_| s.local_addr()))
         .map(|a| a.ip())
@@ -153,9 +173,17 @@ fn uri_host_port(uri: &str) -> Option<String> {
     let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     let hostport = hostport.split([';', '?', '>']).next()?;
     if hostport.starts_with('[') {
-        return Some(if hostport.contains("]:") { hostport.to_string() } else { format!("{hostport}:5060") });
+        return Some(if hostport.contains("]:") {
+            hostport.to_string()
+        } else {
+            format!("{hostport}:5060")
+        });
     }
-    Some(if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:5060") })
+    Some(if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:5060")
+    })
 }
 
 #[cfg(test)]
@@ -164,8 +192,17 @@ mod tests {
 
     #[test]
     fn host_and_port_of_uri_templates() {
-        assert_eq!(uri_host_port("sip:{number}@127.0.0.1:25060").as_deref(), Some("127.0.0.1:25060"));
-        assert_eq!(uri_host_port("sip:{number}@pbx.lan;transport=udp").as_deref(), Some("pbx.lan:5060"));
-        assert_eq!(uri_host_port("sip:{number}@[::1]:5062").as_deref(), Some("[::1]:5062"));
+        assert_eq!(
+            uri_host_port("sip:{number}@127.0.0.1:25060").as_deref(),
+            Some("127.0.0.1:25060")
+        );
+        assert_eq!(
+            uri_host_port("sip:{number}@pbx.lan;transport=udp").as_deref(),
+            Some("pbx.lan:5060")
+        );
+        assert_eq!(
+            uri_host_port("sip:{number}@[::1]:5062").as_deref(),
+            Some("[::1]:5062")
+        );
     }
 }

@@ -69,11 +69,12 @@ enum Wake {
 impl CallTask {
     /// Runs the call to its end; the DISCONNCTD line is recorded before this returns.
     pub async fn run(mut self) {
-        let mut ticker = async_io::Timer::interval(Duration::from_millis(crate::media::FRAME_MS as u64));
+        let mut ticker =
+            async_io::Timer::interval(Duration::from_millis(crate::media::FRAME_MS as u64));
         let mut ttl = async_io::Timer::at(self.ttl_deadline);
         let mut ttl_pending = true;
         let mut sip_open = true;
-        let mut bridge: Option<MediaBridge> = None;
+        let mut bridge: Option<Box<MediaBridge>> = None;
         let mut confirmed_at: Option<Instant> = None;
         let mut give_up_at: Option<Instant> = None;
         let mut rtp_buf = [0u8; MEDIA_DATAGRAM];
@@ -136,7 +137,10 @@ impl CallTask {
                 give_up_at = Some(now + TEARDOWN_GRACE);
             }
             if give_up_at.is_some_and(|at| now >= at) && !self.machine.is_done() {
-                log::warn!("call {}: SIP leg did not confirm the hang-up in time", self.id);
+                log::warn!(
+                    "call {}: SIP leg did not confirm the hang-up in time",
+                    self.id
+                );
                 self.machine.give_up();
             }
             self.flush_changes();
@@ -165,12 +169,14 @@ impl CallTask {
     fn on_sip_event(
         &mut self,
         event: SipEvent,
-        bridge: &mut Option<MediaBridge>,
+        bridge: &mut Option<Box<MediaBridge>>,
         confirmed_at: &mut Option<Instant>,
         now: Instant,
     ) {
         match event {
-            SipEvent::Progress { code, reason, sdp, .. } => {
+            SipEvent::Progress {
+                code, reason, sdp, ..
+            } => {
                 self.machine.provisional(code, &reason);
                 if let Some(sdp) = sdp {
                     // Early media: the room hears the ringback. A bad early SDP is not fatal.
@@ -179,9 +185,14 @@ impl CallTask {
                     }
                 }
             }
-            SipEvent::Answered { code, reason, sdp, .. } => {
+            SipEvent::Answered {
+                code, reason, sdp, ..
+            } => {
                 self.machine.answered(code, &reason);
-                match sdp.as_deref().map(|s| sdp::parse_answer(s, &self.local_media.codecs)) {
+                match sdp
+                    .as_deref()
+                    .map(|s| sdp::parse_answer(s, &self.local_media.codecs))
+                {
                     Some(Ok(media)) => self.start_media(bridge, &media),
                     Some(Err(e)) => {
                         log::warn!("call {}: answer SDP unusable: {e:?}", self.id);
@@ -202,7 +213,12 @@ impl CallTask {
                 Ok((_answer, media)) => self.start_media(bridge, &media),
                 Err(e) => log::warn!("call {}: re-offer unusable: {e:?}", self.id),
             },
-            SipEvent::Terminated { code, reason, cause, .. } => {
+            SipEvent::Terminated {
+                code,
+                reason,
+                cause,
+                ..
+            } => {
                 self.machine.sip_terminated(code, &reason, cause);
             }
         }
@@ -210,12 +226,16 @@ impl CallTask {
 
     /// Creates the media bridge for a negotiated session, or points the existing one at
     /// the (possibly moved) remote address.
-    fn start_media(&mut self, bridge: &mut Option<MediaBridge>, media: &NegotiatedMedia) {
+    fn start_media(&mut self, bridge: &mut Option<Box<MediaBridge>>, media: &NegotiatedMedia) {
         if let Some(existing) = bridge {
-            if existing.codec() == media.codec && existing.payload_type() == media.payload_type {
+            if existing.remote() != Some(media.remote) {
                 existing.set_remote(media.remote);
-                return;
             }
+            let config = existing.config();
+            if config.codec != media.codec || config.payload_type != media.payload_type {
+                existing.reconfigure(media.codec, media.payload_type, media.telephone_event_pt);
+            }
+            return;
         }
         log::info!(
             "call {}: media {} pt {} to {} (local {})",
@@ -225,21 +245,20 @@ impl CallTask {
             media.remote,
             self.sockets.addr
         );
-        let config = BridgeConfig {
-            codec: media.codec,
-            payload_type: media.payload_type,
-            telephone_event_pt: media.telephone_event_pt,
-            remote: Some(media.remote),
-            ssrc: rand::random(),
-            jitter_depth_frames: self.jitter_frames,
-        };
-        *bridge = Some(MediaBridge::new(config));
+        let mut config = BridgeConfig::new(media.codec, rand::random());
+        config.payload_type = media.payload_type;
+        config.telephone_event_pt = media.telephone_event_pt;
+        config.remote = Some(media.remote);
+        config.jitter_depth_frames = self.jitter_frames;
+        config.initial_sequence = rand::random();
+        config.initial_timestamp = rand::random();
+        *bridge = Some(Box::new(MediaBridge::new(config)));
     }
 
     async fn on_tick(
         &mut self,
         now: Instant,
-        bridge: &mut Option<MediaBridge>,
+        bridge: &mut Option<Box<MediaBridge>>,
         confirmed_at: Option<Instant>,
         out: &mut [u8],
     ) {
@@ -263,7 +282,9 @@ impl CallTask {
         }
         if let Some(confirmed) = confirmed_at {
             let heard = bridge.last_rx().map_or(confirmed, |t| t.max(confirmed));
-            if self.machine.hangup_cause().is_none() && now.duration_since(heard) >= self.no_rtp_timeout {
+            if self.machine.hangup_cause().is_none()
+                && now.duration_since(heard) >= self.no_rtp_timeout
+            {
                 self.hangup(HangupCause::NoRtp(self.no_rtp_timeout.as_secs() as u32));
             }
         }

@@ -4,14 +4,21 @@ use super::state::StateChange;
 
 /// ISO 8601 local time with microseconds and the UTC offset, as SIPx prints it.
 pub fn local_timestamp() -> String {
-    chrono::Local::now().format("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string()
+    chrono::Local::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6f%:z")
+        .to_string()
 }
 
 /// The callstate line for a change (without the trailing newline):
 /// `<time> <n> <TEXT> <code>[ <reason>]`.
 pub fn format_line(timestamp: &str, change: &StateChange) -> String {
     let reason = sanitize(&change.reason);
-    let mut line = format!("{timestamp} {} {} {}", change.state.number(), change.state.text(), change.code);
+    let mut line = format!(
+        "{timestamp} {} {} {}",
+        change.state.number(),
+        change.state.text(),
+        change.code
+    );
     if !reason.is_empty() {
         line.push(' ');
         line.push_str(&reason);
@@ -35,7 +42,10 @@ pub fn webhook_body(id: &str, unix: f64, change: &StateChange) -> Vec<u8> {
 
 /// A reason phrase comes from the network: keep it on one line and printable.
 fn sanitize(reason: &str) -> String {
-    let cleaned: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let cleaned: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     cleaned.trim().chars().take(200).collect()
 }
 
@@ -46,12 +56,20 @@ mod tests {
 
     #[test]
     fn line_has_the_spec_shape() {
-        let c = StateChange { state: CallState::Disconnected, code: 200, reason: "Normal call clearing".into() };
+        let c = StateChange {
+            state: CallState::Disconnected,
+            code: 200,
+            reason: "Normal call clearing".into(),
+        };
         assert_eq!(
             format_line("2022-06-11T22:23:38.690629+08:00", &c),
             "2022-06-11T22:23:38.690629+08:00 6 DISCONNCTD 200 Normal call clearing"
         );
-        let c = StateChange { state: CallState::Calling, code: 0, reason: String::new() };
+        let c = StateChange {
+            state: CallState::Calling,
+            code: 0,
+            reason: String::new(),
+        };
         assert_eq!(format_line("T", &c), "T 1 CALLING 0");
     }
 
@@ -66,7 +84,11 @@ mod tests {
 
     #[test]
     fn reasons_from_the_network_stay_on_one_line() {
-        let c = StateChange { state: CallState::Disconnected, code: 486, reason: "Busy\r\nX-Evil: 1".into() };
+        let c = StateChange {
+            state: CallState::Disconnected,
+            code: 486,
+            reason: "Busy\r\nX-Evil: 1".into(),
+        };
         assert!(!format_line("T", &c).contains('\n'));
         let body: serde_json::Value = serde_json::from_slice(&webhook_body("ab", 1.5, &c)).unwrap();
         assert_eq!(body["status_code"], 486);

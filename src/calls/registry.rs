@@ -35,7 +35,12 @@ pub struct Registry {
 impl Registry {
     /// A registry whose history lives only in memory.
     pub fn in_memory(retention: Duration) -> Self {
-        Registry { calls: HashMap::new(), active: 0, store: None, retention }
+        Registry {
+            calls: HashMap::new(),
+            active: 0,
+            store: None,
+            retention,
+        }
     }
 
     /// A registry persisted under `dir`, with the retained history read back.
@@ -44,11 +49,22 @@ impl Registry {
         let calls = stored
             .into_iter()
             .map(|(id, c)| {
-                let entry = CallEntry { lines: c.lines, done: c.done, last_unix: c.last_unix, control: None, webhook: None };
+                let entry = CallEntry {
+                    lines: c.lines,
+                    done: c.done,
+                    last_unix: c.last_unix,
+                    control: None,
+                    webhook: None,
+                };
                 (id, entry)
             })
             .collect();
-        Ok(Registry { calls, active: 0, store: Some(store), retention })
+        Ok(Registry {
+            calls,
+            active: 0,
+            store: Some(store),
+            retention,
+        })
     }
 
     /// Registers a new call; it counts against capacity until its DISCONNCTD line.
@@ -103,12 +119,19 @@ impl Registry {
 
     /// The control queue of a running call.
     pub fn control(&self, id: &str) -> Option<Sender<Control>> {
-        self.calls.get(id).filter(|e| !e.done).and_then(|e| e.control.clone())
+        self.calls
+            .get(id)
+            .filter(|e| !e.done)
+            .and_then(|e| e.control.clone())
     }
 
     /// Ids of all running calls.
     pub fn running(&self) -> Vec<String> {
-        self.calls.iter().filter(|(_, e)| !e.done).map(|(id, _)| id.clone()).collect()
+        self.calls
+            .iter()
+            .filter(|(_, e)| !e.done)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// Number of calls counted against capacity.
@@ -134,10 +157,31 @@ mod tests {
         let (wtx, wrx) = smol::channel::unbounded();
         r.begin("ab12", tx, Some(wtx));
         assert_eq!(r.active(), 1);
-        r.record("ab12", &StateChange { state: CallState::Calling, code: 0, reason: String::new() });
+        r.record(
+            "ab12",
+            &StateChange {
+                state: CallState::Calling,
+                code: 0,
+                reason: String::new(),
+            },
+        );
         assert!(r.control("ab12").is_some());
-        r.record("ab12", &StateChange { state: CallState::Disconnected, code: 486, reason: "Busy Here".into() });
-        r.record("ab12", &StateChange { state: CallState::Confirmed, code: 200, reason: "OK".into() });
+        r.record(
+            "ab12",
+            &StateChange {
+                state: CallState::Disconnected,
+                code: 486,
+                reason: "Busy Here".into(),
+            },
+        );
+        r.record(
+            "ab12",
+            &StateChange {
+                state: CallState::Confirmed,
+                code: 200,
+                reason: "OK".into(),
+            },
+        );
         let (lines, done) = r.callstate("ab12").unwrap();
         assert!(done);
         assert_eq!(lines.lines().count(), 2);
@@ -154,7 +198,14 @@ mod tests {
         let (tx, _rx) = smol::channel::unbounded();
         r.begin("a1", tx.clone(), None);
         r.begin("b2", tx, None);
-        r.record("a1", &StateChange { state: CallState::Disconnected, code: 0, reason: "x".into() });
+        r.record(
+            "a1",
+            &StateChange {
+                state: CallState::Disconnected,
+                code: 0,
+                reason: "x".into(),
+            },
+        );
         r.prune(SystemTime::now() + Duration::from_secs(120));
         assert!(r.callstate("a1").is_none());
         assert!(r.callstate("b2").is_some(), "running calls are kept");

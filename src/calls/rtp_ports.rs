@@ -28,7 +28,12 @@ impl RtpPorts {
     /// A pool over `[low, high]` on `ip`.
     pub fn new(ip: IpAddr, low: u16, high: u16) -> Self {
         let first = low + (low % 2);
-        RtpPorts { ip, low: first, high, next: Cell::new(first) }
+        RtpPorts {
+            ip,
+            low: first,
+            high,
+            next: Cell::new(first),
+        }
     }
 
     /// Binds the next free pair; fails when every pair in the range is taken.
@@ -36,18 +41,32 @@ impl RtpPorts {
         let span = (self.high.saturating_sub(self.low) / 2 + 1) as usize;
         for _ in 0..span {
             let port = self.next.get();
-            let following = port.checked_add(2).filter(|p| *p < self.high).unwrap_or(self.low);
+            let following = port
+                .checked_add(2)
+                .filter(|p| *p < self.high)
+                .unwrap_or(self.low);
             self.next.set(following);
             if port >= self.high {
                 // no room for the RTCP port above it
                 continue;
             }
-            let Ok(rtp) = std::net::UdpSocket::bind((self.ip, port)) else { continue };
-            let Ok(rtcp) = std::net::UdpSocket::bind((self.ip, port + 1)) else { continue };
+            let Ok(rtp) = std::net::UdpSocket::bind((self.ip, port)) else {
+                continue;
+            };
+            let Ok(rtcp) = std::net::UdpSocket::bind((self.ip, port + 1)) else {
+                continue;
+            };
             let addr = rtp.local_addr()?;
-            return Ok(RtpSockets { rtp: UdpSocket::try_from(rtp)?, rtcp: UdpSocket::try_from(rtcp)?, addr });
+            return Ok(RtpSockets {
+                rtp: UdpSocket::try_from(rtp)?,
+                rtcp: UdpSocket::try_from(rtcp)?,
+                addr,
+            });
         }
-        Err(io::Error::new(io::ErrorKind::AddrInUse, "no free RTP port pair in the configured range"))
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "no free RTP port pair in the configured range",
+        ))
     }
 }
 

@@ -10,7 +10,7 @@ use super::webhook::{spawn_sender, WebhookPolicy};
 use crate::config::Config;
 use crate::http::api::{Api, CallStateReply, RoomRef, StartupRequest};
 use crate::http::errors::ApiError;
-use crate::media::bridge::Codec;
+use crate::media::Codec;
 use crate::room::{RoomBackend, RoomId, RoomParams};
 use crate::sip::sdp::LocalMedia;
 use crate::sip::SipService;
@@ -75,7 +75,11 @@ impl Gateway {
     /// The request URI for a phone number: the configured template with `{number}`
     /// replaced, `#` escaped as SIP URIs require.
     fn request_uri(&self, number: &str) -> String {
-        self.config.sip.outbound.uri.replace("{number}", &number.replace('#', "%23"))
+        self.config
+            .sip
+            .outbound
+            .uri
+            .replace("{number}", &number.replace('#', "%23"))
     }
 
     fn record_failure(&self, id: &str, machine: &mut CallMachine, code: u16, reason: String) {
@@ -103,7 +107,10 @@ impl Api for Gateway {
             )));
         }
         let Some(user_sig) = req.trtc.user_sig.clone() else {
-            return Err(ApiError::bad_field("trtcParams.userSig", "userSig is required"));
+            return Err(ApiError::bad_field(
+                "trtcParams.userSig",
+                "userSig is required",
+            ));
         };
 
         let id = new_call_id();
@@ -118,7 +125,11 @@ impl Api for Gateway {
         self.registry.borrow_mut().begin(&id, control_tx, webhook);
         let ttl_deadline = Instant::now() + Duration::from_secs(req.ttl_s as u64);
         let mut machine = CallMachine::new();
-        log::info!("call {id}: startup to {} ttl {} s", req.phonenumber, req.ttl_s);
+        log::info!(
+            "call {id}: startup to {} ttl {} s",
+            req.phonenumber,
+            req.ttl_s
+        );
 
         // 1. The room. G.711 on the phone leg for now, so the room runs at 8 kHz.
         let params = RoomParams {
@@ -174,7 +185,7 @@ impl Api for Gateway {
                 room.leave();
                 let reason = format!("cannot call {uri}: {e}");
                 self.record_failure(&id, &mut machine, 0, reason.clone());
-                return Err(ApiError::sip_failed(reason));
+                return Err(ApiError::new(502, "sip_failed", reason));
             }
         };
         machine.invite_sent();
@@ -238,7 +249,9 @@ mod tests {
         let a = new_call_id();
         let b = new_call_id();
         assert_eq!(a.len(), 16);
-        assert!(a.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert_ne!(a, b);
     }
 }

@@ -102,7 +102,12 @@ impl Default for CallMachine {
 impl CallMachine {
     /// A call that has not sent its INVITE yet.
     pub fn new() -> Self {
-        CallMachine { state: None, answer: None, cause: None, changes: VecDeque::new() }
+        CallMachine {
+            state: None,
+            answer: None,
+            cause: None,
+            changes: VecDeque::new(),
+        }
     }
 
     /// The current state, None before the INVITE.
@@ -130,7 +135,11 @@ impl CallMachine {
             return;
         }
         self.state = Some(state);
-        self.changes.push_back(StateChange { state, code, reason: reason.into() });
+        self.changes.push_back(StateChange {
+            state,
+            code,
+            reason: reason.into(),
+        });
     }
 
     /// The INVITE went out.
@@ -177,7 +186,9 @@ impl CallMachine {
     /// hung up, otherwise what the phone or the network did.
     pub fn sip_terminated(&mut self, code: u16, reason: &str, how: EndCause) {
         let (code, reason) = match (&self.cause, how) {
-            (Some(HangupCause::Ttl), _) if !self.is_answered() => (408, "ttl expired, no answer".to_string()),
+            (Some(HangupCause::Ttl), _) if !self.is_answered() => {
+                (408, "ttl expired, no answer".to_string())
+            }
             (Some(HangupCause::NoCommonCodec), _) => (488, HangupCause::NoCommonCodec.reason()),
             // The phone hung up or refused before our CANCEL/BYE took effect: its word wins.
             (Some(_), EndCause::RemoteBye) => (200, "phone hung up".to_string()),
@@ -185,7 +196,10 @@ impl CallMachine {
             (Some(cause), _) => (if code == 0 { 200 } else { code }, cause.reason()),
             (None, EndCause::RemoteBye) => (200, "phone hung up".to_string()),
             (None, EndCause::NoAnswer) => (408, "no response from the phone".to_string()),
-            (None, EndCause::AuthFailed) => (code, format!("authentication failed: {}", phrase_or_default(code, reason))),
+            (None, EndCause::AuthFailed) => (
+                code,
+                format!("authentication failed: {}", phrase_or_default(code, reason)),
+            ),
             (None, EndCause::TransportError) => (503, "SIP transport error".to_string()),
             (None, _) => (code, phrase_or_default(code, reason)),
         };
@@ -201,7 +215,9 @@ impl CallMachine {
     /// Ends the call with the gateway's own cause when SIP gave no final word in time.
     pub fn give_up(&mut self) {
         let (code, reason) = match &self.cause {
-            Some(HangupCause::Ttl) if !self.is_answered() => (408, "ttl expired, no answer".to_string()),
+            Some(HangupCause::Ttl) if !self.is_answered() => {
+                (408, "ttl expired, no answer".to_string())
+            }
             Some(cause) => (if self.is_answered() { 200 } else { 487 }, cause.reason()),
             None => (500, "call ended without SIP final response".to_string()),
         };
@@ -242,7 +258,9 @@ mod tests {
     use super::*;
 
     fn drain(m: &mut CallMachine) -> Vec<(u8, u16, String)> {
-        std::iter::from_fn(|| m.poll_change()).map(|c| (c.state.number(), c.code, c.reason)).collect()
+        std::iter::from_fn(|| m.poll_change())
+            .map(|c| (c.state.number(), c.code, c.reason))
+            .collect()
     }
 
     #[test]
@@ -277,7 +295,10 @@ mod tests {
         assert!(!m.hangup(HangupCause::Ttl), "only the first cause counts");
         m.sip_terminated(487, "Request Terminated", EndCause::Cancelled);
         let lines = drain(&mut m);
-        assert_eq!(lines.last().unwrap(), &(6, 487, "shutdown requested".into()));
+        assert_eq!(
+            lines.last().unwrap(),
+            &(6, 487, "shutdown requested".into())
+        );
     }
 
     #[test]
@@ -286,7 +307,10 @@ mod tests {
         m.invite_sent();
         m.hangup(HangupCause::Ttl);
         m.sip_terminated(487, "Request Terminated", EndCause::Cancelled);
-        assert_eq!(drain(&mut m).last().unwrap(), &(6, 408, "ttl expired, no answer".into()));
+        assert_eq!(
+            drain(&mut m).last().unwrap(),
+            &(6, 408, "ttl expired, no answer".into())
+        );
     }
 
     #[test]
@@ -297,7 +321,10 @@ mod tests {
         m.confirmed();
         m.hangup(HangupCause::Ttl);
         m.sip_terminated(200, "OK", EndCause::LocalBye);
-        assert_eq!(drain(&mut m).last().unwrap(), &(6, 200, "ttl expired".into()));
+        assert_eq!(
+            drain(&mut m).last().unwrap(),
+            &(6, 200, "ttl expired".into())
+        );
     }
 
     #[test]
@@ -328,7 +355,10 @@ mod tests {
         m.hangup(HangupCause::NoCommonCodec);
         m.confirmed();
         m.sip_terminated(200, "OK", EndCause::LocalBye);
-        assert_eq!(drain(&mut m).last().unwrap(), &(6, 488, "no common codec".into()));
+        assert_eq!(
+            drain(&mut m).last().unwrap(),
+            &(6, 488, "no common codec".into())
+        );
     }
 
     #[test]
@@ -339,7 +369,10 @@ mod tests {
         m.confirmed();
         m.hangup(HangupCause::Room("room closed".into()));
         m.sip_terminated(200, "OK", EndCause::LocalBye);
-        assert_eq!(drain(&mut m).last().unwrap(), &(6, 200, "room closed".into()));
+        assert_eq!(
+            drain(&mut m).last().unwrap(),
+            &(6, 200, "room closed".into())
+        );
     }
 
     #[test]

@@ -33,7 +33,11 @@ impl CallStore {
     /// rewrites the file with only those, so it never grows past a retention period.
     /// Calls that were still running when the gateway stopped are closed with a line
     /// that says so, stamped `now`.
-    pub fn open(dir: &Path, retention: Duration, now: SystemTime) -> io::Result<(CallStore, HashMap<String, StoredCall>)> {
+    pub fn open(
+        dir: &Path,
+        retention: Duration,
+        now: SystemTime,
+    ) -> io::Result<(CallStore, HashMap<String, StoredCall>)> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(LOG_FILE);
         let mut calls: HashMap<String, StoredCall> = HashMap::new();
@@ -41,9 +45,15 @@ impl CallStore {
         if let Ok(file) = File::open(&path) {
             for line in BufReader::new(file).lines() {
                 let Ok(line) = line else { break };
-                let Some((id, rest)) = line.split_once(' ') else { continue };
-                let Some((unix, text)) = rest.split_once(' ') else { continue };
-                let Ok(unix) = unix.parse::<f64>() else { continue };
+                let Some((id, rest)) = line.split_once(' ') else {
+                    continue;
+                };
+                let Some((unix, text)) = rest.split_once(' ') else {
+                    continue;
+                };
+                let Ok(unix) = unix.parse::<f64>() else {
+                    continue;
+                };
                 if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
                     continue;
                 }
@@ -62,7 +72,9 @@ impl CallStore {
         calls.retain(|_, c| c.last_unix >= horizon);
         let stamp = crate::calls::log::local_timestamp();
         for call in calls.values_mut().filter(|c| !c.done) {
-            call.lines.push_str(&format!("{stamp} 6 DISCONNCTD 0 gateway restarted during the call\n"));
+            call.lines.push_str(&format!(
+                "{stamp} 6 DISCONNCTD 0 gateway restarted during the call\n"
+            ));
             call.done = true;
             call.last_unix = now_unix;
         }
@@ -93,7 +105,9 @@ impl CallStore {
 
 /// Seconds since the Unix epoch, with sub-second precision.
 pub fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 #[cfg(test)]
@@ -114,8 +128,16 @@ mod tests {
         assert!(calls.is_empty());
         let t = unix_seconds(now);
         store.append("aa01", t, "2026-01-01T00:00:00.000000+00:00 1 CALLING 0");
-        store.append("aa01", t, "2026-01-01T00:00:01.000000+00:00 6 DISCONNCTD 486 Busy Here");
-        store.append("bb02", t - 7200.0, "2026-01-01T00:00:00.000000+00:00 1 CALLING 0");
+        store.append(
+            "aa01",
+            t,
+            "2026-01-01T00:00:01.000000+00:00 6 DISCONNCTD 486 Busy Here",
+        );
+        store.append(
+            "bb02",
+            t - 7200.0,
+            "2026-01-01T00:00:00.000000+00:00 1 CALLING 0",
+        );
         store.append("cc03", t, "2026-01-01T00:00:00.000000+00:00 1 CALLING 0");
         drop(store);
 
@@ -140,7 +162,8 @@ mod tests {
         let dir = tempdir("garbage");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(LOG_FILE), "nonsense\nzz 1 x\n\u{1}\u{2} \n").unwrap();
-        let (_s, calls) = CallStore::open(&dir, Duration::from_secs(3600), SystemTime::now()).unwrap();
+        let (_s, calls) =
+            CallStore::open(&dir, Duration::from_secs(3600), SystemTime::now()).unwrap();
         assert!(calls.is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }

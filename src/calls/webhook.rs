@@ -27,7 +27,9 @@ pub fn spawn_sender(
     policy: WebhookPolicy,
 ) -> Sender<Vec<u8>> {
     let (tx, rx) = smol::channel::bounded(QUEUE_DEPTH);
-    executor.spawn(deliver_all(call_id, url, policy, rx)).detach();
+    executor
+        .spawn(deliver_all(call_id, url, policy, rx))
+        .detach();
     tx
 }
 
@@ -47,13 +49,22 @@ async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u
                 }
                 return;
             }
-            Ok(status) => log::warn!("call {call_id}: webhook answered {status} (attempt {})", attempt + 1),
-            Err(e) => log::warn!("call {call_id}: webhook delivery failed (attempt {}): {e}", attempt + 1),
+            Ok(status) => log::warn!(
+                "call {call_id}: webhook answered {status} (attempt {})",
+                attempt + 1
+            ),
+            Err(e) => log::warn!(
+                "call {call_id}: webhook delivery failed (attempt {}): {e}",
+                attempt + 1
+            ),
         }
         if attempt < policy.retries {
             async_io::Timer::after(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(4));
         }
     }
-    log::warn!("call {call_id}: webhook given up after {} attempts", policy.retries + 1);
+    log::warn!(
+        "call {call_id}: webhook given up after {} attempts",
+        policy.retries + 1
+    );
 }

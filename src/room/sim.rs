@@ -59,7 +59,11 @@ pub struct SimRoom {
 
 impl SimRoom {
     /// Opens the room's recording (when a directory is configured) and starts its clock.
-    pub fn open(config: &SimRoomConfig, params: &RoomParams, now: Instant) -> Result<SimRoom, RoomError> {
+    pub fn open(
+        config: &SimRoomConfig,
+        params: &RoomParams,
+        now: Instant,
+    ) -> Result<SimRoom, RoomError> {
         let (recorder, record_path) = if config.record_dir.as_os_str().is_empty() {
             (None, None)
         } else {
@@ -72,8 +76,8 @@ impl SimRoom {
                 })?;
             (Some(writer), Some(path))
         };
-        let dismiss_at =
-            (config.dismiss_after_s > 0).then(|| now + Duration::from_secs(config.dismiss_after_s as u64));
+        let dismiss_at = (config.dismiss_after_s > 0)
+            .then(|| now + Duration::from_secs(config.dismiss_after_s as u64));
         log::info!(
             "call {}: entered simulated room {:?} as {}",
             params.call_id,
@@ -105,11 +109,18 @@ impl Room for SimRoom {
             return;
         }
         if frame.rate != self.rate {
-            log::debug!("simulated room: frame at {} Hz, room runs at {} Hz", frame.rate, self.rate);
+            log::debug!(
+                "simulated room: frame at {} Hz, room runs at {} Hz",
+                frame.rate,
+                self.rate
+            );
         }
         if let Some(writer) = &mut self.recorder {
             if let Err(e) = writer.write(frame.pcm()) {
-                log::warn!("simulated room: recording to {:?} failed: {e}", self.record_path);
+                log::warn!(
+                    "simulated room: recording to {:?} failed: {e}",
+                    self.record_path
+                );
                 self.recorder = None;
             }
         }
@@ -123,7 +134,9 @@ impl Room for SimRoom {
         match self.dismiss_at {
             Some(at) if now >= at && !self.closed => {
                 self.dismiss_at = None;
-                Some(RoomEvent::Closed { reason: "room closed".into() })
+                Some(RoomEvent::Closed {
+                    reason: "room closed".into(),
+                })
             }
             _ => None,
         }

@@ -15,3 +15,6 @@ mod uac;
 
 #[cfg(test)]
 mod core_tests;
+
+pub use endpoint::{CallKey, EndCause, SipConfig, SipCore, SipEvent};
+pub use shell::SipService;
