@@ -259,6 +259,12 @@ impl SipCore {
     ) -> Result<CallKey, SipError> {
         let uri = SipUri::from_str(request_uri.trim())
             .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
+        if uri.sips {
+            // sips: needs TLS, which this UDP user agent does not offer.
+            return Err(SipError::BadUri(format!(
+                "{request_uri} (sips: not supported)"
+            )));
+        }
         let from = match &self.from {
             Some(f) => NameAddr::from_str(f.trim()).map_err(|_| SipError::BadFrom(f.clone()))?,
             None => {

@@ -423,7 +423,11 @@ impl UacCall {
     }
 
     fn on_failure(&mut self, sh: &mut Shared, now: Instant, tx: TxKey, resp: Response) {
-        if self.state == State::Done {
+        if matches!(
+            self.state,
+            State::Done | State::Confirmed | State::Terminating
+        ) {
+            // A stale INVITE transaction failing after the answer changes nothing.
             return;
         }
         let code = resp.code();
