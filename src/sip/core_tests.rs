@@ -962,3 +962,21 @@ fn mutated_messages_never_panic() {
         h.events();
     }
 }
+
+#[test]
+fn transport_error_ends_unanswered_call() {
+    let mut h = Harness::new();
+    let (_, _) = h.invite();
+    h.core
+        .handle_transport_error(h.now, "10.9.9.9:5060".parse().unwrap());
+    assert!(h.events().is_empty(), "other destinations do not matter");
+    h.core.handle_transport_error(h.now, peer());
+    assert_eq!(
+        terminated(&h.events()),
+        vec![(503, EndCause::TransportError)]
+    );
+    assert!(
+        h.run_until(Duration::from_secs(5)).is_empty(),
+        "no more retransmissions"
+    );
+}

@@ -323,6 +323,15 @@ impl SipCore {
         self.pump(now);
     }
 
+    /// The shell could not send to `to`: calls still waiting there for an answer end with 503
+    /// (RFC 3261 8.1.3.1), a BYE that cannot leave ends its call.
+    pub fn handle_transport_error(&mut self, now: Instant, to: SocketAddr) {
+        for c in self.calls.values_mut() {
+            c.on_transport_error(&mut self.shared, now, to);
+        }
+        self.pump(now);
+    }
+
     /// Run the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.shared.tx.handle_timeout(now);
