@@ -962,3 +962,57 @@ fn mutated_messages_never_panic() {
         h.events();
     }
 }
+
+#[test]
+fn transport_error_ends_unanswered_call() {
+    let mut h = Harness::new();
+    let (_, _) = h.invite();
+    h.core
+        .handle_transport_error(h.now, "10.9.9.9:5060".parse().unwrap());
+    assert!(h.events().is_empty(), "other destinations do not matter");
+    h.core.handle_transport_error(h.now, peer());
+    assert_eq!(
+        terminated(&h.events()),
+        vec![(503, EndCause::TransportError)]
+    );
+    assert!(
+        h.run_until(Duration::from_secs(5)).is_empty(),
+        "no more retransmissions"
+    );
+}
+
+/// Mutated challenges and answers to a fresh INVITE must never panic the core (digest parsing,
+/// dialog creation from odd headers).
+#[test]
+fn mutated_answers_to_invite_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut h = Harness::new();
+    for i in 0..1500 {
+        let (_, invite) = h.invite();
+        let mut ok = ok_200(&invite, "t");
+        ok.headers.insert(
+            Name::RECORD_ROUTE,
+            "<sip:10.0.0.8:5080;lr>, <sip:p.example;lr>",
+        );
+        let base = if i % 2 == 0 {
+            challenge(&invite, 407, "n", "SHA-256").to_bytes().to_vec()
+        } else {
+            ok.to_bytes().to_vec()
+        };
+        let mut m = base;
+        for _ in 0..rng.gen_range(1..4) {
+            let j = rng.gen_range(0..m.len());
+            match rng.gen_range(0..3) {
+                0 => m[j] = rng.gen(),
+                1 => m[j] = b" ,;:<>\"=@"[rng.gen_range(0..9)],
+                _ => {
+                    m.remove(j);
+                }
+            }
+        }
+        h.recv(&m);
+        h.sent();
+        h.events();
+    }
+}

@@ -259,6 +259,12 @@ impl SipCore {
     ) -> Result<CallKey, SipError> {
         let uri = SipUri::from_str(request_uri.trim())
             .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
+        if uri.sips {
+            // sips: needs TLS, which this UDP user agent does not offer.
+            return Err(SipError::BadUri(format!(
+                "{request_uri} (sips: not supported)"
+            )));
+        }
         let from = match &self.from {
             Some(f) => NameAddr::from_str(f.trim()).map_err(|_| SipError::BadFrom(f.clone()))?,
             None => {
@@ -313,6 +319,15 @@ impl SipCore {
                 self.shared.tx.on_response(now, r);
             }
             Ok(Message::Request(r)) => self.shared.tx.on_request(now, from, r),
+        }
+        self.pump(now);
+    }
+
+    /// The shell could not send to `to`: calls still waiting there for an answer end with 503
+    /// (RFC 3261 8.1.3.1), a BYE that cannot leave ends its call.
+    pub fn handle_transport_error(&mut self, now: Instant, to: SocketAddr) {
+        for c in self.calls.values_mut() {
+            c.on_transport_error(&mut self.shared, now, to);
         }
         self.pump(now);
     }

@@ -183,6 +183,10 @@ async fn flush(inner: &Inner, socket: &UdpSocket) {
         let Some(t) = next else { break };
         if let Err(e) = socket.send_to(&t.bytes, t.to).await {
             log::warn!("SIP: send to {} failed: {e}", t.to);
+            inner
+                .core
+                .borrow_mut()
+                .handle_transport_error(Instant::now(), t.to);
         }
     }
     loop {

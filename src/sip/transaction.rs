@@ -229,6 +229,11 @@ impl Transactions {
         matches!(self.clients.get(&tx), Some(t) if t.state == ClientState::Proceeding)
     }
 
+    /// Drop a client transaction without waiting for its timers (its destination is unreachable).
+    pub fn abandon(&mut self, tx: TxKey) {
+        self.clients.remove(&tx);
+    }
+
     /// After a CANCEL: give the INVITE 64*T1 more to produce its final answer (RFC 3261 9.1),
     /// then report a [`TxEvent::Timeout`].
     pub fn start_cancel_deadline(&mut self, now: Instant, tx: TxKey) {

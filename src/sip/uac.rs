@@ -256,6 +256,32 @@ impl UacCall {
         self.state = State::Terminating;
     }
 
+    pub(crate) fn on_transport_error(&mut self, sh: &mut Shared, now: Instant, to: SocketAddr) {
+        match self.state {
+            State::Calling | State::Proceeding if self.dest == to => {
+                if let Some(tx) = self.invite_tx {
+                    sh.tx.abandon(tx);
+                }
+                self.terminate(
+                    sh,
+                    now,
+                    503,
+                    format!("Service Unavailable (cannot send to {to})"),
+                    EndCause::TransportError,
+                )
+            }
+            State::Terminating if self.dialog.as_ref().map(|d| d.next_hop()) == Some(to) => self
+                .terminate(
+                    sh,
+                    now,
+                    200,
+                    "Normal call clearing (local BYE could not be sent)".into(),
+                    EndCause::LocalBye,
+                ),
+            _ => {}
+        }
+    }
+
     pub(crate) fn on_timeout(&mut self, sh: &mut Shared, now: Instant, _tx: TxKey, role: Role) {
         match role {
             Role::Invite => {
@@ -423,7 +449,11 @@ impl UacCall {
     }
 
     fn on_failure(&mut self, sh: &mut Shared, now: Instant, tx: TxKey, resp: Response) {
-        if self.state == State::Done {
+        if matches!(
+            self.state,
+            State::Done | State::Confirmed | State::Terminating
+        ) {
+            // A stale INVITE transaction failing after the answer changes nothing.
             return;
         }
         let code = resp.code();
