@@ -12,6 +12,7 @@ pub mod http;
 pub mod net;
 pub mod peers;
 pub mod proc;
+pub mod rig;
 pub mod rtpcap;
 pub mod sip;
 pub mod tmp;

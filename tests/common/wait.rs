@@ -40,3 +40,26 @@ pub fn try_until<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> 
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
+
+/// Waits until `path` exists and its size has not changed for a second (a recorder has
+/// finished writing it).
+pub fn file_settled(path: &std::path::Path, timeout: Duration) {
+    let mut last: Option<(u64, Instant)> = None;
+    until(
+        &format!("{} to stop growing", path.display()),
+        timeout,
+        || {
+            let len = std::fs::metadata(path).ok()?.len();
+            match last {
+                Some((l, since)) if l == len && since.elapsed() >= Duration::from_secs(1) => {
+                    Some(())
+                }
+                Some((l, _)) if l == len => None,
+                _ => {
+                    last = Some((len, Instant::now()));
+                    None
+                }
+            }
+        },
+    )
+}
