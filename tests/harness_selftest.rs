@@ -384,7 +384,7 @@ fn kamailio_routes_authenticated_call_to_registered_baresip() {
         Duration::from_secs(10),
         || bs.recordings().into_iter().next(),
     );
-    // Let baresip close the file after the BYE.
-    std::thread::sleep(Duration::from_millis(500));
+    // baresip closes the file when it handles the BYE.
+    wait::file_settled(&rec, Duration::from_secs(15));
     assert_wav_tone(&rec, 1000.0);
 }

@@ -260,10 +260,7 @@ fn netstring(v: &Value) -> Vec<u8> {
 /// Splits complete netstrings off `buf`.
 fn take_netstrings(buf: &mut Vec<u8>) -> Vec<Value> {
     let mut out = Vec::new();
-    loop {
-        let Some(colon) = buf.iter().position(|&b| b == b':') else {
-            break;
-        };
+    while let Some(colon) = buf.iter().position(|&b| b == b':') {
         let Some(n) = std::str::from_utf8(&buf[..colon])
             .ok()
             .and_then(|s| s.parse::<usize>().ok())
