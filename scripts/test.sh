@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests, harness self-tests and the end-to-end tests
+# with real SIP peers (sipp, baresip, kamailio) and audio checks (sox, dumpcap).
+#
+# Installs the peers on Debian/Ubuntu when any is missing (needs root, as in CI), then
+# runs `cargo test --release`. A missing tool is an error, never a skipped test.
+#
+# Usage: scripts/test.sh [extra cargo test args...]
+#   e.g. scripts/test.sh --test harness_selftest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# tool -> Debian package that provides it
+declare -A PKG=(
+  [sipp]=sip-tester
+  [baresip]=baresip-core
+  [kamailio]=kamailio
+  [sox]=sox
+  [dumpcap]=tshark
+  [ip]=iproute2
+)
+
+missing_tools() {
+  local t
+  for t in "${!PKG[@]}"; do
+    command -v "$t" >/dev/null 2>&1 || echo "$t"
+  done
+  # baresip modules and sox's WAV support come in packages of their own
+  [ -e /usr/lib/baresip/modules/sndfile.so ] || echo "baresip-modules"
+  sox -h 2>/dev/null | grep -q 'AUDIO FILE FORMATS:.* wav' || echo "sox-wav"
+  /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || echo "python3-numpy"
+}
+
+missing="$(missing_tools | sort -u | tr '\n' ' ')"
+if [ -n "${missing// /}" ]; then
+  echo "test.sh: missing: $missing— installing the test peers" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # tshark asks whether non-root users may capture; answer it up front.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections || true
+  apt-get update
+  apt-get install -y --no-install-recommends \
+    sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2
+  missing="$(missing_tools | sort -u | tr '\n' ' ')"
+  if [ -n "${missing// /}" ]; then
+    echo "test.sh: still missing after install: $missing" >&2
+    exit 1
+  fi
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "test.sh: cargo not found on PATH" >&2
+  exit 1
+fi
+
+echo "test.sh: sipp $(sipp -v 2>&1 | grep -o 'v[0-9.]*' | head -1), kamailio $(kamailio -v 2>&1 | grep -o 'kamailio [0-9.]*' | head -1), $(sox --version 2>&1 | head -1)"
+
+# The e2e tests start several peers each; two test threads suit a 2-core machine.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
+exec cargo test --release "$@"

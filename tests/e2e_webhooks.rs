@@ -1,0 +1,91 @@
+//! Acceptance 4: one webhook POST per state line, in order, with the contract's JSON
+//! fields; an unreachable webhook URL changes nothing about the call.
+
+mod common;
+
+use common::audio::assert_wav_tone;
+use common::callstate::{assert_answered, assert_ending, show};
+use common::net::closed_tcp_port;
+use common::rig::Rig;
+use common::wait::secs;
+use common::webhook::WebhookReceiver;
+use std::time::Duration;
+
+#[test]
+fn every_state_is_posted_in_order() {
+    let rx = WebhookReceiver::start();
+    let mut rig = Rig::start("hooks", "uas_progress_bye.xml", 1, false, |_| {});
+    let id = rig.gw.startup("1002", 60, Some(&rx.url()));
+    let lines = rig.gw.wait_done(&id, secs(40));
+    rig.uas.proc.assert_success(secs(20));
+    assert_answered(&lines);
+    let hooks = rx.wait_disconnected(secs(20));
+    // Give a straggler (there should be none after state 6) a moment to show up.
+    std::thread::sleep(Duration::from_millis(500));
+    let hooks = if rx.hooks().len() > hooks.len() {
+        rx.hooks()
+    } else {
+        hooks
+    };
+
+    let bodies: Vec<serde_json::Value> = hooks.iter().map(|h| h.json()).collect();
+    assert_eq!(
+        bodies.len(),
+        lines.len(),
+        "one POST per state line; lines:\n{}\nhooks: {bodies:#?}",
+        show(&lines)
+    );
+    for (h, (b, l)) in hooks.iter().zip(bodies.iter().zip(&lines)) {
+        assert_eq!(h.method, "POST");
+        assert_eq!(h.path, "/hook", "the URL's path is kept");
+        assert!(
+            h.content_type
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("application/json"),
+            "webhook content type: {:?}",
+            h.content_type
+        );
+        assert_eq!(b["id"], serde_json::json!(id), "{b}");
+        assert_eq!(
+            b["state"].as_u64(),
+            Some(u64::from(l.state)),
+            "state is an integer, in order: {b}"
+        );
+        assert_eq!(b["state_text"].as_str(), Some(l.text.as_str()), "{b}");
+        assert_eq!(
+            b["status_code"].as_u64(),
+            Some(u64::from(l.code)),
+            "status_code is an integer: {b}"
+        );
+        assert_eq!(b["reason"].as_str(), Some(l.reason.as_str()), "{b}");
+        let ts = b["timestamp"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("timestamp must be a number: {b}"));
+        let line_ts = l.timestamp.timestamp_micros() as f64 / 1e6;
+        assert!(
+            (ts - line_ts).abs() < 1.0,
+            "webhook timestamp {ts} far from the line's {line_ts}: {b}"
+        );
+    }
+    let states: Vec<u64> = bodies.iter().filter_map(|b| b["state"].as_u64()).collect();
+    assert_eq!(states, vec![1, 3, 3, 4, 5, 6]);
+    rig.gw.assert_healthy();
+}
+
+#[test]
+fn unreachable_webhook_does_not_disturb_the_call() {
+    let url = format!("http://127.0.0.1:{}/hook", closed_tcp_port());
+    let mut rig = Rig::start("hooks-closed", "uas_answer.xml", 1, true, |_| {});
+    let id = rig.gw.startup("1002", 60, Some(&url));
+    rig.gw.wait_state(&id, 5, secs(20));
+    std::thread::sleep(Duration::from_secs(4));
+    rig.gw.shutdown(&id);
+    let lines = rig.gw.wait_done(&id, secs(30));
+    rig.uas.proc.assert_success(secs(20));
+    assert_answered(&lines);
+    assert_ending(&lines, 200, "shutdown requested");
+    assert_wav_tone(&rig.gw.recording(&id), 440.0);
+    rig.assert_phone_heard(1000.0);
+    rig.gw.assert_healthy();
+}
