@@ -32,6 +32,8 @@ pub struct GatewayConfig {
     pub dismiss_after_s: u32,
     pub no_rtp_timeout_s: Option<u32>,
     pub max_calls: Option<u32>,
+    /// `[calls] state_dir`: the persisted call log, kept inside the test dir.
+    pub state_dir: PathBuf,
 }
 
 impl GatewayConfig {
@@ -49,6 +51,7 @@ impl GatewayConfig {
             dismiss_after_s: 0,
             no_rtp_timeout_s: None,
             max_calls: None,
+            state_dir: dir.subdir("state"),
         }
     }
 
@@ -76,8 +79,12 @@ impl GatewayConfig {
         if let Some(s) = self.no_rtp_timeout_s {
             t.push_str(&format!("no_rtp_timeout_s = {s}\n"));
         }
+        t.push_str(&format!(
+            "\n[calls]\nstate_dir = {}\n",
+            q(&self.state_dir.to_string_lossy())
+        ));
         if let Some(m) = self.max_calls {
-            t.push_str(&format!("\n[calls]\nmax_calls = {m}\n"));
+            t.push_str(&format!("max_calls = {m}\n"));
         }
         t.push_str(&format!(
             "\n[room]\nbackend = \"sim\"\n\n[room.sim]\ntone_hz = {}\nrecord_dir = {}\ndismiss_after_s = {}\n",

@@ -1,0 +1,51 @@
+//! The gateway stopping and starting again: a running call is hung up with a reason
+//! that says so, and every call's history is still queryable after the restart
+//! (SPEC: finished calls stay queryable across a restart).
+
+mod common;
+
+use common::callstate::{assert_answered, assert_ending};
+use common::gateway::{Gateway, GatewayConfig};
+use common::rig::Rig;
+use common::wait::secs;
+use std::time::Duration;
+
+#[test]
+fn sigterm_hangs_up_and_history_survives_a_restart() {
+    let mut cfg_used: Option<GatewayConfig> = None;
+    let mut rig = Rig::start("restart", "uas_answer.xml", 2, false, |cfg| {
+        cfg_used = Some(cfg.clone());
+    });
+    let cfg = cfg_used.expect("config captured");
+
+    // A finished call, then a running one.
+    let done_id = rig.gw.startup("1002", 60, None);
+    rig.gw.wait_state(&done_id, 5, secs(20));
+    rig.gw.shutdown(&done_id);
+    let done_before = rig.gw.wait_done(&done_id, secs(30));
+    let running_id = rig.gw.startup("1002", 60, None);
+    rig.gw.wait_state(&running_id, 5, secs(20));
+
+    // SIGTERM: the running call ends with the gateway's reason, the process exits 0.
+    let status = rig.gw.proc.stop(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "gateway did not stop cleanly on SIGTERM: {status:?}\n{}",
+        rig.gw.proc.log_tail(30)
+    );
+    rig.uas.proc.assert_success(secs(20)); // the phone got its BYE
+
+    // A new gateway on the same state directory knows both calls.
+    let dir2 = common::tmp::TestDir::new("restart-second");
+    let gw2 = Gateway::start(&dir2, &cfg);
+    let (lines, done) = gw2.callstate(&done_id);
+    assert!(done, "finished call not done after restart");
+    assert_eq!(lines, done_before, "history changed across the restart");
+    let (lines, done) = gw2.callstate(&running_id);
+    assert!(done);
+    assert_answered(&lines);
+    assert_ending(&lines, 200, "gateway stopping");
+    // Unknown ids are still 404 after the restart.
+    let r = common::http::get(gw2.http, "/trtc/callstate?id=0123456789abcdef");
+    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+}
