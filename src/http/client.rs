@@ -1,20 +1,29 @@
 //! A minimal async HTTP/1.1 client for webhooks (`callStateNotifyUrl`).
 //!
-//! Runs on the gateway's own reactor (no thread per request, no extra crate):
-//! one `POST` per connection with `Connection: close`, and only the status
-//! code of the reply is read. Name resolution goes through `smol::net`, which
-//! resolves host names on smol's blocking pool without stalling the executor.
-//!
-//! Limitation: `https://` URLs are refused with `ClientError::Unsupported`;
-//! TLS would need a rustls dependency and is left for later.
+//! Runs on the gateway's own reactor (no thread per request): one `POST` per
+//! connection with `Connection: close`, and only the status code of the reply
+//! is read. Name resolution goes through `smol::net`, which resolves host
+//! names on smol's blocking pool without stalling the executor. `https://`
+//! runs rustls over the same `TcpStream` (see `tls.rs`); certificates are
+//! always verified.
 
 use std::fmt;
 use std::io;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use rustls::ClientConfig;
 use smol::net::TcpStream;
 use smol::Timer;
+
+// TLS lives in its own file but is private to the client; `mod.rs` is not
+// this module's to edit, hence the explicit path.
+#[path = "tls.rs"]
+mod tls;
+
+pub use tls::TlsSetupError;
 
 /// Largest response header block we read before giving up on the peer.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -22,12 +31,15 @@ const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 /// Why a webhook delivery failed; the caller decides whether to retry.
 #[derive(Debug)]
 pub enum ClientError {
-    /// A URL scheme we do not speak yet (`"https"`).
-    Unsupported(&'static str),
     /// The URL cannot be used (bad scheme, no host, bad port, spaces...).
     InvalidUrl(String),
     /// Name resolution or TCP connect failed.
     Connect(io::Error),
+    /// The TLS handshake was refused: unknown CA, certificate not valid for
+    /// the host, expired, protocol mismatch. Retrying will not help.
+    Tls(rustls::Error),
+    /// The process-wide TLS trust could not be built (free `post_json` only).
+    TlsSetup(String),
     /// Sending the request or reading the reply failed.
     Io(io::Error),
     /// The whole exchange did not finish within the timeout.
@@ -39,9 +51,10 @@ pub enum ClientError {
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientError::Unsupported(s) => write!(f, "unsupported URL scheme {s}"),
             ClientError::InvalidUrl(s) => write!(f, "invalid URL: {s}"),
             ClientError::Connect(e) => write!(f, "connect failed: {e}"),
+            ClientError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+            ClientError::TlsSetup(s) => write!(f, "TLS setup failed: {s}"),
             ClientError::Io(e) => write!(f, "I/O error: {e}"),
             ClientError::Timeout => write!(f, "timed out"),
             ClientError::BadResponse(s) => write!(f, "bad response: {s}"),
@@ -51,21 +64,88 @@ impl fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-/// POST `body` as JSON to `url` (`http://host[:port]/path?query`) and return
-/// the response status code. `timeout` bounds the whole exchange, resolution
-/// and connect included. Final 1xx responses are skipped; the body of the
-/// reply is not read.
+/// POST `body` as JSON to `url` (`http://` or `https://`, host, optional
+/// port, path and query) and return the response status code. `timeout`
+/// bounds the whole exchange: resolution, connect, TLS handshake, request and
+/// response head. Final 1xx responses are skipped; the body of the reply is
+/// not read. `https://` trusts the bundled and system roots only; use a
+/// [`WebhookClient`] to add private CAs.
 pub async fn post_json(url: &str, body: &[u8], timeout: Duration) -> Result<u16, ClientError> {
     let url = HttpUrl::parse(url)?;
-    futures_lite::future::or(exchange(&url, body), async {
+    let tls = if url.tls {
+        Some(tls::default_config()?)
+    } else {
+        None
+    };
+    with_timeout(exchange(&url, body, tls), timeout).await
+}
+
+/// A webhook sender whose TLS trust is built once at startup (bundled roots,
+/// system store, and the operator's extra CAs) and shared by every request;
+/// cheap to clone.
+#[derive(Debug, Clone)]
+pub struct WebhookClient {
+    tls: Arc<ClientConfig>,
+}
+
+impl WebhookClient {
+    /// Trust the bundled Mozilla roots, the system store (when present) and,
+    /// if given, every certificate in the PEM file `ca_file` (`[webhook]
+    /// ca_file`), so receivers behind a private CA can be reached without
+    /// turning verification off. Reads files: call once at startup.
+    pub fn new(ca_file: Option<&Path>) -> Result<Self, TlsSetupError> {
+        let extra = match ca_file {
+            Some(path) => tls::read_ca_file(path)?,
+            None => Vec::new(),
+        };
+        Self::build(extra, true)
+    }
+
+    /// Trust only the CA certificates in `pem` (no public roots): for tests
+    /// and for deployments that pin their receivers to one private CA.
+    pub fn with_only_ca_pem(pem: &[u8]) -> Result<Self, TlsSetupError> {
+        Self::build(tls::read_ca_pem(pem)?, false)
+    }
+
+    fn build(
+        extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+        public_roots: bool,
+    ) -> Result<Self, TlsSetupError> {
+        Ok(WebhookClient {
+            tls: tls::client_config(extra, public_roots)?,
+        })
+    }
+
+    /// Same contract as the free [`post_json`], with this client's trust.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<u16, ClientError> {
+        let url = HttpUrl::parse(url)?;
+        let tls = url.tls.then(|| self.tls.clone());
+        with_timeout(exchange(&url, body, tls), timeout).await
+    }
+}
+
+async fn with_timeout(
+    work: impl std::future::Future<Output = Result<u16, ClientError>>,
+    timeout: Duration,
+) -> Result<u16, ClientError> {
+    futures_lite::future::or(work, async {
         Timer::after(timeout).await;
         Err(ClientError::Timeout)
     })
     .await
 }
 
-async fn exchange(url: &HttpUrl, body: &[u8]) -> Result<u16, ClientError> {
-    let mut stream = TcpStream::connect((url.host.as_str(), url.port))
+async fn exchange(
+    url: &HttpUrl,
+    body: &[u8],
+    tls: Option<Arc<ClientConfig>>,
+) -> Result<u16, ClientError> {
+    let stream = TcpStream::connect((url.host.as_str(), url.port))
         .await
         .map_err(ClientError::Connect)?;
     let _ = stream.set_nodelay(true);
@@ -78,13 +158,32 @@ async fn exchange(url: &HttpUrl, body: &[u8]) -> Result<u16, ClientError> {
     );
     let mut request = head.into_bytes();
     request.extend_from_slice(body);
-    stream.write_all(&request).await.map_err(ClientError::Io)?;
-    stream.flush().await.map_err(ClientError::Io)?;
-    read_status(&mut stream).await
+    match tls {
+        None => send_and_read(stream, &request, ClientError::Io).await,
+        Some(config) => {
+            let stream = tls::handshake(config, &url.host, stream).await?;
+            send_and_read(stream, &request, tls::classify).await
+        }
+    }
+}
+
+/// Write the request and read the status; `io_err` maps stream errors (TLS
+/// streams report alerts and bad records as I/O errors too).
+async fn send_and_read<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &[u8],
+    io_err: fn(io::Error) -> ClientError,
+) -> Result<u16, ClientError> {
+    stream.write_all(request).await.map_err(io_err)?;
+    stream.flush().await.map_err(io_err)?;
+    read_status(&mut stream, io_err).await
 }
 
 /// Read response heads until a non-1xx status arrives.
-async fn read_status(stream: &mut TcpStream) -> Result<u16, ClientError> {
+async fn read_status<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    io_err: fn(io::Error) -> ClientError,
+) -> Result<u16, ClientError> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
@@ -107,7 +206,7 @@ async fn read_status(stream: &mut TcpStream) -> Result<u16, ClientError> {
                 Err(e) => return Err(ClientError::BadResponse(e.to_string())),
             }
         }
-        let n = stream.read(&mut chunk).await.map_err(ClientError::Io)?;
+        let n = stream.read(&mut chunk).await.map_err(io_err)?;
         if n == 0 {
             return Err(ClientError::BadResponse(
                 "connection closed before a response".into(),
@@ -117,9 +216,11 @@ async fn read_status(stream: &mut TcpStream) -> Result<u16, ClientError> {
     }
 }
 
-/// The parts of an `http://` URL the client needs.
+/// The parts of an `http://` or `https://` URL the client needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct HttpUrl {
+    /// `https://`: run TLS before the request.
+    tls: bool,
     /// Host name or IP literal, without IPv6 brackets.
     host: String,
     port: u16,
@@ -136,12 +237,14 @@ impl HttpUrl {
                 "contains spaces or control characters".into(),
             ));
         }
-        let rest = if has_prefix_ignore_case(url, "http://") {
-            &url[7..]
+        let (tls, rest) = if has_prefix_ignore_case(url, "http://") {
+            (false, &url[7..])
         } else if has_prefix_ignore_case(url, "https://") {
-            return Err(ClientError::Unsupported("https"));
+            (true, &url[8..])
         } else {
-            return Err(ClientError::InvalidUrl("scheme must be http://".into()));
+            return Err(ClientError::InvalidUrl(
+                "scheme must be http:// or https://".into(),
+            ));
         };
         let rest = rest.split('#').next().unwrap_or("");
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -171,7 +274,7 @@ impl HttpUrl {
             return Err(ClientError::InvalidUrl("no host".into()));
         }
         let port = match port {
-            None | Some("") => 80,
+            None | Some("") => default_port(tls),
             Some(p) => match p.parse::<u16>() {
                 Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
                 _ => return Err(ClientError::InvalidUrl(format!("bad port {p:?}"))),
@@ -183,6 +286,7 @@ impl HttpUrl {
             format!("/{target}")
         };
         Ok(HttpUrl {
+            tls,
             host: host.to_owned(),
             port,
             path_and_query,
@@ -195,11 +299,19 @@ impl HttpUrl {
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == default_port(self.tls) {
             host
         } else {
             format!("{host}:{}", self.port)
         }
+    }
+}
+
+fn default_port(tls: bool) -> u16 {
+    if tls {
+        443
+    } else {
+        80
     }
 }
 
