@@ -349,16 +349,28 @@ mod tests {
         assert_eq!(u.host_header(), "[::1]:9000");
         let u = url("http://[::1]/p");
         assert_eq!((u.host_header().as_str(), u.port), ("[::1]", 80));
+        assert!(!u.tls);
+        let u = url("HTTPS://hooks.example.com/cb");
+        assert!(u.tls);
+        assert_eq!(
+            (u.port, u.host_header().as_str()),
+            (443, "hooks.example.com")
+        );
+        let u = url("https://hooks.example.com:8443");
+        assert_eq!((u.port, u.path_and_query.as_str()), (8443, "/"));
+        assert_eq!(u.host_header(), "hooks.example.com:8443");
+        // An explicit :80 on https is not the default port: keep it.
+        assert_eq!(url("https://h:80/").host_header(), "h:80");
+        assert_eq!(url("http://h:443/").host_header(), "h:443");
     }
 
     #[test]
     fn url_refusals() {
-        assert!(matches!(
-            HttpUrl::parse("https://x/"),
-            Err(ClientError::Unsupported("https"))
-        ));
         for bad in [
             "ftp://x/",
+            "https:/x/",
+            "https://",
+            "https://u@h/",
             "x/y",
             "http://",
             "http:///p",
@@ -509,13 +521,329 @@ mod tests {
         });
     }
 
+    // ---- https ----
+
+    use futures_rustls::TlsAcceptor;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use rustls::{CertificateError, ServerConfig};
+
+    /// A CA made for one test and a server configuration whose certificate it
+    /// issued for `names` (DNS names or IP literals).
+    struct TestPki {
+        ca_pem: String,
+        server: Arc<ServerConfig>,
+    }
+
+    fn test_pki(names: &[&str]) -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "trtc-sipgw test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let leaf = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone(), ca.der().clone()];
+        let server = ServerConfig::builder_with_provider(tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        TestPki {
+            ca_pem: ca.pem(),
+            server: Arc::new(server),
+        }
+    }
+
+    /// Read one request (head plus Content-Length body) from any stream and
+    /// answer `reply`; returns what was received.
+    async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
+        s: &mut S,
+        reply: &[u8],
+    ) -> io::Result<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            let n = s.read(&mut chunk).await?;
+            got.extend_from_slice(&chunk[..n]);
+            if n == 0 {
+                break;
+            }
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
+                let cl: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map(|v| v.trim().parse().unwrap())
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + cl {
+                    break;
+                }
+            }
+        }
+        s.write_all(reply).await?;
+        s.flush().await?;
+        s.close().await?;
+        Ok(got)
+    }
+
+    /// Serve `count` TLS connections one after the other. Each entry is the
+    /// request received, or the server-side handshake error (expected when
+    /// the client rejects the certificate).
+    async fn tls_server(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        reply: &'static [u8],
+        count: usize,
+    ) -> Vec<io::Result<Vec<u8>>> {
+        let acceptor = TlsAcceptor::from(config);
+        let mut results = Vec::new();
+        for _ in 0..count {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let r = match acceptor.accept(tcp).await {
+                Ok(mut tls) => serve_request(&mut tls, reply).await,
+                Err(e) => Err(e),
+            };
+            results.push(r);
+        }
+        results
+    }
+
+    async fn loopback() -> (TcpListener, u16) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (listener, port)
+    }
+
     #[test]
-    fn https_is_unsupported() {
-        let r = smol::block_on(post_json(
-            "https://example.com/",
-            b"{}",
-            Duration::from_secs(1),
+    fn https_with_trusted_private_ca() {
+        smol::block_on(async {
+            let pki = test_pki(&["localhost", "127.0.0.1"]);
+            let client = WebhookClient::with_only_ca_pem(pki.ca_pem.as_bytes()).unwrap();
+            let (listener, port) = loopback().await;
+            let server = smol::spawn(tls_server(
+                listener,
+                pki.server.clone(),
+                b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+                2,
+            ));
+            // By IP literal (verified against the certificate's IP SAN)...
+            let by_ip = format!("https://127.0.0.1:{port}/hook?id=7");
+            let status = client
+                .post_json(&by_ip, br#"{"state":2}"#, Duration::from_secs(10))
+                .await
+                .unwrap();
+            assert_eq!(status, 202);
+            // ...and by name (SNI and DNS SAN).
+            let by_name = format!("https://localhost:{port}/hook");
+            let status = client
+                .post_json(&by_name, b"{}", Duration::from_secs(10))
+                .await
+                .unwrap();
+            assert_eq!(status, 202);
+            let got = server.await;
+            let first = String::from_utf8(got[0].as_ref().unwrap().clone()).unwrap();
+            assert!(first.starts_with("POST /hook?id=7 HTTP/1.1\r\n"), "{first}");
+            assert!(first.contains(&format!("Host: 127.0.0.1:{port}\r\n")));
+            assert!(first.ends_with("\r\n\r\n{\"state\":2}"), "{first}");
+            let second = String::from_utf8(got[1].as_ref().unwrap().clone()).unwrap();
+            assert!(second.contains(&format!("Host: localhost:{port}\r\n")));
+        });
+    }
+
+    #[test]
+    fn https_ca_file_is_trusted_alongside_public_roots() {
+        smol::block_on(async {
+            let pki = test_pki(&["localhost", "127.0.0.1"]);
+            let path = std::env::temp_dir().join(format!(
+                "trtc-sipgw-test-ca-{}-{:x}.pem",
+                std::process::id(),
+                rand::random::<u64>()
+            ));
+            std::fs::write(&path, &pki.ca_pem).unwrap();
+            let client = WebhookClient::new(Some(&path));
+            let _ = std::fs::remove_file(&path);
+            let client = client.unwrap();
+            let (listener, port) = loopback().await;
+            let server = smol::spawn(tls_server(
+                listener,
+                pki.server.clone(),
+                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                1,
+            ));
+            let status = client
+                .post_json(
+                    &format!("https://localhost:{port}/"),
+                    b"{}",
+                    Duration::from_secs(10),
+                )
+                .await
+                .unwrap();
+            assert_eq!(status, 200);
+            assert!(server.await[0].is_ok());
+        });
+    }
+
+    #[test]
+    fn https_unknown_ca_is_a_tls_error() {
+        smol::block_on(async {
+            let pki = test_pki(&["localhost", "127.0.0.1"]);
+            let (listener, port) = loopback().await;
+            let server = smol::spawn(tls_server(listener, pki.server.clone(), b"", 2));
+            let url = format!("https://127.0.0.1:{port}/");
+            // The default client (public and system roots) does not know the CA...
+            let r = WebhookClient::new(None)
+                .unwrap()
+                .post_json(&url, b"{}", Duration::from_secs(10))
+                .await;
+            assert!(
+                matches!(
+                    r,
+                    Err(ClientError::Tls(rustls::Error::InvalidCertificate(
+                        CertificateError::UnknownIssuer
+                    )))
+                ),
+                "{r:?}"
+            );
+            let text = r.unwrap_err().to_string();
+            assert!(
+                text.contains("TLS") && text.contains("UnknownIssuer"),
+                "{text}"
+            );
+            // ...and neither does the free function.
+            let r = post_json(&url, b"{}", Duration::from_secs(10)).await;
+            assert!(
+                matches!(
+                    r,
+                    Err(ClientError::Tls(rustls::Error::InvalidCertificate(
+                        CertificateError::UnknownIssuer
+                    )))
+                ),
+                "{r:?}"
+            );
+            // The server saw the client's refusal, not a request.
+            for got in server.await {
+                assert!(got.is_err(), "{got:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn https_name_mismatch_is_a_tls_error() {
+        smol::block_on(async {
+            let pki = test_pki(&["webhooks.example"]);
+            let client = WebhookClient::with_only_ca_pem(pki.ca_pem.as_bytes()).unwrap();
+            let (listener, port) = loopback().await;
+            let server = smol::spawn(tls_server(listener, pki.server.clone(), b"", 2));
+            for host in ["localhost", "127.0.0.1"] {
+                let r = client
+                    .post_json(
+                        &format!("https://{host}:{port}/"),
+                        b"{}",
+                        Duration::from_secs(10),
+                    )
+                    .await;
+                assert!(
+                    matches!(
+                        r,
+                        Err(ClientError::Tls(rustls::Error::InvalidCertificate(
+                            CertificateError::NotValidForName
+                                | CertificateError::NotValidForNameContext { .. }
+                        )))
+                    ),
+                    "{host}: {r:?}"
+                );
+            }
+            for got in server.await {
+                assert!(got.is_err(), "{got:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn https_stalled_handshake_times_out() {
+        smol::block_on(async {
+            let pki = test_pki(&["localhost", "127.0.0.1"]);
+            let client = WebhookClient::with_only_ca_pem(pki.ca_pem.as_bytes()).unwrap();
+            let (listener, port) = loopback().await;
+            // Accept TCP, read the ClientHello, never answer it.
+            let server = smol::spawn(async move {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                Timer::after(Duration::from_secs(30)).await;
+                drop(s);
+            });
+            let r = client
+                .post_json(
+                    &format!("https://127.0.0.1:{port}/"),
+                    b"{}",
+                    Duration::from_millis(300),
+                )
+                .await;
+            assert!(matches!(r, Err(ClientError::Timeout)), "{r:?}");
+            drop(server);
+        });
+    }
+
+    #[test]
+    fn plain_http_server_behind_https_url_fails_cleanly() {
+        smol::block_on(async {
+            let (listener, port) = loopback().await;
+            // Answer the ClientHello the way a plain HTTP server would.
+            let server = smol::spawn(async move {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                Timer::after(Duration::from_secs(30)).await;
+            });
+            let r = post_json(
+                &format!("https://127.0.0.1:{port}/"),
+                b"{}",
+                Duration::from_secs(10),
+            )
+            .await;
+            // Not a status code: the reply is not TLS, and rustls says so.
+            assert!(matches!(r, Err(ClientError::Tls(_))), "{r:?}");
+            drop(server);
+        });
+    }
+
+    #[test]
+    fn ca_file_errors_are_reported() {
+        let dir = std::env::temp_dir();
+        let missing = dir.join(format!(
+            "trtc-sipgw-no-such-ca-{}-{:x}.pem",
+            std::process::id(),
+            rand::random::<u64>()
         ));
-        assert!(matches!(r, Err(ClientError::Unsupported("https"))));
+        assert!(matches!(
+            WebhookClient::new(Some(&missing)),
+            Err(TlsSetupError::CaFile { .. })
+        ));
+        let empty = dir.join(format!(
+            "trtc-sipgw-empty-ca-{}-{:x}.pem",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let r = WebhookClient::new(Some(&empty));
+        let _ = std::fs::remove_file(&empty);
+        assert!(matches!(r, Err(TlsSetupError::NoCertificates(_))), "{r:?}");
+        assert!(matches!(
+            WebhookClient::with_only_ca_pem(b"-----BEGIN CERTIFICATE-----\nAAAA\n"),
+            Err(TlsSetupError::CaFile { .. })
+        ));
     }
 }
