@@ -1,20 +1,29 @@
 //! A minimal async HTTP/1.1 client for webhooks (`callStateNotifyUrl`).
 //!
-//! Runs on the gateway's own reactor (no thread per request, no extra crate):
-//! one `POST` per connection with `Connection: close`, and only the status
-//! code of the reply is read. Name resolution goes through `smol::net`, which
-//! resolves host names on smol's blocking pool without stalling the executor.
-//!
-//! Limitation: `https://` URLs are refused with `ClientError::Unsupported`;
-//! TLS would need a rustls dependency and is left for later.
+//! Runs on the gateway's own reactor (no thread per request): one `POST` per
+//! connection with `Connection: close`, and only the status code of the reply
+//! is read. Name resolution goes through `smol::net`, which resolves host
+//! names on smol's blocking pool without stalling the executor. `https://`
+//! runs rustls over the same `TcpStream` (see `tls.rs`); certificates are
+//! always verified.
 
 use std::fmt;
 use std::io;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use rustls::ClientConfig;
 use smol::net::TcpStream;
 use smol::Timer;
+
+// TLS lives in its own file but is private to the client; `mod.rs` is not
+// this module's to edit, hence the explicit path.
+#[path = "tls.rs"]
+mod tls;
+
+pub use tls::TlsSetupError;
 
 /// Largest response header block we read before giving up on the peer.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -22,12 +31,15 @@ const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 /// Why a webhook delivery failed; the caller decides whether to retry.
 #[derive(Debug)]
 pub enum ClientError {
-    /// A URL scheme we do not speak yet (`"https"`).
-    Unsupported(&'static str),
     /// The URL cannot be used (bad scheme, no host, bad port, spaces...).
     InvalidUrl(String),
     /// Name resolution or TCP connect failed.
     Connect(io::Error),
+    /// The TLS handshake was refused: unknown CA, certificate not valid for
+    /// the host, expired, protocol mismatch. Retrying will not help.
+    Tls(rustls::Error),
+    /// The process-wide TLS trust could not be built (free `post_json` only).
+    TlsSetup(String),
     /// Sending the request or reading the reply failed.
     Io(io::Error),
     /// The whole exchange did not finish within the timeout.
@@ -39,9 +51,10 @@ pub enum ClientError {
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientError::Unsupported(s) => write!(f, "unsupported URL scheme {s}"),
             ClientError::InvalidUrl(s) => write!(f, "invalid URL: {s}"),
             ClientError::Connect(e) => write!(f, "connect failed: {e}"),
+            ClientError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+            ClientError::TlsSetup(s) => write!(f, "TLS setup failed: {s}"),
             ClientError::Io(e) => write!(f, "I/O error: {e}"),
             ClientError::Timeout => write!(f, "timed out"),
             ClientError::BadResponse(s) => write!(f, "bad response: {s}"),
@@ -51,21 +64,88 @@ impl fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-/// POST `body` as JSON to `url` (`http://host[:port]/path?query`) and return
-/// the response status code. `timeout` bounds the whole exchange, resolution
-/// and connect included. Final 1xx responses are skipped; the body of the
-/// reply is not read.
+/// POST `body` as JSON to `url` (`http://` or `https://`, host, optional
+/// port, path and query) and return the response status code. `timeout`
+/// bounds the whole exchange: resolution, connect, TLS handshake, request and
+/// response head. Final 1xx responses are skipped; the body of the reply is
+/// not read. `https://` trusts the bundled and system roots only; use a
+/// [`WebhookClient`] to add private CAs.
 pub async fn post_json(url: &str, body: &[u8], timeout: Duration) -> Result<u16, ClientError> {
     let url = HttpUrl::parse(url)?;
-    futures_lite::future::or(exchange(&url, body), async {
+    let tls = if url.tls {
+        Some(tls::default_config()?)
+    } else {
+        None
+    };
+    with_timeout(exchange(&url, body, tls), timeout).await
+}
+
+/// A webhook sender whose TLS trust is built once at startup (bundled roots,
+/// system store, and the operator's extra CAs) and shared by every request;
+/// cheap to clone.
+#[derive(Debug, Clone)]
+pub struct WebhookClient {
+    tls: Arc<ClientConfig>,
+}
+
+impl WebhookClient {
+    /// Trust the bundled Mozilla roots, the system store (when present) and,
+    /// if given, every certificate in the PEM file `ca_file` (`[webhook]
+    /// ca_file`), so receivers behind a private CA can be reached without
+    /// turning verification off. Reads files: call once at startup.
+    pub fn new(ca_file: Option<&Path>) -> Result<Self, TlsSetupError> {
+        let extra = match ca_file {
+            Some(path) => tls::read_ca_file(path)?,
+            None => Vec::new(),
+        };
+        Self::build(extra, true)
+    }
+
+    /// Trust only the CA certificates in `pem` (no public roots): for tests
+    /// and for deployments that pin their receivers to one private CA.
+    pub fn with_only_ca_pem(pem: &[u8]) -> Result<Self, TlsSetupError> {
+        Self::build(tls::read_ca_pem(pem)?, false)
+    }
+
+    fn build(
+        extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+        public_roots: bool,
+    ) -> Result<Self, TlsSetupError> {
+        Ok(WebhookClient {
+            tls: tls::client_config(extra, public_roots)?,
+        })
+    }
+
+    /// Same contract as the free [`post_json`], with this client's trust.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<u16, ClientError> {
+        let url = HttpUrl::parse(url)?;
+        let tls = url.tls.then(|| self.tls.clone());
+        with_timeout(exchange(&url, body, tls), timeout).await
+    }
+}
+
+async fn with_timeout(
+    work: impl std::future::Future<Output = Result<u16, ClientError>>,
+    timeout: Duration,
+) -> Result<u16, ClientError> {
+    futures_lite::future::or(work, async {
         Timer::after(timeout).await;
         Err(ClientError::Timeout)
     })
     .await
 }
 
-async fn exchange(url: &HttpUrl, body: &[u8]) -> Result<u16, ClientError> {
-    let mut stream = TcpStream::connect((url.host.as_str(), url.port))
+async fn exchange(
+    url: &HttpUrl,
+    body: &[u8],
+    tls: Option<Arc<ClientConfig>>,
+) -> Result<u16, ClientError> {
+    let stream = TcpStream::connect((url.host.as_str(), url.port))
         .await
         .map_err(ClientError::Connect)?;
     let _ = stream.set_nodelay(true);
@@ -78,13 +158,32 @@ async fn exchange(url: &HttpUrl, body: &[u8]) -> Result<u16, ClientError> {
     );
     let mut request = head.into_bytes();
     request.extend_from_slice(body);
-    stream.write_all(&request).await.map_err(ClientError::Io)?;
-    stream.flush().await.map_err(ClientError::Io)?;
-    read_status(&mut stream).await
+    match tls {
+        None => send_and_read(stream, &request, ClientError::Io).await,
+        Some(config) => {
+            let stream = tls::handshake(config, &url.host, stream).await?;
+            send_and_read(stream, &request, tls::classify).await
+        }
+    }
+}
+
+/// Write the request and read the status; `io_err` maps stream errors (TLS
+/// streams report alerts and bad records as I/O errors too).
+async fn send_and_read<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &[u8],
+    io_err: fn(io::Error) -> ClientError,
+) -> Result<u16, ClientError> {
+    stream.write_all(request).await.map_err(io_err)?;
+    stream.flush().await.map_err(io_err)?;
+    read_status(&mut stream, io_err).await
 }
 
 /// Read response heads until a non-1xx status arrives.
-async fn read_status(stream: &mut TcpStream) -> Result<u16, ClientError> {
+async fn read_status<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    io_err: fn(io::Error) -> ClientError,
+) -> Result<u16, ClientError> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
@@ -107,7 +206,7 @@ async fn read_status(stream: &mut TcpStream) -> Result<u16, ClientError> {
                 Err(e) => return Err(ClientError::BadResponse(e.to_string())),
             }
         }
-        let n = stream.read(&mut chunk).await.map_err(ClientError::Io)?;
+        let n = stream.read(&mut chunk).await.map_err(io_err)?;
         if n == 0 {
             return Err(ClientError::BadResponse(
                 "connection closed before a response".into(),
@@ -117,9 +216,11 @@ async fn read_status(stream: &mut TcpStream) -> Result<u16, ClientError> {
     }
 }
 
-/// The parts of an `http://` URL the client needs.
+/// The parts of an `http://` or `https://` URL the client needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct HttpUrl {
+    /// `https://`: run TLS before the request.
+    tls: bool,
     /// Host name or IP literal, without IPv6 brackets.
     host: String,
     port: u16,
@@ -136,12 +237,14 @@ impl HttpUrl {
                 "contains spaces or control characters".into(),
             ));
         }
-        let rest = if has_prefix_ignore_case(url, "http://") {
-            &url[7..]
+        let (tls, rest) = if has_prefix_ignore_case(url, "http://") {
+            (false, &url[7..])
         } else if has_prefix_ignore_case(url, "https://") {
-            return Err(ClientError::Unsupported("https"));
+            (true, &url[8..])
         } else {
-            return Err(ClientError::InvalidUrl("scheme must be http://".into()));
+            return Err(ClientError::InvalidUrl(
+                "scheme must be http:// or https://".into(),
+            ));
         };
         let rest = rest.split('#').next().unwrap_or("");
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -171,7 +274,7 @@ impl HttpUrl {
             return Err(ClientError::InvalidUrl("no host".into()));
         }
         let port = match port {
-            None | Some("") => 80,
+            None | Some("") => default_port(tls),
             Some(p) => match p.parse::<u16>() {
                 Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
                 _ => return Err(ClientError::InvalidUrl(format!("bad port {p:?}"))),
@@ -183,6 +286,7 @@ impl HttpUrl {
             format!("/{target}")
         };
         Ok(HttpUrl {
+            tls,
             host: host.to_owned(),
             port,
             path_and_query,
@@ -195,11 +299,19 @@ impl HttpUrl {
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == default_port(self.tls) {
             host
         } else {
             format!("{host}:{}", self.port)
         }
+    }
+}
+
+fn default_port(tls: bool) -> u16 {
+    if tls {
+        443
+    } else {
+        80
     }
 }
 
@@ -237,16 +349,28 @@ mod tests {
         assert_eq!(u.host_header(), "[::1]:9000");
         let u = url("http://[::1]/p");
         assert_eq!((u.host_header().as_str(), u.port), ("[::1]", 80));
+        assert!(!u.tls);
+        let u = url("HTTPS://hooks.example.com/cb");
+        assert!(u.tls);
+        assert_eq!(
+            (u.port, u.host_header().as_str()),
+            (443, "hooks.example.com")
+        );
+        let u = url("https://hooks.example.com:8443");
+        assert_eq!((u.port, u.path_and_query.as_str()), (8443, "/"));
+        assert_eq!(u.host_header(), "hooks.example.com:8443");
+        // An explicit :80 on https is not the default port: keep it.
+        assert_eq!(url("https://h:80/").host_header(), "h:80");
+        assert_eq!(url("http://h:443/").host_header(), "h:443");
     }
 
     #[test]
     fn url_refusals() {
-        assert!(matches!(
-            HttpUrl::parse("https://x/"),
-            Err(ClientError::Unsupported("https"))
-        ));
         for bad in [
             "ftp://x/",
+            "https:/x/",
+            "https://",
+            "https://u@h/",
             "x/y",
             "http://",
             "http:///p",
@@ -397,13 +521,329 @@ mod tests {
         });
     }
 
+    // ---- https ----
+
+    use futures_rustls::TlsAcceptor;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use rustls::{CertificateError, ServerConfig};
+
+    /// A CA made for one test and a server configuration whose certificate it
+    /// issued for `names` (DNS names or IP literals).
+    struct TestPki {
+        ca_pem: String,
+        server: Arc<ServerConfig>,
+    }
+
+    fn test_pki(names: &[&str]) -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "trtc-sipgw test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let leaf = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone(), ca.der().clone()];
+        let server = ServerConfig::builder_with_provider(tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        TestPki {
+            ca_pem: ca.pem(),
+            server: Arc::new(server),
+        }
+    }
+
+    /// Read one request (head plus Content-Length body) from any stream and
+    /// answer `reply`; returns what was received.
+    async fn serve_request<S: AsyncRead + AsyncWrite + Unpin>(
+        s: &mut S,
+        reply: &[u8],
+    ) -> io::Result<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            let n = s.read(&mut chunk).await?;
+            got.extend_from_slice(&chunk[..n]);
+            if n == 0 {
+                break;
+            }
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
+                let cl: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map(|v| v.trim().parse().unwrap())
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + cl {
+                    break;
+                }
+            }
+        }
+        s.write_all(reply).await?;
+        s.flush().await?;
+        s.close().await?;
+        Ok(got)
+    }
+
+    /// Serve `count` TLS connections one after the other. Each entry is the
+    /// request received, or the server-side handshake error (expected when
+    /// the client rejects the certificate).
+    async fn tls_server(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        reply: &'static [u8],
+        count: usize,
+    ) -> Vec<io::Result<Vec<u8>>> {
+        let acceptor = TlsAcceptor::from(config);
+        let mut results = Vec::new();
+        for _ in 0..count {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let r = match acceptor.accept(tcp).await {
+                Ok(mut tls) => serve_request(&mut tls, reply).await,
+                Err(e) => Err(e),
+            };
+            results.push(r);
+        }
+        results
+    }
+
+    async fn loopback() -> (TcpListener, u16) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (listener, port)
+    }
+
     #[test]
-    fn https_is_unsupported() {
-        let r = smol::block_on(post_json(
-            "https://example.com/",
-            b"{}",
-            Duration::from_secs(1),
+    fn https_with_trusted_private_ca() {
+        smol::block_on(async {
+            let pki = test_pki(&["localhost", "127.0.0.1"]);
+            let client = WebhookClient::with_only_ca_pem(pki.ca_pem.as_bytes()).unwrap();
+            let (listener, port) = loopback().await;
+            let server = smol::spawn(tls_server(
+                listener,
+                pki.server.clone(),
+                b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+                2,
+            ));
+            // By IP literal (verified against the certificate's IP SAN)...
+            let by_ip = format!("https://127.0.0.1:{port}/hook?id=7");
+            let status = client
+                .post_json(&by_ip, br#"{"state":2}"#, Duration::from_secs(10))
+                .await
+                .unwrap();
+            assert_eq!(status, 202);
+            // ...and by name (SNI and DNS SAN).
+            let by_name = format!("https://localhost:{port}/hook");
+            let status = client
+                .post_json(&by_name, b"{}", Duration::from_secs(10))
+                .await
+                .unwrap();
+            assert_eq!(status, 202);
+            let got = server.await;
+            let first = String::from_utf8(got[0].as_ref().unwrap().clone()).unwrap();
+            assert!(first.starts_with("POST /hook?id=7 HTTP/1.1\r\n"), "{first}");
+            assert!(first.contains(&format!("Host: 127.0.0.1:{port}\r\n")));
+            assert!(first.ends_with("\r\n\r\n{\"state\":2}"), "{first}");
+            let second = String::from_utf8(got[1].as_ref().unwrap().clone()).unwrap();
+            assert!(second.contains(&format!("Host: localhost:{port}\r\n")));
+        });
+    }
+
+    #[test]
+    fn https_ca_file_is_trusted_alongside_public_roots() {
+        smol::block_on(async {
+            let pki = test_pki(&["localhost", "127.0.0.1"]);
+            let path = std::env::temp_dir().join(format!(
+                "trtc-sipgw-test-ca-{}-{:x}.pem",
+                std::process::id(),
+                rand::random::<u64>()
+            ));
+            std::fs::write(&path, &pki.ca_pem).unwrap();
+            let client = WebhookClient::new(Some(&path));
+            let _ = std::fs::remove_file(&path);
+            let client = client.unwrap();
+            let (listener, port) = loopback().await;
+            let server = smol::spawn(tls_server(
+                listener,
+                pki.server.clone(),
+                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                1,
+            ));
+            let status = client
+                .post_json(
+                    &format!("https://localhost:{port}/"),
+                    b"{}",
+                    Duration::from_secs(10),
+                )
+                .await
+                .unwrap();
+            assert_eq!(status, 200);
+            assert!(server.await[0].is_ok());
+        });
+    }
+
+    #[test]
+    fn https_unknown_ca_is_a_tls_error() {
+        smol::block_on(async {
+            let pki = test_pki(&["localhost", "127.0.0.1"]);
+            let (listener, port) = loopback().await;
+            let server = smol::spawn(tls_server(listener, pki.server.clone(), b"", 2));
+            let url = format!("https://127.0.0.1:{port}/");
+            // The default client (public and system roots) does not know the CA...
+            let r = WebhookClient::new(None)
+                .unwrap()
+                .post_json(&url, b"{}", Duration::from_secs(10))
+                .await;
+            assert!(
+                matches!(
+                    r,
+                    Err(ClientError::Tls(rustls::Error::InvalidCertificate(
+                        CertificateError::UnknownIssuer
+                    )))
+                ),
+                "{r:?}"
+            );
+            let text = r.unwrap_err().to_string();
+            assert!(
+                text.contains("TLS") && text.contains("UnknownIssuer"),
+                "{text}"
+            );
+            // ...and neither does the free function.
+            let r = post_json(&url, b"{}", Duration::from_secs(10)).await;
+            assert!(
+                matches!(
+                    r,
+                    Err(ClientError::Tls(rustls::Error::InvalidCertificate(
+                        CertificateError::UnknownIssuer
+                    )))
+                ),
+                "{r:?}"
+            );
+            // The server saw the client's refusal, not a request.
+            for got in server.await {
+                assert!(got.is_err(), "{got:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn https_name_mismatch_is_a_tls_error() {
+        smol::block_on(async {
+            let pki = test_pki(&["webhooks.example"]);
+            let client = WebhookClient::with_only_ca_pem(pki.ca_pem.as_bytes()).unwrap();
+            let (listener, port) = loopback().await;
+            let server = smol::spawn(tls_server(listener, pki.server.clone(), b"", 2));
+            for host in ["localhost", "127.0.0.1"] {
+                let r = client
+                    .post_json(
+                        &format!("https://{host}:{port}/"),
+                        b"{}",
+                        Duration::from_secs(10),
+                    )
+                    .await;
+                assert!(
+                    matches!(
+                        r,
+                        Err(ClientError::Tls(rustls::Error::InvalidCertificate(
+                            CertificateError::NotValidForName
+                                | CertificateError::NotValidForNameContext { .. }
+                        )))
+                    ),
+                    "{host}: {r:?}"
+                );
+            }
+            for got in server.await {
+                assert!(got.is_err(), "{got:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn https_stalled_handshake_times_out() {
+        smol::block_on(async {
+            let pki = test_pki(&["localhost", "127.0.0.1"]);
+            let client = WebhookClient::with_only_ca_pem(pki.ca_pem.as_bytes()).unwrap();
+            let (listener, port) = loopback().await;
+            // Accept TCP, read the ClientHello, never answer it.
+            let server = smol::spawn(async move {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                Timer::after(Duration::from_secs(30)).await;
+                drop(s);
+            });
+            let r = client
+                .post_json(
+                    &format!("https://127.0.0.1:{port}/"),
+                    b"{}",
+                    Duration::from_millis(300),
+                )
+                .await;
+            assert!(matches!(r, Err(ClientError::Timeout)), "{r:?}");
+            drop(server);
+        });
+    }
+
+    #[test]
+    fn plain_http_server_behind_https_url_fails_cleanly() {
+        smol::block_on(async {
+            let (listener, port) = loopback().await;
+            // Answer the ClientHello the way a plain HTTP server would.
+            let server = smol::spawn(async move {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                Timer::after(Duration::from_secs(30)).await;
+            });
+            let r = post_json(
+                &format!("https://127.0.0.1:{port}/"),
+                b"{}",
+                Duration::from_secs(10),
+            )
+            .await;
+            // Not a status code: the reply is not TLS, and rustls says so.
+            assert!(matches!(r, Err(ClientError::Tls(_))), "{r:?}");
+            drop(server);
+        });
+    }
+
+    #[test]
+    fn ca_file_errors_are_reported() {
+        let dir = std::env::temp_dir();
+        let missing = dir.join(format!(
+            "trtc-sipgw-no-such-ca-{}-{:x}.pem",
+            std::process::id(),
+            rand::random::<u64>()
         ));
-        assert!(matches!(r, Err(ClientError::Unsupported("https"))));
+        assert!(matches!(
+            WebhookClient::new(Some(&missing)),
+            Err(TlsSetupError::CaFile { .. })
+        ));
+        let empty = dir.join(format!(
+            "trtc-sipgw-empty-ca-{}-{:x}.pem",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let r = WebhookClient::new(Some(&empty));
+        let _ = std::fs::remove_file(&empty);
+        assert!(matches!(r, Err(TlsSetupError::NoCertificates(_))), "{r:?}");
+        assert!(matches!(
+            WebhookClient::with_only_ca_pem(b"-----BEGIN CERTIFICATE-----\nAAAA\n"),
+            Err(TlsSetupError::CaFile { .. })
+        ));
     }
 }
