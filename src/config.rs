@@ -208,6 +208,9 @@ pub struct WebhookConfig {
     pub timeout_ms: u64,
     /// Extra attempts after a failed delivery (connection error, timeout, 5xx).
     pub retries: u32,
+    /// PEM file of extra CA certificates trusted for `https://` webhooks (a private
+    /// CA on the LAN), beside the bundled public roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for WebhookConfig {
@@ -215,6 +218,7 @@ impl Default for WebhookConfig {
         WebhookConfig {
             timeout_ms: 3000,
             retries: 3,
+            ca_file: None,
         }
     }
 }

@@ -12,6 +12,7 @@ use smol::LocalExecutor;
 use trtc_sipgw::calls::registry::Registry;
 use trtc_sipgw::calls::service::Gateway;
 use trtc_sipgw::config::Config;
+use trtc_sipgw::http::client::WebhookClient;
 use trtc_sipgw::http::server::{serve, HttpLimits};
 use trtc_sipgw::room::sim::SimBackend;
 use trtc_sipgw::sip::{SipConfig, SipService};
@@ -102,6 +103,8 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         .map_err(|e| format!("cannot listen for SIP on udp {}: {e}", config.sip.listen))?;
     executor.spawn(sip_loop).detach();
 
+    let webhooks = WebhookClient::new(config.webhook.ca_file.as_deref())
+        .map_err(|e| format!("bad configuration: key `webhook.ca_file`: {e}"))?;
     let rooms = Rc::new(SimBackend::new(config.room.sim.clone()));
     let media_ip = config.rtp.ip.unwrap_or(advertise_ip);
     let limits = HttpLimits {
@@ -115,6 +118,7 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         sip.clone(),
         rooms,
         media_ip,
+        webhooks,
     ));
 
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;

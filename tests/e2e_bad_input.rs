@@ -367,6 +367,11 @@ fn bad_config_is_refused_naming_the_key() {
             good.replace("uri = \"sip:{number}@127.0.0.1:5999\"", "uri = 17"),
             &["uri"],
         ),
+        (
+            "webhook.ca_file",
+            format!("{good}\n[webhook]\nca_file = \"/nonexistent/ca.pem\"\n"),
+            &["webhook.ca_file"],
+        ),
         ("syntax", format!("{good}\n[[[ broken"), &[]),
     ];
     for (what, toml, keys) in cases {

@@ -9,6 +9,7 @@ use super::state::{CallMachine, HangupCause};
 use super::webhook::{spawn_sender, WebhookPolicy};
 use crate::config::Config;
 use crate::http::api::{Api, CallStateReply, RoomRef, StartupRequest};
+use crate::http::client::WebhookClient;
 use crate::http::errors::ApiError;
 use crate::media::Codec;
 use crate::room::{RoomBackend, RoomId, RoomParams};
@@ -29,6 +30,7 @@ pub struct Gateway {
     rooms: Rc<dyn RoomBackend>,
     ports: RtpPorts,
     media_ip: IpAddr,
+    webhooks: WebhookClient,
     stopping: Cell<bool>,
 }
 
@@ -41,6 +43,7 @@ impl Gateway {
         sip: SipService,
         rooms: Rc<dyn RoomBackend>,
         media_ip: IpAddr,
+        webhooks: WebhookClient,
     ) -> Self {
         let [low, high] = config.rtp.ports;
         let bind_ip = config.rtp.ip.unwrap_or(media_ip);
@@ -52,6 +55,7 @@ impl Gateway {
             sip,
             rooms,
             media_ip,
+            webhooks,
             stopping: Cell::new(false),
         }
     }
@@ -117,6 +121,7 @@ impl Api for Gateway {
         let (control_tx, control_rx) = smol::channel::bounded(4);
         let webhook = req.notify_url.as_ref().map(|url| {
             let policy = WebhookPolicy {
+                client: self.webhooks.clone(),
                 timeout: Duration::from_millis(self.config.webhook.timeout_ms),
                 retries: self.config.webhook.retries,
             };

@@ -1,7 +1,7 @@
 //! Delivery of state webhooks: one ordered queue per call, drained by its own task, so
 //! a slow or dead receiver delays nothing but its own later notifications.
 
-use crate::http::client::post_json;
+use crate::http::client::{ClientError, WebhookClient};
 use smol::channel::{Receiver, Sender};
 use std::time::Duration;
 
@@ -12,6 +12,8 @@ const QUEUE_DEPTH: usize = 32;
 /// How to deliver.
 #[derive(Debug, Clone)]
 pub struct WebhookPolicy {
+    /// The HTTP(S) client, with its TLS trust built once at start-up.
+    pub client: WebhookClient,
     /// Timeout of one attempt.
     pub timeout: Duration,
     /// Extra attempts after a failure (connection error, timeout, 5xx).
@@ -42,7 +44,7 @@ async fn deliver_all(call_id: String, url: String, policy: WebhookPolicy, rx: Re
 async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u8]) {
     let mut backoff = Duration::from_millis(250);
     for attempt in 0..=policy.retries {
-        match post_json(url, body, policy.timeout).await {
+        match policy.client.post_json(url, body, policy.timeout).await {
             Ok(status) if status < 500 => {
                 if status >= 300 {
                     log::warn!("call {call_id}: webhook answered {status}; not retried");
@@ -53,6 +55,12 @@ async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u
                 "call {call_id}: webhook answered {status} (attempt {})",
                 attempt + 1
             ),
+            Err(
+                e @ (ClientError::Tls(_) | ClientError::InvalidUrl(_) | ClientError::TlsSetup(_)),
+            ) => {
+                log::warn!("call {call_id}: webhook cannot be delivered: {e}; not retried");
+                return;
+            }
             Err(e) => log::warn!(
                 "call {call_id}: webhook delivery failed (attempt {}): {e}",
                 attempt + 1

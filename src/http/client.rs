@@ -18,12 +18,9 @@ use rustls::ClientConfig;
 use smol::net::TcpStream;
 use smol::Timer;
 
-// TLS lives in its own file but is private to the client; `mod.rs` is not
-// this module's to edit, hence the explicit path.
-#[path = "tls.rs"]
-mod tls;
+use super::tls;
 
-pub use tls::TlsSetupError;
+pub use super::tls::TlsSetupError;
 
 /// Largest response header block we read before giving up on the peer.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;

@@ -14,6 +14,7 @@ pub mod response;
 pub mod router;
 pub mod server;
 pub mod signature;
+mod tls;
 
 #[cfg(test)]
 mod server_tests;

@@ -24,7 +24,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use smol::net::TcpStream;
 
-use super::ClientError;
+use super::client::ClientError;
 
 /// Why the webhook client's TLS trust could not be set up; reported at
 /// startup so a bad `ca_file` is noticed before the first webhook is lost.
