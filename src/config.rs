@@ -417,6 +417,12 @@ dismiss_after_s = 0
     }
 
     #[test]
+    fn the_shipped_example_config_is_valid() {
+        let c = Config::parse(include_str!("../board/example.toml")).unwrap();
+        assert_eq!(c.sip.outbound.uri, "sip:{number}@pbx.lan:5060");
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let e = Config::parse("[sip]\nlisten = \"127.0.0.1:5060\"\nlistne = 1\n").unwrap_err();
         assert!(e.0.contains("listne"), "{}", e.0);
