@@ -177,3 +177,19 @@ fn phone_replies_488() {
     assert_ending(&lines, 488, "Not Acceptable Here");
     rig.gw.assert_healthy();
 }
+
+/// Hold is not silence to hang up on: the phone re-INVITEs with `a=inactive`, stops RTP
+/// for longer than the no-RTP timeout, resumes, and hangs up itself. The gateway must
+/// answer each re-offer with the mirrored direction (sipp checks the bodies).
+#[test]
+fn hold_longer_than_the_no_rtp_timeout_keeps_the_call() {
+    let mut rig = Rig::start("hold", "uas_hold.xml", 1, false, |cfg| {
+        cfg.no_rtp_timeout_s = Some(2);
+    });
+    let id = rig.gw.startup("1002", 60, None);
+    let lines = rig.gw.wait_done(&id, secs(40));
+    rig.uas.proc.assert_success(secs(20));
+    assert_answered(&lines);
+    assert_ending(&lines, 200, "phone hung up");
+    rig.gw.assert_healthy();
+}

@@ -55,6 +55,8 @@ pub struct CallTask {
     pub no_rtp_timeout: Duration,
     /// Jitter buffer depth in frames.
     pub jitter_frames: u8,
+    /// False while the phone has put the call on hold (it sends no RTP then).
+    pub phone_sends: bool,
 }
 
 enum Wake {
@@ -193,7 +195,10 @@ impl CallTask {
                     .as_deref()
                     .map(|s| sdp::parse_answer(s, &self.local_media.codecs))
                 {
-                    Some(Ok(media)) => self.start_media(bridge, &media),
+                    Some(Ok(media)) => {
+                        self.note_direction(&media, confirmed_at, now);
+                        self.start_media(bridge, &media);
+                    }
                     Some(Err(e)) => {
                         log::warn!("call {}: answer SDP unusable: {e:?}", self.id);
                         self.hangup(HangupCause::NoCommonCodec);
@@ -210,7 +215,10 @@ impl CallTask {
                 *confirmed_at = Some(now);
             }
             SipEvent::RemoteOffer { sdp, .. } => match sdp::answer_offer(&sdp, &self.local_media) {
-                Ok((_answer, media)) => self.start_media(bridge, &media),
+                Ok((_answer, media)) => {
+                    self.note_direction(&media, confirmed_at, now);
+                    self.start_media(bridge, &media);
+                }
                 Err(e) => log::warn!("call {}: re-offer unusable: {e:?}", self.id),
             },
             SipEvent::Terminated {
@@ -222,6 +230,22 @@ impl CallTask {
                 self.machine.sip_terminated(code, &reason, cause);
             }
         }
+    }
+
+    /// Follows whether the phone sends audio at all: on hold (sendonly from our side,
+    /// inactive) silence is expected, so the no-RTP clock only runs while it sends, and
+    /// restarts when it resumes.
+    fn note_direction(
+        &mut self,
+        media: &NegotiatedMedia,
+        confirmed_at: &mut Option<Instant>,
+        now: Instant,
+    ) {
+        let sends = media.we_receive();
+        if sends && !self.phone_sends && confirmed_at.is_some() {
+            *confirmed_at = Some(now);
+        }
+        self.phone_sends = sends;
     }
 
     /// Creates the media bridge for a negotiated session, or points the existing one at
@@ -280,7 +304,7 @@ impl CallTask {
                 Err(e) => log::debug!("call {}: room frame not sent: {e:?}", self.id),
             }
         }
-        if let Some(confirmed) = confirmed_at {
+        if let Some(confirmed) = confirmed_at.filter(|_| self.phone_sends) {
             let heard = bridge.last_rx().map_or(confirmed, |t| t.max(confirmed));
             if self.machine.hangup_cause().is_none()
                 && now.duration_since(heard) >= self.no_rtp_timeout

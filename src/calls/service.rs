@@ -193,6 +193,7 @@ impl Api for Gateway {
                 return Err(ApiError::new(502, "sip_failed", reason));
             }
         };
+        self.sip.set_local_media(sip_call, local_media.clone());
         machine.invite_sent();
         while let Some(change) = machine.poll_change() {
             self.registry.borrow_mut().record(&id, &change);
@@ -212,6 +213,7 @@ impl Api for Gateway {
             ttl_deadline,
             no_rtp_timeout: Duration::from_secs(self.config.rtp.no_rtp_timeout_s as u64),
             jitter_frames: self.config.rtp.jitter_frames,
+            phone_sends: true,
         };
         self.executor.spawn(task.run()).detach();
         Ok(id)

@@ -735,6 +735,65 @@ f: <sip:bob@10.0.0.2>;tag=bobtag\r\nt: <sip:alice@10.0.0.1>;tag={}\r\ni: {}\r\nC
     assert!(h.run_until(Duration::from_secs(10)).is_empty());
 }
 
+fn local_media() -> super::sdp::LocalMedia {
+    super::sdp::LocalMedia {
+        ip: "10.0.0.1".parse().unwrap(),
+        rtp_port: 20000,
+        codecs: vec![crate::media::Codec::Pcmu, crate::media::Codec::Pcma],
+        telephone_event: true,
+        session_id: 7,
+        session_version: 1,
+    }
+}
+
+#[test]
+fn hold_reinvite_gets_a_mirrored_answer_and_unacceptable_offers_488() {
+    let mut h = Harness::new();
+    let (call, invite, _) = answered(&mut h);
+    h.core.set_local_media(call, local_media());
+    let hold = "v=0\r\no=- 2 3 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n\
+m=audio 5000 RTP/AVP 8 0\r\na=sendonly\r\n";
+    let sdp_header = "Content-Type: application/sdp\r\n";
+    h.recv(&peer_request(
+        &invite, "INVITE", 2, "bobtag", sdp_header, hold,
+    ));
+    let sent = h.sent();
+    let r = resp(&sent[0]);
+    assert_eq!(r.code(), 200);
+    let body = std::str::from_utf8(&r.body).unwrap();
+    assert!(
+        body.contains("a=recvonly"),
+        "hold answered with recvonly:\n{body}"
+    );
+    assert!(
+        body.contains("m=audio 20000 RTP/AVP 8"),
+        "peer's preferred codec:\n{body}"
+    );
+    assert!(
+        body.contains("o=trtc-sipgw 7 2 IN IP4"),
+        "version bumped on change:\n{body}"
+    );
+
+    // The same offer again (session refresh): same answer, same version.
+    h.recv(&peer_request(
+        &invite, "UPDATE", 3, "bobtag", sdp_header, hold,
+    ));
+    let again = resp(&h.sent()[0]);
+    assert_eq!(again.code(), 200);
+    assert_eq!(
+        again.body, r.body,
+        "unchanged description keeps its version"
+    );
+
+    // Nothing acceptable: 488, and the session stays as it was.
+    let g729 = "v=0\r\no=- 2 4 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n\
+m=audio 5000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
+    h.recv(&peer_request(
+        &invite, "UPDATE", 4, "bobtag", sdp_header, g729,
+    ));
+    assert_eq!(resp(&h.sent()[0]).code(), 488);
+}
+
 #[test]
 fn update_and_options_and_info_in_dialog() {
     let mut h = Harness::new();

@@ -4,6 +4,7 @@
 
 use super::dialog::Local;
 use super::message::{parse, CommonHeaders, Message, ParseError, Request, Response};
+use super::sdp::LocalMedia;
 use super::transaction::{TimerConfig, Transactions, TxEvent, TxKey};
 use super::uac::{Role, UacCall};
 use bytes::Bytes;
@@ -304,6 +305,14 @@ impl SipCore {
     pub fn set_local_sdp(&mut self, call: CallKey, sdp: Bytes) {
         if let Some(c) = self.calls.get_mut(&call) {
             c.set_local_sdp(sdp);
+        }
+    }
+
+    /// What the call can receive, so the core answers the phone's later offers
+    /// (hold, resume, codec change) per RFC 3264 rather than replaying our offer.
+    pub fn set_local_media(&mut self, call: CallKey, media: LocalMedia) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.set_local_media(media);
         }
     }
 

@@ -117,7 +117,12 @@ impl SipService {
         self.wake();
     }
 
-    /// The SDP later re-INVITEs are answered with.
+    /// What the call can receive: later offers of the phone are answered from it.
+    pub fn set_local_media(&self, call: CallKey, media: super::sdp::LocalMedia) {
+        self.inner.core.borrow_mut().set_local_media(call, media);
+    }
+
+    /// The SDP to answer later re-INVITEs/UPDATEs with, when no media description is set.
     pub fn set_local_sdp(&self, call: CallKey, sdp: Bytes) {
         self.inner.core.borrow_mut().set_local_sdp(call, sdp);
     }

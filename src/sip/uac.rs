@@ -6,6 +6,7 @@ use super::auth::Auth;
 use super::dialog::{uri_addr, Dialog};
 use super::endpoint::{CallKey, EndCause, Shared, SipEvent};
 use super::message::{CommonHeaders, Request, Response};
+use super::sdp::{self, LocalMedia};
 use super::transaction::TxKey;
 use bytes::Bytes;
 use bytesstr::BytesStr;
@@ -66,6 +67,9 @@ pub(crate) struct UacCall {
     dest: SocketAddr,
     cseq: u32,
     local_sdp: Bytes,
+    /// What we can receive, so later offers of the phone get a real answer
+    /// (direction mirrored for hold, codec chosen) instead of a replay of our offer.
+    local_media: Option<LocalMedia>,
     invite_tx: Option<TxKey>,
     state: State,
     cancel: Cancel,
@@ -99,6 +103,7 @@ impl UacCall {
             dest,
             cseq: 0,
             local_sdp: sdp,
+            local_media: None,
             invite_tx: None,
             state: State::Calling,
             cancel: Cancel::None,
@@ -118,6 +123,27 @@ impl UacCall {
 
     pub(crate) fn set_local_sdp(&mut self, sdp: Bytes) {
         self.local_sdp = sdp;
+    }
+
+    pub(crate) fn set_local_media(&mut self, media: LocalMedia) {
+        self.local_media = Some(media);
+    }
+
+    /// The body answering a peer's offer: computed from our media when we know it
+    /// (RFC 3264: mirrored direction, the peer's preferred common codec, the session
+    /// version bumped only when the description changes); our last SDP otherwise.
+    /// None when nothing in the offer is acceptable (the request then gets 488).
+    fn answer_for(&mut self, offer: &[u8]) -> Option<Bytes> {
+        let Some(media) = self.local_media.as_mut() else {
+            return Some(self.local_sdp.clone());
+        };
+        let (mut answer, _) = sdp::answer_offer(offer, media).ok()?;
+        if without_origin(answer.as_bytes()) != without_origin(&self.local_sdp) {
+            media.session_version += 1;
+            answer = sdp::answer_offer(offer, media).ok()?.0;
+        }
+        self.local_sdp = Bytes::from(answer);
+        Some(self.local_sdp.clone())
     }
 
     pub(crate) fn matches(&self, req: &Request) -> bool {
@@ -551,13 +577,23 @@ impl UacCall {
                 sh.local.decorate_response(&mut resp, true);
                 // Re-INVITE always gets our SDP (answer, or offer when the peer sent none);
                 // UPDATE only when it carried an offer.
-                if method == Method::INVITE || offer.is_some() {
-                    if !self.local_sdp.is_empty() {
-                        resp.headers
-                            .insert_named(&ContentType(BytesStr::from_static("application/sdp")));
-                    }
-                    resp.body = self.local_sdp.clone();
+                let body = match &offer {
+                    Some(offer) => self.answer_for(offer),
+                    None if method == Method::INVITE => Some(self.local_sdp.clone()),
+                    None => Some(Bytes::new()),
+                };
+                let Some(body) = body else {
+                    // Nothing acceptable: the session stays as it was (RFC 3264 section 8).
+                    let mut resp = Response::for_request(&req, 488, "Not Acceptable Here", None);
+                    sh.local.decorate_response(&mut resp, false);
+                    sh.tx.send_response(now, tx, resp);
+                    return;
+                };
+                if !body.is_empty() {
+                    resp.headers
+                        .insert_named(&ContentType(BytesStr::from_static("application/sdp")));
                 }
+                resp.body = body;
                 sh.tx.send_response(now, tx, resp);
                 if let Some(sdp) = offer {
                     sh.events.push_back(SipEvent::RemoteOffer {
@@ -577,4 +613,12 @@ impl UacCall {
             }
         }
     }
+}
+
+/// An SDP body without its `o=` line, to tell whether a description changed.
+fn without_origin(sdp: &[u8]) -> Vec<&[u8]> {
+    sdp.split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.starts_with(b"o="))
+        .collect()
 }
