@@ -5,10 +5,15 @@ pub mod bridge;
 pub mod codec;
 pub mod frame;
 pub mod g711;
+pub mod g722;
+#[cfg(feature = "g729")]
+pub mod g729;
 pub mod jitter;
+pub mod opus;
 pub mod resample;
 pub mod rtp;
 pub mod tone;
+pub mod transcode;
 pub mod wav;
 
 pub use analysis::tone_snr_db;
