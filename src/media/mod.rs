@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod bridge;
 pub mod codec;
+pub mod dtmf;
 pub mod frame;
 pub mod g711;
 pub mod g722;
@@ -11,6 +12,7 @@ pub mod g729;
 pub mod jitter;
 pub mod opus;
 pub mod resample;
+pub mod rtcp;
 pub mod rtp;
 pub mod tone;
 pub mod transcode;
