@@ -241,8 +241,14 @@ mod tests {
         assert_eq!(Codec::from_static_payload_type(3), None);
         assert_eq!(Codec::Pcmu.frame_ticks(), 160);
         assert_eq!(Codec::Pcma.frame_samples(), 160);
-        assert_eq!((Codec::G722.frame_ticks(), Codec::G722.frame_samples()), (160, 320));
-        assert_eq!((Codec::Opus.frame_ticks(), Codec::Opus.frame_samples()), (960, 320));
+        assert_eq!(
+            (Codec::G722.frame_ticks(), Codec::G722.frame_samples()),
+            (160, 320)
+        );
+        assert_eq!(
+            (Codec::Opus.frame_ticks(), Codec::Opus.frame_samples()),
+            (960, 320)
+        );
         assert_eq!(Codec::Opus.rtpmap(), "opus/48000/2");
         assert_eq!(Codec::G722.rtpmap(), "G722/8000");
     }
@@ -267,7 +273,11 @@ mod tests {
             let mut out = [1i16; 320];
             let n = c.decode(&[c.silence_byte(); 160], &mut out);
             assert!(n >= 160);
-            assert!(out[..n].iter().all(|s| s.abs() <= 64), "{c}: {:?}", &out[..8]);
+            assert!(
+                out[..n].iter().all(|s| s.abs() <= 64),
+                "{c}: {:?}",
+                &out[..8]
+            );
         }
     }
 

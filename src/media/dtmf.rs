@@ -151,11 +151,21 @@ pub struct DtmfPacket {
 enum SendState {
     Idle,
     /// Sending updates: event code, start timestamp, duration so far (event clock).
-    Tone { event: u8, ts: u32, elapsed: u32 },
+    Tone {
+        event: u8,
+        ts: u32,
+        elapsed: u32,
+    },
     /// Sending end packets: how many are left.
-    End { event: u8, ts: u32, left: u8 },
+    End {
+        event: u8,
+        ts: u32,
+        left: u8,
+    },
     /// Quiet ticks left before the next digit.
-    Gap { left: u32 },
+    Gap {
+        left: u32,
+    },
 }
 
 /// Generates RFC 4733 packets for queued digits, one per 20 ms tick.
@@ -296,7 +306,13 @@ mod tests {
 
     fn send_all(digits: &str, ts0: u32) -> Vec<(u32, DtmfPacket)> {
         let mut s = DtmfSender::new();
-        assert_eq!(s.queue(digits), digits.chars().filter(|c| event_of_digit(*c).is_some()).count());
+        assert_eq!(
+            s.queue(digits),
+            digits
+                .chars()
+                .filter(|c| event_of_digit(*c).is_some())
+                .count()
+        );
         let mut out = vec![];
         let mut ts = ts0;
         for _ in 0..500 {
@@ -344,15 +360,29 @@ mod tests {
         }
         assert_eq!(got, digits);
         // distinct start timestamps, separated by tone + gap
-        let starts: Vec<u32> = pkts.iter().filter(|(_, p)| p.marker).map(|(_, p)| p.timestamp).collect();
+        let starts: Vec<u32> = pkts
+            .iter()
+            .filter(|(_, p)| p.marker)
+            .map(|(_, p)| p.timestamp)
+            .collect();
         assert_eq!(starts.len(), 16);
-        assert!(starts.windows(2).all(|w| w[1].wrapping_sub(w[0]) >= 800 + 480));
+        assert!(starts
+            .windows(2)
+            .all(|w| w[1].wrapping_sub(w[0]) >= 800 + 480));
     }
 
     #[test]
     fn receiver_copes_with_loss_and_reordering() {
         let mut r = DtmfReceiver::new();
-        let ev = |e: u8, end: bool, d: u16| TelephoneEvent { event: e, end, volume: 10, duration: d }.to_bytes();
+        let ev = |e: u8, end: bool, d: u16| {
+            TelephoneEvent {
+                event: e,
+                end,
+                volume: 10,
+                duration: d,
+            }
+            .to_bytes()
+        };
         // start packet lost: the first update reports the digit
         assert_eq!(r.on_packet(100, &ev(1, false, 320)), Some('1'));
         assert_eq!(r.on_packet(100, &ev(1, true, 800)), None);
@@ -382,7 +412,10 @@ mod tests {
         assert_eq!(parse_dtmf_relay("Signal=10\r\n"), Some('*'));
         assert_eq!(parse_dtmf_relay("Signal=x"), None);
         assert_eq!(parse_dtmf_relay(""), None);
-        assert_eq!(dtmf_relay_body('d', 250).as_deref(), Some("Signal=D\r\nDuration=250\r\n"));
+        assert_eq!(
+            dtmf_relay_body('d', 250).as_deref(),
+            Some("Signal=D\r\nDuration=250\r\n")
+        );
         assert_eq!(dtmf_relay_body('?', 250), None);
     }
 }

@@ -21,11 +21,11 @@ const QM4: [i32; 16] = [
 ];
 /// Low-band 6-bit inverse quantiser (mode 1 reconstruction).
 const QM6: [i32; 64] = [
-    -136, -136, -136, -136, -24808, -21904, -19008, -16704, -14984, -13512, -12280, -11192,
-    -10232, -9360, -8576, -7856, -7192, -6576, -6000, -5456, -4944, -4464, -4008, -3576, -3168,
-    -2776, -2400, -2032, -1688, -1360, -1040, -728, 24808, 21904, 19008, 16704, 14984, 13512,
-    12280, 11192, 10232, 9360, 8576, 7856, 7192, 6576, 6000, 5456, 4944, 4464, 4008, 3576, 3168,
-    2776, 2400, 2032, 1688, 1360, 1040, 728, 432, 136, -432, -136,
+    -136, -136, -136, -136, -24808, -21904, -19008, -16704, -14984, -13512, -12280, -11192, -10232,
+    -9360, -8576, -7856, -7192, -6576, -6000, -5456, -4944, -4464, -4008, -3576, -3168, -2776,
+    -2400, -2032, -1688, -1360, -1040, -728, 24808, 21904, 19008, 16704, 14984, 13512, 12280,
+    11192, 10232, 9360, 8576, 7856, 7192, 6576, 6000, 5456, 4944, 4464, 4008, 3576, 3168, 2776,
+    2400, 2032, 1688, 1360, 1040, 728, 432, 136, -432, -136,
 ];
 /// Low-band quantiser decision levels.
 const Q6: [i32; 32] = [
@@ -34,9 +34,8 @@ const Q6: [i32; 32] = [
 ];
 /// Inverse-log table for the scale factors.
 const ILB: [i32; 32] = [
-    2048, 2093, 2139, 2186, 2233, 2282, 2332, 2383, 2435, 2489, 2543, 2599, 2656, 2714, 2774,
-    2834, 2896, 2960, 3025, 3091, 3158, 3228, 3298, 3371, 3444, 3520, 3597, 3676, 3756, 3838,
-    3922, 4008,
+    2048, 2093, 2139, 2186, 2233, 2282, 2332, 2383, 2435, 2489, 2543, 2599, 2656, 2714, 2774, 2834,
+    2896, 2960, 3025, 3091, 3158, 3228, 3298, 3371, 3444, 3520, 3597, 3676, 3756, 3838, 3922, 4008,
 ];
 /// Low-band codes for negative and positive differences, by decision interval.
 const ILN: [i32; 32] = [
@@ -129,7 +128,11 @@ impl Band {
         self.d[0] = dx;
         let mut sz = 0;
         for i in (0..6).rev() {
-            let wd2 = if differs(self.d[i + 1], dx) { -step } else { step };
+            let wd2 = if differs(self.d[i + 1], dx) {
+                -step
+            } else {
+                step
+            };
             let wd3 = (self.b[i] * 32640) >> 15;
             self.b[i] = sat16(wd2 + wd3);
             sz += (self.b[i] * sat16(self.d[i] + self.d[i])) >> 15;
@@ -347,10 +350,15 @@ mod tests {
             let (_, _, rms_in) = tone_snr_db(&input[1600..], 16000, f64::from(freq));
             let (peak, snr, rms) = tone_snr_db(&output[1600..], 16000, f64::from(freq));
             assert!((peak - f64::from(freq)).abs() < 10.0, "{freq}: peak {peak}");
-            eprintln!("g722 {freq} Hz: peak {peak:.1} snr {snr:.1} dB level {rms:.2} vs {rms_in:.2}");
+            eprintln!(
+                "g722 {freq} Hz: peak {peak:.1} snr {snr:.1} dB level {rms:.2} vs {rms_in:.2}"
+            );
             let min_snr = if freq < 4000.0 { 30.0 } else { 15.0 };
             assert!(snr > min_snr, "{freq}: snr {snr}");
-            assert!((rms - rms_in).abs() < 1.5, "{freq}: level {rms} vs {rms_in}");
+            assert!(
+                (rms - rms_in).abs() < 1.5,
+                "{freq}: level {rms} vs {rms_in}"
+            );
         }
     }
 
@@ -364,7 +372,9 @@ mod tests {
         dec.decode(&bytes, &mut pcm);
         assert!(pcm.iter().all(|s| s.abs() < 16));
         // full-scale square wave and random bytes: no panic, bounded output
-        let square: Vec<i16> = (0..320).map(|i| if i % 20 < 10 { 32767 } else { -32768 }).collect();
+        let square: Vec<i16> = (0..320)
+            .map(|i| if i % 20 < 10 { 32767 } else { -32768 })
+            .collect();
         for _ in 0..20 {
             enc.encode(&square, &mut bytes);
             dec.decode(&bytes, &mut pcm);

@@ -50,7 +50,9 @@ impl G729Encoder {
     pub fn new() -> Result<Self, G729Error> {
         // SAFETY: plain constructor; the pointer is checked.
         let ctx = unsafe { initBcg729EncoderChannel(0) };
-        NonNull::new(ctx).map(|ctx| G729Encoder { ctx }).ok_or(G729Error)
+        NonNull::new(ctx)
+            .map(|ctx| G729Encoder { ctx })
+            .ok_or(G729Error)
     }
 
     /// Encodes whole 10 ms frames of 8 kHz PCM; returns the bytes written.
@@ -62,7 +64,14 @@ impl G729Encoder {
             }
             let mut len: u8 = 0;
             // SAFETY: frame has 80 samples; out has room for a 10-byte frame.
-            unsafe { bcg729Encoder(self.ctx.as_ptr(), frame.as_ptr(), out[n..].as_mut_ptr(), &mut len) };
+            unsafe {
+                bcg729Encoder(
+                    self.ctx.as_ptr(),
+                    frame.as_ptr(),
+                    out[n..].as_mut_ptr(),
+                    &mut len,
+                )
+            };
             n += usize::from(len).min(G729_FRAME_BYTES);
         }
         n
@@ -89,7 +98,9 @@ impl G729Decoder {
     pub fn new() -> Result<Self, G729Error> {
         // SAFETY: plain constructor; the pointer is checked.
         let ctx = unsafe { initBcg729DecoderChannel() };
-        NonNull::new(ctx).map(|ctx| G729Decoder { ctx }).ok_or(G729Error)
+        NonNull::new(ctx)
+            .map(|ctx| G729Decoder { ctx })
+            .ok_or(G729Error)
     }
 
     fn frame(&mut self, bits: &[u8], erasure: bool, sid: bool, out: &mut [i16]) {
@@ -173,7 +184,10 @@ mod tests {
             out.extend_from_slice(&pcm);
         }
         let (peak, snr, rms) = tone_snr_db(&out[1600..], 8000, 700.0);
-        assert!((peak - 700.0).abs() < 10.0 && snr > 10.0 && rms > -25.0, "{peak} {snr} {rms}");
+        assert!(
+            (peak - 700.0).abs() < 10.0 && snr > 10.0 && rms > -25.0,
+            "{peak} {snr} {rms}"
+        );
         // SID frame and garbage
         let mut pcm = [0i16; 160];
         assert_eq!(dec.decode(&[0x12, 0x34], &mut pcm), 80);

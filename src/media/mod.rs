@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod bridge;
 pub mod codec;
+pub mod conceal;
 pub mod dtmf;
 pub mod frame;
 pub mod g711;
@@ -19,7 +20,7 @@ pub mod transcode;
 pub mod wav;
 
 pub use analysis::tone_snr_db;
-pub use bridge::{BridgeConfig, MediaBridge, MediaStats};
+pub use bridge::{BridgeConfig, CallStats, MediaBridge, MediaEvent, MediaStats};
 pub use codec::Codec;
 pub use frame::{PcmFrame, FRAME_MS, MAX_FRAME_SAMPLES};
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};

@@ -142,7 +142,8 @@ impl OpusEncoder {
         let max = i32::try_from(out.len().min(OPUS_MAX_PACKET)).unwrap_or(0);
         let frame = c_int::try_from(pcm.len()).map_err(|_| OpusError(-1))?;
         // SAFETY: pcm holds `frame` samples and out at least `max` bytes.
-        let n = unsafe { opus_encode(self.st.as_ptr(), pcm.as_ptr(), frame, out.as_mut_ptr(), max) };
+        let n =
+            unsafe { opus_encode(self.st.as_ptr(), pcm.as_ptr(), frame, out.as_mut_ptr(), max) };
         usize::try_from(n).map_err(|_| OpusError(n))
     }
 }
@@ -173,16 +174,31 @@ impl OpusDecoder {
             .ok_or(OpusError(err))
     }
 
-    fn run(&mut self, packet: Option<&[u8]>, out: &mut [i16], fec: bool) -> Result<usize, OpusError> {
+    fn run(
+        &mut self,
+        packet: Option<&[u8]>,
+        out: &mut [i16],
+        fec: bool,
+    ) -> Result<usize, OpusError> {
         let frame = c_int::try_from(out.len()).map_err(|_| OpusError(-1))?;
         let (ptr, len) = match packet {
-            Some(p) => (p.as_ptr(), i32::try_from(p.len()).map_err(|_| OpusError(-1))?),
+            Some(p) => (
+                p.as_ptr(),
+                i32::try_from(p.len()).map_err(|_| OpusError(-1))?,
+            ),
             None => (std::ptr::null(), 0),
         };
         // SAFETY: `packet` (or null for PLC) is valid for `len` bytes; `out` holds `frame`
         // samples, and libopus never writes more than frame_size samples per channel.
         let n = unsafe {
-            opus_decode(self.st.as_ptr(), ptr, len, out.as_mut_ptr(), frame, c_int::from(fec))
+            opus_decode(
+                self.st.as_ptr(),
+                ptr,
+                len,
+                out.as_mut_ptr(),
+                frame,
+                c_int::from(fec),
+            )
         };
         usize::try_from(n).map_err(|_| OpusError(n))
     }

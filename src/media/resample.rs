@@ -83,7 +83,11 @@ impl Polyphase {
             *v = 2.0 * fc * sinc * w;
         }
         let sum: f64 = h.iter().sum();
-        let gain = if sum.abs() > 1e-12 { f64::from(up) / sum } else { 0.0 };
+        let gain = if sum.abs() > 1e-12 {
+            f64::from(up) / sum
+        } else {
+            0.0
+        };
         let mut coeffs = vec![0f32; n];
         for p in 0..up as usize {
             for k in 0..taps {
@@ -254,7 +258,12 @@ mod tests {
     #[test]
     fn no_aliasing_when_decimating() {
         // 6 kHz and 11 kHz at 48 kHz are above 4 kHz: nothing may fold into 8 kHz audio
-        for (from, to, freq) in [(48000, 8000, 6000.0), (48000, 8000, 11000.0), (16000, 8000, 5000.0), (48000, 16000, 9000.0)] {
+        for (from, to, freq) in [
+            (48000, 8000, 6000.0),
+            (48000, 8000, 11000.0),
+            (16000, 8000, 5000.0),
+            (48000, 16000, 9000.0),
+        ] {
             let out = convert(from, to, freq, 50);
             let l = level_db(&out[400..]);
             assert!(l < -60.0, "{from}->{to} {freq} Hz leaks at {l:.1} dB");
@@ -262,7 +271,10 @@ mod tests {
         // in-band tones pass at full level
         let out = convert(48000, 8000, 1000.0, 50);
         let l = level_db(&out[400..]);
-        assert!((l - level_db(&convert(48000, 48000, 1000.0, 50))).abs() < 0.5, "{l}");
+        assert!(
+            (l - level_db(&convert(48000, 48000, 1000.0, 50))).abs() < 0.5,
+            "{l}"
+        );
     }
 
     #[test]

@@ -113,7 +113,8 @@ impl ReceptionStats {
         }
         // A.8: jitter from the difference of relative transit times
         let epoch = *self.epoch.get_or_insert(now);
-        let arrival = (now.saturating_duration_since(epoch).as_secs_f64() * f64::from(self.clock_rate)) as i64;
+        let arrival = (now.saturating_duration_since(epoch).as_secs_f64()
+            * f64::from(self.clock_rate)) as i64;
         let transit = arrival - i64::from(ts);
         if let Some(prev) = self.transit {
             // timestamps wrap: take the difference modulo 2^32
@@ -444,7 +445,8 @@ impl RtcpSession {
                 for _ in 0..count {
                     let Some(raw) = b.get(..24) else { break };
                     b = &b[24..];
-                    let word = |i: usize| u32::from_be_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]);
+                    let word =
+                        |i: usize| u32::from_be_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]);
                     let lost24 = word(4) & 0x00ff_ffff;
                     let block = ReportBlock {
                         ssrc: word(0),
@@ -501,7 +503,8 @@ impl Writer<'_> {
     }
     /// Writes the RTCP length field (32-bit words minus one) of the packet at `start`.
     fn patch_len(&mut self, start: usize) -> Result<(), RtcpError> {
-        let words = u16::try_from((self.n - start) / 4 - 1).map_err(|_| RtcpError::BufferTooSmall)?;
+        let words =
+            u16::try_from((self.n - start) / 4 - 1).map_err(|_| RtcpError::BufferTooSmall)?;
         self.out[start + 2..start + 4].copy_from_slice(&words.to_be_bytes());
         Ok(())
     }
@@ -523,7 +526,12 @@ mod tests {
                 continue;
             }
             sent += 1;
-            s.on_packet(t0 + Duration::from_millis(u64::from(i) * 20), 7, seq, i * 160);
+            s.on_packet(
+                t0 + Duration::from_millis(u64::from(i) * 20),
+                7,
+                seq,
+                i * 160,
+            );
         }
         // the first packet is the probation (A.1): counting starts at the second
         assert_eq!(s.received(), sent - 1);
@@ -541,7 +549,12 @@ mod tests {
         let mut s = ReceptionStats::new(8000);
         for i in 0..500u32 {
             let wobble = if i % 2 == 0 { 0 } else { 10 };
-            s.on_packet(t0 + Duration::from_millis(u64::from(i) * 20 + wobble), 9, i as u16, i * 160);
+            s.on_packet(
+                t0 + Duration::from_millis(u64::from(i) * 20 + wobble),
+                9,
+                i as u16,
+                i * 160,
+            );
         }
         let j = s.jitter_ticks();
         assert!((70..=90).contains(&j), "{j}"); // |D| = 80 ticks each step
@@ -562,7 +575,10 @@ mod tests {
         assert_eq!(s.cumulative_lost(), -1);
         s.on_packet(t0, 2, 1000, 0);
         s.on_packet(t0, 2, 1001, 0);
-        assert_eq!((s.ssrc(), s.received(), s.cumulative_lost()), (Some(2), 1, 0));
+        assert_eq!(
+            (s.ssrc(), s.received(), s.cumulative_lost()),
+            (Some(2), 1, 0)
+        );
     }
 
     #[test]
@@ -582,14 +598,20 @@ mod tests {
         let n = us
             .build_report(
                 t0 + Duration::from_secs(1),
-                Some(SenderInfo { rtp_timestamp: 8000, packets: 50, octets: 8000 }),
+                Some(SenderInfo {
+                    rtp_timestamp: 8000,
+                    packets: 50,
+                    octets: 8000,
+                }),
                 Some(&mut rx),
                 &mut buf,
             )
             .unwrap();
         assert_eq!(buf[1], PT_SR);
         assert_eq!(n % 4, 0);
-        let info = peer.handle(t0 + Duration::from_millis(1030), &buf[..n]).unwrap();
+        let info = peer
+            .handle(t0 + Duration::from_millis(1030), &buf[..n])
+            .unwrap();
         assert!(info.sender_report);
         // our block is about the peer's stream, and no SR of the peer's was seen yet
         let block = info.about_us.unwrap();
@@ -600,9 +622,18 @@ mod tests {
         for i in 0..50u16 {
             prx.on_packet(t0, 0x1111, i, u32::from(i) * 160);
         }
-        let n = peer.build_report(t0 + Duration::from_millis(1230), None, Some(&mut prx), &mut buf).unwrap();
+        let n = peer
+            .build_report(
+                t0 + Duration::from_millis(1230),
+                None,
+                Some(&mut prx),
+                &mut buf,
+            )
+            .unwrap();
         assert_eq!(buf[1], PT_RR);
-        let info = us.handle(t0 + Duration::from_millis(1260), &buf[..n]).unwrap();
+        let info = us
+            .handle(t0 + Duration::from_millis(1260), &buf[..n])
+            .unwrap();
         let block = info.about_us.unwrap();
         assert_eq!(block.ssrc, 0x1111);
         assert_eq!(block.cumulative_lost, 0);
@@ -624,10 +655,20 @@ mod tests {
         assert_eq!((b.fraction_lost, b.cumulative_lost), (64, -2));
         assert_eq!(s.rtt(), None);
         assert_eq!(s.handle(Instant::now(), &[0x81]), Err(RtcpError::Truncated));
-        assert_eq!(s.handle(Instant::now(), &[0x00, 201, 0, 0]), Err(RtcpError::BadVersion));
-        assert_eq!(s.handle(Instant::now(), &[0x81, 201, 0, 9, 0, 0]), Err(RtcpError::Truncated));
+        assert_eq!(
+            s.handle(Instant::now(), &[0x00, 201, 0, 0]),
+            Err(RtcpError::BadVersion)
+        );
+        assert_eq!(
+            s.handle(Instant::now(), &[0x81, 201, 0, 9, 0, 0]),
+            Err(RtcpError::Truncated)
+        );
         // BYE
-        assert!(s.handle(Instant::now(), &[0x81, 203, 0, 1, 0, 0, 0, 1]).unwrap().bye);
+        assert!(
+            s.handle(Instant::now(), &[0x81, 203, 0, 1, 0, 0, 0, 1])
+                .unwrap()
+                .bye
+        );
         // fuzz: never panics
         let mut x = 99u32;
         for _ in 0..2000 {
@@ -643,6 +684,9 @@ mod tests {
         }
         // too small an output buffer is an error
         let mut tiny = [0u8; 10];
-        assert_eq!(s.build_report(Instant::now(), None, None, &mut tiny), Err(RtcpError::BufferTooSmall));
+        assert_eq!(
+            s.build_report(Instant::now(), None, None, &mut tiny),
+            Err(RtcpError::BufferTooSmall)
+        );
     }
 }

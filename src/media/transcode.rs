@@ -65,9 +65,9 @@ impl Encoder {
                 OpusEncoder::new(opus).map_err(|_| CodecError::Library(codec))?,
             )),
             #[cfg(feature = "g729")]
-            Codec::G729 => Enc::G729(
-                super::g729::G729Encoder::new().map_err(|_| CodecError::Library(codec))?,
-            ),
+            Codec::G729 => {
+                Enc::G729(super::g729::G729Encoder::new().map_err(|_| CodecError::Library(codec))?)
+            }
             #[cfg(not(feature = "g729"))]
             Codec::G729 => return Err(CodecError::Unavailable(codec)),
         };
@@ -125,9 +125,9 @@ impl Decoder {
                 OpusDecoder::new().map_err(|_| CodecError::Library(codec))?,
             )),
             #[cfg(feature = "g729")]
-            Codec::G729 => Dec::G729(
-                super::g729::G729Decoder::new().map_err(|_| CodecError::Library(codec))?,
-            ),
+            Codec::G729 => {
+                Dec::G729(super::g729::G729Decoder::new().map_err(|_| CodecError::Library(codec))?)
+            }
             #[cfg(not(feature = "g729"))]
             Codec::G729 => return Err(CodecError::Unavailable(codec)),
         };
@@ -225,7 +225,9 @@ mod tests {
             let skip = rate as usize / 5;
             let (_, _, lin) = tone_snr_db(&input[skip..], rate, 800.0);
             let (peak, snr, lout) = tone_snr_db(&output[skip..], rate, 800.0);
-            eprintln!("{codec}: peak {peak:.1} Hz, snr {snr:.1} dB, level {lout:.1} vs {lin:.1} dB");
+            eprintln!(
+                "{codec}: peak {peak:.1} Hz, snr {snr:.1} dB, level {lout:.1} vs {lin:.1} dB"
+            );
             assert!((peak - 800.0).abs() < 10.0, "{codec}: {peak}");
             assert!(snr > 15.0, "{codec}: {snr}");
             assert!((lout - lin).abs() < 3.0, "{codec}: {lout} vs {lin}");

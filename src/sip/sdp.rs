@@ -1078,7 +1078,10 @@ mod tests {
             a=rtcp-mux",
         );
         let n = parse_answer(&answer, &l.codecs).unwrap();
-        assert_eq!((n.codec, n.payload_type, n.telephone_event_pt), (Codec::Opus, 111, Some(101)));
+        assert_eq!(
+            (n.codec, n.payload_type, n.telephone_event_pt),
+            (Codec::Opus, 111, Some(101))
+        );
         assert_eq!(n.fmtp_param("USEDTX"), Some("1"));
         assert_eq!(n.fmtp_param("useinbandfec"), Some("1"));
         assert_eq!(n.fmtp_param("maxplaybackrate"), None);
@@ -1109,14 +1112,20 @@ mod tests {
             let (answer, n) = answer_offer(&offer, &l).unwrap();
             assert_eq!(n.codec, want, "{answer}");
             assert_eq!(n.payload_type.to_string(), fmt);
-            assert!(answer.contains(&format!("m=audio 40000 RTP/AVP {fmt}\r\n")), "{answer}");
+            assert!(
+                answer.contains(&format!("m=audio 40000 RTP/AVP {fmt}\r\n")),
+                "{answer}"
+            );
             assert!(answer.contains(&format!("a=rtpmap:{fmt} {}\r\n", want.rtpmap())));
             // rtcp-mux offered: we accept it
             assert!(n.rtcp_mux && answer.contains("a=rtcp-mux\r\n"));
             assert_eq!(n.remote_rtcp(), sock("127.0.0.1:7000"));
             // the answer reads back
             let back = parse_answer(answer.as_bytes(), &[want]).unwrap();
-            assert_eq!((back.codec, back.payload_type.to_string()), (want, fmt.to_string()));
+            assert_eq!(
+                (back.codec, back.payload_type.to_string()),
+                (want, fmt.to_string())
+            );
         }
     }
 
@@ -1131,7 +1140,11 @@ mod tests {
             m=audio 7000 RTP/AVP 0 9 120
             a=rtpmap:120 opus/48000/2",
         );
-        let (_, n) = answer_offer(&offer, &local_with(&[Codec::Opus, Codec::G722, Codec::Pcmu])).unwrap();
+        let (_, n) = answer_offer(
+            &offer,
+            &local_with(&[Codec::Opus, Codec::G722, Codec::Pcmu]),
+        )
+        .unwrap();
         assert_eq!(n.codec, Codec::Pcmu);
         let (_, n) = answer_offer(&offer, &local_with(&[Codec::Opus, Codec::G722])).unwrap();
         assert_eq!(n.codec, Codec::G722);
@@ -1146,7 +1159,10 @@ mod tests {
             a=rtpmap:96 opus/16000
             a=rtpmap:97 G722/16000",
         );
-        assert_eq!(answer_offer(&odd, &local_with(&Codec::ALL)).unwrap_err(), SdpError::NoCommonCodec);
+        assert_eq!(
+            answer_offer(&odd, &local_with(&Codec::ALL)).unwrap_err(),
+            SdpError::NoCommonCodec
+        );
     }
 
     #[test]
