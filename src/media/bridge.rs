@@ -178,7 +178,7 @@ pub struct MediaStats {
     pub rx_expected: u64,
     /// Interarrival jitter (RFC 3550 A.8), microseconds.
     pub rx_jitter_us: u32,
-    /// Current jitter buffer delay (frames queued behind the playing one), ms.
+    /// Current jitter buffer delay (audio queued after this tick's frame), ms.
     pub jitter_depth_ms: u32,
     /// Current adaptive target depth, ms.
     pub jitter_target_ms: u32,
@@ -438,7 +438,7 @@ impl MediaBridge {
             rx_lost: self.reception.cumulative_lost(),
             rx_expected: self.reception.expected(),
             rx_jitter_us: self.reception.jitter_us(),
-            jitter_depth_ms: ms(self.jitter.depth_frames()),
+            jitter_depth_ms: ms(self.jitter.buffered_frames()),
             jitter_target_ms: ms(u32::from(self.jitter.target_frames())),
             jitter_stretched: j.stretched,
             jitter_drained: j.drained,
@@ -697,7 +697,7 @@ impl MediaBridge {
             Playout::Stretch => self.conceal(false, &mut pcm[..len], true),
             Playout::Empty => self.conceal(false, &mut pcm[..len], false),
         }
-        let depth = self.jitter.depth_frames() * FRAME_MS;
+        let depth = self.jitter.buffered_frames() * FRAME_MS;
         self.stats.jitter_max_depth_ms = self.stats.jitter_max_depth_ms.max(depth);
         self.to_room(&pcm[..len])
     }
@@ -932,7 +932,9 @@ mod tests {
             let (peak, snr, rms) = tone_snr_db(&audio, 8000, 440.0);
             assert!((peak - 440.0).abs() < 5.0, "{codec}: peak {peak}");
             assert!(snr > 15.0, "{codec}: snr {snr}");
-            assert!(rms > -15.0, "{codec}: level {rms}");
+            // G.729's post-filter takes about 2 dB off a pure tone
+            let floor = if codec == Codec::G729 { -18.0 } else { -15.0 };
+            assert!(rms > floor, "{codec}: level {rms}");
         }
     }
 
@@ -1192,5 +1194,242 @@ mod tests {
         // garbage does not count as life
         let _ = rx.handle_rtp(t1 + Duration::from_secs(1), addr(4000), b"hello");
         assert_eq!(rx.last_rx(), Some(t1));
+    }
+
+    /// Drives a bridge with packets at given arrival times (µs) and a 20 ms tick;
+    /// returns the audio and the jitter-buffer depth after every tick.
+    fn run_traced(
+        bridge: &mut MediaBridge,
+        t0: Instant,
+        arrivals: Vec<(u64, Vec<u8>)>,
+        ticks: u64,
+    ) -> (Vec<i16>, Vec<u32>) {
+        let mut events: Vec<(u64, Ev)> = arrivals
+            .into_iter()
+            .map(|(t, p)| (t, Ev::Packet(p)))
+            .collect();
+        for k in 0..ticks {
+            events.push((k * 20_000 + 10_000, Ev::Tick));
+        }
+        events.sort_by_key(|(t, _)| *t);
+        let (mut audio, mut depth) = (vec![], vec![]);
+        for (t_us, ev) in events {
+            let now = t0 + Duration::from_micros(t_us);
+            match ev {
+                Ev::Packet(p) => bridge.handle_rtp(now, addr(4000), &p).unwrap(),
+                Ev::Tick => {
+                    audio.extend_from_slice(bridge.pull_phone_audio(now).pcm());
+                    depth.push(bridge.stats().jitter_depth_ms);
+                }
+            }
+        }
+        (audio, depth)
+    }
+
+    #[test]
+    fn adaptive_depth_rises_in_a_burst_then_drains() {
+        for codec in [Codec::Pcmu, Codec::Opus] {
+            // 30 s: clean, then 4 s of bursty jitter (0–100 ms, plus 200 ms stalls whose
+            // packets arrive together), then clean again
+            let packets = phone_packets(codec, 440.0, 1500, 0x77);
+            let mut rng = Rng(7);
+            let mut arrivals = vec![];
+            for (i, p) in packets.into_iter().enumerate() {
+                let sent = i as u64 * 20_000;
+                let delay = if (250..450).contains(&i) {
+                    if i % 50 < 10 {
+                        // a stall: everything until the end of it arrives at once
+                        (250 + (i / 50) * 50 + 10 - i) as u64 * 20_000
+                    } else {
+                        rng.below(100_000)
+                    }
+                } else {
+                    1_000 + rng.below(3_000)
+                };
+                arrivals.push((sent + delay, p));
+            }
+            let mut rx = MediaBridge::new(BridgeConfig {
+                jitter_min_frames: 1,
+                jitter_max_frames: 12,
+                ..BridgeConfig::new(codec, 1)
+            });
+            let (audio, depth) = run_traced(&mut rx, Instant::now(), arrivals, 1510);
+            let avg = |r: std::ops::Range<usize>| depth[r.clone()].iter().sum::<u32>() / r.len() as u32;
+            let before = avg(100..240);
+            let during = *depth[250..470].iter().max().unwrap();
+            let after = avg(1300..1490);
+            let s = rx.stats();
+            eprintln!(
+                "{codec}: depth before {before} ms, burst max {during} ms, after {after} ms; \
+                 late {}, lost {}, concealed {}, stretched {}, drained {}, max {}",
+                s.late, s.lost, s.concealed_frames, s.jitter_stretched, s.jitter_drained,
+                s.jitter_max_depth_ms
+            );
+            assert!(before <= 40, "{codec}: clean link should sit low: {before}");
+            assert!(during >= 100, "{codec}: the burst must deepen the buffer: {during}");
+            assert!(after <= 40, "{codec}: must drain after the burst: {after}");
+            // bounded: never deeper than the window allows
+            assert!(depth.iter().all(|&d| d <= 50 * FRAME_MS), "{codec}");
+            assert!(s.jitter_drained > 0 && s.jitter_stretched > 0);
+            // quality outside the burst is untouched
+            let rate = 8000usize;
+            let (peak, snr, _) = tone_snr_db(&audio[1000 * rate / 50..1400 * rate / 50], 8000, 440.0);
+            assert!((peak - 440.0).abs() < 5.0 && snr > 20.0, "{codec}: {peak} {snr}");
+        }
+    }
+
+    #[test]
+    fn dtmf_in_both_directions_through_the_bridge() {
+        let cfg = BridgeConfig {
+            telephone_event_pt: Some(101),
+            ..BridgeConfig::new(Codec::G722, 9)
+        };
+        let mut tx = MediaBridge::new(cfg.clone());
+        assert_eq!(tx.send_dtmf("1#9"), 3);
+        let mut rx = MediaBridge::new(BridgeConfig { ssrc: 10, ..cfg });
+        let t0 = Instant::now();
+        let mut gen = ToneGenerator::new(440.0, 8000, 5000);
+        let (mut events, mut audio_pts, mut last_seq, mut last_ts) = (0, 0, None, 0u32);
+        for i in 0..60u64 {
+            let mut buf = [0u8; 400];
+            let n = tx.push_room_audio(&gen.next_frame(), &mut buf).unwrap();
+            let p = rtp::parse(&buf[..n]).unwrap();
+            if let Some(prev) = last_seq {
+                assert_eq!(p.header.sequence, u16::wrapping_add(prev, 1), "one seq space");
+            }
+            last_seq = Some(p.header.sequence);
+            if p.header.payload_type == 101 {
+                events += 1;
+            } else {
+                assert_eq!(p.header.payload_type, 9);
+                // audio after a digit continues the timestamp clock of real time
+                assert_eq!(p.header.timestamp, (i as u32) * 160);
+                audio_pts += 1;
+                last_ts = p.header.timestamp;
+            }
+            rx.handle_rtp(t0 + Duration::from_millis(i * 20), addr(4000), &buf[..n]).unwrap();
+        }
+        assert!(!tx.dtmf_pending());
+        assert_eq!(events, 3 * 7);
+        assert_eq!(audio_pts, 60 - 21);
+        assert_eq!(last_ts, 59 * 160);
+        let got: Vec<MediaEvent> = std::iter::from_fn(|| rx.poll_event()).collect();
+        assert_eq!(
+            got,
+            vec![
+                MediaEvent::Dtmf { digit: '1' },
+                MediaEvent::Dtmf { digit: '#' },
+                MediaEvent::Dtmf { digit: '9' }
+            ]
+        );
+        assert_eq!((tx.stats().dtmf_sent, rx.stats().dtmf_received), (3, 3));
+        // without a negotiated telephone-event nothing can be sent
+        let mut plain = MediaBridge::new(BridgeConfig::new(Codec::Pcmu, 1));
+        assert_eq!(plain.send_dtmf("5"), 0);
+    }
+
+    #[test]
+    fn rtcp_reports_stats_and_rtt_through_the_bridge() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mk = |ssrc| {
+            MediaBridge::new(BridgeConfig {
+                remote: Some(addr(5000)),
+                ..BridgeConfig::new(Codec::Pcmu, ssrc)
+            })
+        };
+        let (mut a, mut b) = (mk(0xaaaa), mk(0xbbbb));
+        let mut gen = ToneGenerator::new(440.0, 8000, 5000);
+        let mut buf = [0u8; 400];
+        let mut sent_a = 0;
+        for i in 0..400u64 {
+            let n = a.push_room_audio(&gen.next_frame(), &mut buf).unwrap();
+            // every 20th packet of a's is lost on the way
+            if i % 20 != 7 {
+                b.handle_rtp(at(i * 20 + 5), addr(6000), &buf[..n]).unwrap();
+            }
+            sent_a += 1;
+            let n = b.push_room_audio(&gen.next_frame(), &mut buf).unwrap();
+            a.handle_rtp(at(i * 20 + 5), addr(6000), &buf[..n]).unwrap();
+            let _ = a.pull_phone_audio(at(i * 20 + 10));
+            let _ = b.pull_phone_audio(at(i * 20 + 10));
+            let mut rb = [0u8; 300];
+            // reports cross with 5 ms of one-way delay
+            if let Some(n) = a.poll_rtcp(at(i * 20 + 10), &mut rb) {
+                assert_eq!(a.rtcp_remote(), Some(addr(6001)));
+                b.handle_rtcp(at(i * 20 + 15), addr(6001), &rb[..n]).unwrap();
+            }
+            if let Some(n) = b.poll_rtcp(at(i * 20 + 16), &mut rb) {
+                a.handle_rtcp(at(i * 20 + 21), addr(6001), &rb[..n]).unwrap();
+            }
+        }
+        let sa = a.stats();
+        let sb = b.stats();
+        assert_eq!(sa.tx_packets, sent_a);
+        assert!(sa.rtcp_sent >= 1 && sb.rtcp_sent >= 1);
+        assert_eq!(sb.rx_lost, 20);
+        let rtt = sa.rtt_us.unwrap();
+        assert!((9_000..=12_000).contains(&rtt), "rtt {rtt} µs");
+        let json = b.call_stats().to_json();
+        assert_eq!(json["codec"], "PCMU");
+        assert_eq!(json["rx"]["packets"], 380);
+        assert_eq!(json["rx"]["lost"], 20);
+        let pct = json["rx"]["loss_percent"].as_f64().unwrap();
+        assert!((pct - 5.0).abs() < 0.1, "{pct}");
+        assert!(json["rx"]["jitter_ms"].as_f64().unwrap() < 1.0);
+        assert_eq!(json["tx"]["packets"], 400);
+        for k in ["depth_ms", "concealed_frames", "late_frames"] {
+            assert!(json["jitter_buffer"][k].is_u64(), "{k}");
+        }
+        assert!(json["rtt_ms"].is_f64());
+        // a's own stats: nothing lost on its side, RTT known
+        assert_eq!(a.call_stats().rx.lost, 0);
+    }
+
+    #[test]
+    fn room_rates_are_served_from_every_codec() {
+        for codec in Codec::ALL {
+            for room in [8000u32, 16000, 48000] {
+                let packets = phone_packets(codec, 1000.0, 60, 3);
+                let mut rx = MediaBridge::new(BridgeConfig {
+                    room_rate: room,
+                    ..BridgeConfig::new(codec, 1)
+                });
+                let t0 = Instant::now();
+                let mut audio = vec![];
+                for (i, p) in packets.iter().enumerate() {
+                    let now = t0 + Duration::from_millis(i as u64 * 20);
+                    rx.handle_rtp(now, addr(4000), p).unwrap();
+                    let f = rx.pull_phone_audio(now + Duration::from_millis(10));
+                    assert_eq!((f.rate, f.len), (room, room as usize / 50));
+                    audio.extend_from_slice(f.pcm());
+                }
+                let skip = room as usize / 5;
+                let (peak, snr, _) = tone_snr_db(&audio[skip..], room, 1000.0);
+                assert!((peak - 1000.0).abs() < 5.0 && snr > 20.0, "{codec}@{room}: {peak} {snr}");
+            }
+        }
+    }
+
+    #[test]
+    fn opus_loss_is_rebuilt_from_fec() {
+        let packets = phone_packets(Codec::Opus, 440.0, 100, 3);
+        let mut rx = MediaBridge::new(BridgeConfig {
+            adaptive_jitter: false,
+            ..BridgeConfig::new(Codec::Opus, 1)
+        });
+        let t0 = Instant::now();
+        let events = packets
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % 10 != 4)
+            .map(|(i, p)| (i as u64 * 20_000 + 1_000, Ev::Packet(p)))
+            .collect();
+        let audio = run(&mut rx, t0, events, 100);
+        let s = rx.stats();
+        assert_eq!(s.lost, 10);
+        assert_eq!(s.fec_recovered, 10, "the next packet was always there");
+        let (_, snr, _) = tone_snr_db(&audio[1600..], 8000, 440.0);
+        assert!(snr > 15.0, "{snr}");
     }
 }

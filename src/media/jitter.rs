@@ -690,9 +690,10 @@ impl JitterBuffer {
         let frame = self.cfg.frame_ticks;
         let depth = self.depth_frames();
         let due_missing = self.slots[self.head].filled == 0;
-        // Deepen: the due frame is not here, later ones are, and we are too shallow.
+        // Deepen: the due frame is not here and we are shallower than the target: hold
+        // the clock so it (and the ones behind it) can still make it. Bounded by the
+        // target, so a sender that really paused still ends in an underrun.
         if due_missing
-            && self.end_ahead > frame
             && depth < u32::from(self.target)
             && self.stretch_run < u32::from(self.target)
         {
