@@ -88,14 +88,19 @@ fn sipp_rfc4733_captures_give_one_digit_each() {
         assert!(packets.len() >= 5, "{path}: {} packets", packets.len());
         let first = packets[0].0;
         for (t, p) in &packets {
-            bridge.handle_rtp(t0 + base + (*t - first), from, p).unwrap();
+            bridge
+                .handle_rtp(t0 + base + (*t - first), from, p)
+                .unwrap();
         }
         let got: Vec<MediaEvent> = std::iter::from_fn(|| bridge.poll_event()).collect();
         assert_eq!(got, vec![MediaEvent::Dtmf { digit: want }], "{path}");
         all.push(want);
         let s = bridge.stats();
         assert_eq!(s.dtmf_received, 1);
-        assert_eq!(s.rx_events, s.rx_packets, "events are never played as audio");
+        assert_eq!(
+            s.rx_events, s.rx_packets,
+            "events are never played as audio"
+        );
         events += s.rx_events;
     }
     assert_eq!(all, "0123456789*#");

@@ -74,7 +74,10 @@ fn run(codec: Codec, impaired: bool, seed: u64) -> Figures {
         Packet(Vec<u8>),
         Tick,
     }
-    let mut events: Vec<(u64, Ev)> = arrivals.into_iter().map(|(t, p)| (t, Ev::Packet(p))).collect();
+    let mut events: Vec<(u64, Ev)> = arrivals
+        .into_iter()
+        .map(|(t, p)| (t, Ev::Packet(p)))
+        .collect();
     for k in 0..FRAMES as u64 + 20 {
         events.push((k * 20_000 + 10_000, Ev::Tick));
     }
@@ -101,7 +104,8 @@ fn run(codec: Codec, impaired: bool, seed: u64) -> Figures {
     let (peak, snr, _) = tone_snr_db(steady, 8000, TONE_HZ);
     assert!((peak - TONE_HZ).abs() < 5.0, "{codec}: peak {peak}");
     // a gap: consecutive 10 ms windows more than 10 dB below the tone's level
-    let level = |w: &[i16]| (w.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+    let level =
+        |w: &[i16]| (w.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
     let reference = level(steady);
     let (mut run_ms, mut longest) = (0, 0);
     for w in steady.chunks(80) {
@@ -143,9 +147,21 @@ fn lossy_jittery_link_against_a_clean_baseline() {
             bad.concealed,
             bad.late
         );
-        println!("       jitter buffer depth (ms) each second: {:?}", bad.depth_per_second);
-        assert!(bad.longest_gap_ms <= 200, "{codec}: gap {} ms", bad.longest_gap_ms);
-        assert!(bad.snr >= clean.snr - 6.0 || bad.snr >= 20.0, "{codec}: snr {} vs {}", bad.snr, clean.snr);
+        println!(
+            "       jitter buffer depth (ms) each second: {:?}",
+            bad.depth_per_second
+        );
+        assert!(
+            bad.longest_gap_ms <= 200,
+            "{codec}: gap {} ms",
+            bad.longest_gap_ms
+        );
+        assert!(
+            bad.snr >= clean.snr - 6.0 || bad.snr >= 20.0,
+            "{codec}: snr {} vs {}",
+            bad.snr,
+            clean.snr
+        );
         assert!(
             (bad.reported_loss_pct - bad.injected_loss_pct).abs() < 1.0,
             "{codec}: callstats loss {} vs injected {}",
@@ -154,6 +170,6 @@ fn lossy_jittery_link_against_a_clean_baseline() {
         );
         // the buffer deepened for 40 ms ± 40 ms and stayed bounded
         let max = *bad.depth_per_second.iter().max().unwrap();
-        assert!(max >= 40 && max <= 220, "{codec}: depth {max}");
+        assert!((40..=220).contains(&max), "{codec}: depth {max}");
     }
 }

@@ -649,7 +649,7 @@ impl MediaBridge {
             return None;
         }
         let sending = self.stats.tx_packets > self.tx_packets_at_report;
-        let sender = sending.then(|| SenderInfo {
+        let sender = sending.then_some(SenderInfo {
             rtp_timestamp: self.tx_ts,
             packets: self.stats.tx_packets as u32,
             octets: self.tx_payload_octets as u32,
@@ -699,7 +699,7 @@ impl MediaBridge {
         }
         let depth = self.jitter.buffered_frames() * FRAME_MS;
         self.stats.jitter_max_depth_ms = self.stats.jitter_max_depth_ms.max(depth);
-        self.to_room(&pcm[..len])
+        self.room_frame_from(&pcm[..len])
     }
 
     /// Conceals one frame. `lost`: a frame is known missing (Opus/G.729 always run their
@@ -738,7 +738,7 @@ impl MediaBridge {
         }
     }
 
-    fn to_room(&mut self, pcm: &[i16]) -> PcmFrame {
+    fn room_frame_from(&mut self, pcm: &[i16]) -> PcmFrame {
         let codec_rate = self.cfg.codec.sample_rate();
         let room_rate = if self.cfg.room_rate == 0 {
             codec_rate
@@ -1254,7 +1254,8 @@ mod tests {
                 ..BridgeConfig::new(codec, 1)
             });
             let (audio, depth) = run_traced(&mut rx, Instant::now(), arrivals, 1510);
-            let avg = |r: std::ops::Range<usize>| depth[r.clone()].iter().sum::<u32>() / r.len() as u32;
+            let avg =
+                |r: std::ops::Range<usize>| depth[r.clone()].iter().sum::<u32>() / r.len() as u32;
             let before = avg(100..240);
             let during = *depth[250..470].iter().max().unwrap();
             let after = avg(1300..1490);
@@ -1262,19 +1263,30 @@ mod tests {
             eprintln!(
                 "{codec}: depth before {before} ms, burst max {during} ms, after {after} ms; \
                  late {}, lost {}, concealed {}, stretched {}, drained {}, max {}",
-                s.late, s.lost, s.concealed_frames, s.jitter_stretched, s.jitter_drained,
+                s.late,
+                s.lost,
+                s.concealed_frames,
+                s.jitter_stretched,
+                s.jitter_drained,
                 s.jitter_max_depth_ms
             );
             assert!(before <= 40, "{codec}: clean link should sit low: {before}");
-            assert!(during >= 100, "{codec}: the burst must deepen the buffer: {during}");
+            assert!(
+                during >= 100,
+                "{codec}: the burst must deepen the buffer: {during}"
+            );
             assert!(after <= 40, "{codec}: must drain after the burst: {after}");
             // bounded: never deeper than the window allows
             assert!(depth.iter().all(|&d| d <= 50 * FRAME_MS), "{codec}");
             assert!(s.jitter_drained > 0 && s.jitter_stretched > 0);
             // quality outside the burst is untouched
             let rate = 8000usize;
-            let (peak, snr, _) = tone_snr_db(&audio[1000 * rate / 50..1400 * rate / 50], 8000, 440.0);
-            assert!((peak - 440.0).abs() < 5.0 && snr > 20.0, "{codec}: {peak} {snr}");
+            let (peak, snr, _) =
+                tone_snr_db(&audio[1000 * rate / 50..1400 * rate / 50], 8000, 440.0);
+            assert!(
+                (peak - 440.0).abs() < 5.0 && snr > 20.0,
+                "{codec}: {peak} {snr}"
+            );
         }
     }
 
@@ -1295,7 +1307,11 @@ mod tests {
             let n = tx.push_room_audio(&gen.next_frame(), &mut buf).unwrap();
             let p = rtp::parse(&buf[..n]).unwrap();
             if let Some(prev) = last_seq {
-                assert_eq!(p.header.sequence, u16::wrapping_add(prev, 1), "one seq space");
+                assert_eq!(
+                    p.header.sequence,
+                    u16::wrapping_add(prev, 1),
+                    "one seq space"
+                );
             }
             last_seq = Some(p.header.sequence);
             if p.header.payload_type == 101 {
@@ -1307,7 +1323,8 @@ mod tests {
                 audio_pts += 1;
                 last_ts = p.header.timestamp;
             }
-            rx.handle_rtp(t0 + Duration::from_millis(i * 20), addr(4000), &buf[..n]).unwrap();
+            rx.handle_rtp(t0 + Duration::from_millis(i * 20), addr(4000), &buf[..n])
+                .unwrap();
         }
         assert!(!tx.dtmf_pending());
         assert_eq!(events, 3 * 7);
@@ -1357,10 +1374,12 @@ mod tests {
             // reports cross with 5 ms of one-way delay
             if let Some(n) = a.poll_rtcp(at(i * 20 + 10), &mut rb) {
                 assert_eq!(a.rtcp_remote(), Some(addr(6001)));
-                b.handle_rtcp(at(i * 20 + 15), addr(6001), &rb[..n]).unwrap();
+                b.handle_rtcp(at(i * 20 + 15), addr(6001), &rb[..n])
+                    .unwrap();
             }
             if let Some(n) = b.poll_rtcp(at(i * 20 + 16), &mut rb) {
-                a.handle_rtcp(at(i * 20 + 21), addr(6001), &rb[..n]).unwrap();
+                a.handle_rtcp(at(i * 20 + 21), addr(6001), &rb[..n])
+                    .unwrap();
             }
         }
         let sa = a.stats();
@@ -1406,7 +1425,10 @@ mod tests {
                 }
                 let skip = room as usize / 5;
                 let (peak, snr, _) = tone_snr_db(&audio[skip..], room, 1000.0);
-                assert!((peak - 1000.0).abs() < 5.0 && snr > 20.0, "{codec}@{room}: {peak} {snr}");
+                assert!(
+                    (peak - 1000.0).abs() < 5.0 && snr > 20.0,
+                    "{codec}@{room}: {peak} {snr}"
+                );
             }
         }
     }

@@ -43,10 +43,7 @@ impl Codec {
 
     /// Whether this build can transcode the codec (G.729 needs the `g729` feature).
     pub fn is_available(self) -> bool {
-        match self {
-            Codec::G729 => cfg!(feature = "g729"),
-            _ => true,
-        }
+        !matches!(self, Codec::G729) || cfg!(feature = "g729")
     }
 
     /// Parses a name from the configuration (`[sip] codecs = ["opus", "g722", "pcmu",

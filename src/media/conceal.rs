@@ -139,9 +139,9 @@ impl WaveformConcealer {
         }
         let g0 = self.gain_at(self.run);
         let g1 = self.gain_at(self.run + 1);
-        for i in 0..len {
+        for (i, o) in out[..len].iter_mut().enumerate() {
             let g = g0 + (g1 - g0) * i as f32 / len as f32;
-            out[i] = (f32::from(self.next_synth()) * g) as i16;
+            *o = (f32::from(self.next_synth()) * g) as i16;
         }
         self.run += 1;
         true

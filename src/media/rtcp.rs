@@ -399,7 +399,7 @@ impl RtcpSession {
         w.u8(cname.len() as u8)?;
         w.bytes(cname.as_bytes())?;
         w.u8(0)?; // end of items
-        while (w.n - sdes) % 4 != 0 {
+        while !(w.n - sdes).is_multiple_of(4) {
             w.u8(0)?;
         }
         w.patch_len(sdes)?;

@@ -34,6 +34,7 @@ impl std::fmt::Display for CodecError {
 
 impl std::error::Error for CodecError {}
 
+#[allow(clippy::large_enum_variant)] // one per call, never moved on the media path
 enum Enc {
     Pcmu,
     Pcma,
@@ -99,6 +100,7 @@ impl Encoder {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // one per call, never moved on the media path
 enum Dec {
     Pcmu,
     Pcma,
