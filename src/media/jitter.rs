@@ -1,4 +1,4 @@
-//! A fixed-depth jitter buffer for the phone's RTP audio, without I/O.
+//! An adaptive jitter buffer for the phone's RTP audio, without I/O.
 //!
 //! Packets from the network arrive late, early, twice, out of order or not at all; the
 //! room wants exactly one 20 ms frame every 20 ms. This buffer sits between the two: the
@@ -11,6 +11,14 @@
 //!   compile time: a call costs a known number of bytes and a flood cannot grow it.
 //! - Payload bytes are placed by timestamp, one byte per RTP tick (true for G.711 and
 //!   G.722), so 10, 30 or 40 ms packets are cut into, or assembled from, 20 ms frames.
+//!   Codecs whose packets are opaque (Opus, G.729) use packet mode instead: each packet
+//!   is stored whole in the slot of its timestamp.
+//! - Adaptive depth (when configured): the spread of the packets' transit times over the
+//!   last [`TRANSIT_WINDOW`] packets sets a target depth between the configured bounds.
+//!   The buffer deepens by holding the playout clock ([`Playout::Stretch`]) when the due
+//!   frame has not arrived and it is shallower than the target, so late packets get
+//!   their chance; it drains by skipping one frame at a time (preferably a quiet one)
+//!   when it was deeper than the target for a whole [`DRAIN_WINDOW`]. Memory stays fixed.
 //! - Playout starts once `depth_frames` frames are queued behind the one that plays (or
 //!   that long has passed since the first packet). On underrun the playout clock stops and
 //!   re-buffers, so a peer that pauses (silence suppression, hold) resumes without loss.
@@ -25,6 +33,19 @@ pub const JITTER_SLOTS: usize = 64;
 
 /// Largest frame, in payload bytes, a slot can hold (20 ms of a 16 kHz 1-byte-per-tick clock).
 pub const MAX_SLOT_BYTES: usize = 320;
+
+/// Largest packet a slot holds in packet mode (Opus at 256 kbit/s for 20 ms; voice at
+/// 16 kHz needs a tenth of it).
+pub const MAX_PACKET_BYTES: usize = 640;
+
+/// Packets whose transit times set the adaptive target (about 2.5 s at 20 ms).
+pub const TRANSIT_WINDOW: usize = 128;
+
+/// Pops over which the buffer must stay above its target before it drains (0.5 s).
+pub const DRAIN_WINDOW: u32 = 25;
+
+/// Pops a drain waits for a quiet frame before skipping a loud one.
+const DRAIN_PATIENCE: u32 = 10;
 
 /// Consecutive late packets carrying new sequence numbers after which the buffer
 /// decides the sender's timestamps jumped backwards and restarts on them.
@@ -46,6 +67,16 @@ pub struct JitterConfig {
     pub max_frames: u16,
     /// Payload byte that decodes to silence, used for parts of a frame never received.
     pub silence_byte: u8,
+    /// Store each packet whole, one per frame slot (Opus, G.729), instead of one byte
+    /// per RTP tick.
+    pub packet_mode: bool,
+    /// Let the depth follow the measured jitter between the two bounds below;
+    /// `depth_frames` is then only the starting point.
+    pub adaptive: bool,
+    /// Shallowest adaptive depth, in frames.
+    pub min_depth_frames: u8,
+    /// Deepest adaptive depth, in frames (bounded by `max_frames - 1`).
+    pub max_depth_frames: u8,
 }
 
 impl Default for JitterConfig {
@@ -56,6 +87,10 @@ impl Default for JitterConfig {
             depth_frames: 2,
             max_frames: 50,
             silence_byte: 0xff,
+            packet_mode: false,
+            adaptive: false,
+            min_depth_frames: 1,
+            max_depth_frames: 10,
         }
     }
 }
@@ -69,6 +104,9 @@ pub enum Playout<'a> {
     Missing,
     /// Nothing to play: not started yet, re-buffering after an underrun, or no stream.
     Empty,
+    /// The adaptive buffer is deepening: the due frame has not arrived yet, so the clock
+    /// holds for one tick. Conceal one frame; nothing is lost (yet).
+    Stretch,
 }
 
 /// What happened to a pushed packet; also reflected in [`JitterStats`].
@@ -105,18 +143,22 @@ pub struct JitterStats {
     pub unusable: u64,
     /// Frames returned as [`Playout::Frame`].
     pub played: u64,
+    /// Ticks the clock was held to deepen the buffer ([`Playout::Stretch`]).
+    pub stretched: u64,
+    /// Frames skipped to drain an over-deep buffer.
+    pub drained: u64,
 }
 
 #[derive(Clone, Copy)]
 struct Slot {
-    data: [u8; MAX_SLOT_BYTES],
+    data: [u8; MAX_PACKET_BYTES],
     /// Payload bytes written into this frame; 0 = empty.
     filled: u16,
 }
 
 impl Slot {
     const EMPTY: Slot = Slot {
-        data: [0; MAX_SLOT_BYTES],
+        data: [0; MAX_PACKET_BYTES],
         filled: 0,
     };
 }
@@ -145,20 +187,48 @@ pub struct JitterBuffer {
     seen: u128,
     late_run: u8,
     stats: JitterStats,
+    /// Relative transit times (arrival in RTP ticks minus timestamp) of recent packets.
+    transits: [i32; TRANSIT_WINDOW],
+    transit_count: usize,
+    transit_next: usize,
+    /// Arrival clock origin and the timestamp it corresponds to.
+    transit_epoch: Option<(Instant, u32)>,
+    /// Current target depth in frames.
+    target: u8,
+    /// Shallowest depth seen in the current drain window.
+    low_water: u32,
+    window_pops: u32,
+    /// Frames to skip to come back down to the target, and pops waited for a quiet one.
+    drain: u32,
+    drain_wait: u32,
+    /// Consecutive stretches (bounded so a stalled stream still reports its losses).
+    stretch_run: u32,
 }
 
 impl JitterBuffer {
     /// A buffer with the given settings, waiting for its first packet.
     pub fn new(cfg: JitterConfig) -> Self {
         let max_frames = cfg.max_frames.clamp(1, JITTER_SLOTS as u16);
+        let deepest = u8::try_from(max_frames - 1).unwrap_or(u8::MAX);
+        let max_depth = cfg.max_depth_frames.min(deepest);
         let cfg = JitterConfig {
-            frame_ticks: cfg.frame_ticks.clamp(1, MAX_SLOT_BYTES as u32),
+            frame_ticks: if cfg.packet_mode {
+                cfg.frame_ticks.clamp(1, u32::from(u16::MAX))
+            } else {
+                cfg.frame_ticks.clamp(1, MAX_SLOT_BYTES as u32)
+            },
             max_frames,
             // the cushion plus the playing frame must fit the window
-            depth_frames: cfg
-                .depth_frames
-                .min(u8::try_from(max_frames - 1).unwrap_or(u8::MAX)),
+            depth_frames: cfg.depth_frames.min(deepest),
+            max_depth_frames: max_depth,
+            min_depth_frames: cfg.min_depth_frames.min(max_depth),
             ..cfg
+        };
+        let target = if cfg.adaptive {
+            cfg.depth_frames
+                .clamp(cfg.min_depth_frames, cfg.max_depth_frames)
+        } else {
+            cfg.depth_frames
         };
         JitterBuffer {
             cfg,
@@ -174,7 +244,81 @@ impl JitterBuffer {
             seen: 0,
             late_run: 0,
             stats: JitterStats::default(),
+            transits: [0; TRANSIT_WINDOW],
+            transit_count: 0,
+            transit_next: 0,
+            transit_epoch: None,
+            target,
+            low_water: u32::MAX,
+            window_pops: 0,
+            drain: 0,
+            drain_wait: 0,
+            stretch_run: 0,
         }
+    }
+
+    /// The depth the buffer is aiming for now, in frames (fixed unless adaptive).
+    pub fn target_frames(&self) -> u8 {
+        self.target
+    }
+
+    /// Frames queued behind the one due next: the playout delay the buffer adds now,
+    /// in frames (0 when idle).
+    pub fn depth_frames(&self) -> u32 {
+        self.buffered_frames().saturating_sub(1)
+    }
+
+    /// The payload now at the playout point, if it arrived: after a [`Playout::Missing`]
+    /// this is the packet following the lost one, whose FEC can rebuild it (Opus).
+    pub fn next_payload(&self) -> Option<&[u8]> {
+        let slot = &self.slots[self.head];
+        if slot.filled == 0 || self.ssrc.is_none() {
+            return None;
+        }
+        let len = if self.cfg.packet_mode {
+            usize::from(slot.filled)
+        } else {
+            self.cfg.frame_ticks as usize
+        };
+        Some(&slot.data[..len.min(MAX_PACKET_BYTES)])
+    }
+
+    /// Records a packet's transit time and updates the adaptive target.
+    fn observe_transit(&mut self, now: Instant, ts: u32) {
+        if !self.cfg.adaptive {
+            return;
+        }
+        let (epoch, ts0) = *self.transit_epoch.get_or_insert((now, ts));
+        let elapsed = now.saturating_duration_since(epoch).as_micros();
+        let per_frame = self.cfg.frame_duration.as_micros().max(1);
+        let arrival = elapsed * u128::from(self.cfg.frame_ticks) / per_frame;
+        let arrival = i64::try_from(arrival).unwrap_or(i64::MAX);
+        let rel = i64::from(ts.wrapping_sub(ts0) as i32);
+        let transit = (arrival - rel).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        self.transits[self.transit_next] = transit;
+        self.transit_next = (self.transit_next + 1) % TRANSIT_WINDOW;
+        self.transit_count = (self.transit_count + 1).min(TRANSIT_WINDOW);
+        let window = &self.transits[..self.transit_count];
+        let (lo, hi) = window
+            .iter()
+            .fold((i32::MAX, i32::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        let spread = i64::from(hi) - i64::from(lo);
+        let frames =
+            (spread + i64::from(self.cfg.frame_ticks) - 1) / i64::from(self.cfg.frame_ticks);
+        self.target = u8::try_from(frames.max(0))
+            .unwrap_or(u8::MAX)
+            .clamp(self.cfg.min_depth_frames, self.cfg.max_depth_frames);
+    }
+
+    fn forget_transits(&mut self) {
+        self.transit_count = 0;
+        self.transit_next = 0;
+        self.transit_epoch = None;
+        self.low_water = u32::MAX;
+        self.window_pops = 0;
+        self.drain = 0;
+        self.drain_wait = 0;
+        self.stretch_run = 0;
     }
 
     /// The settings in force (after clamping).
@@ -205,6 +349,7 @@ impl JitterBuffer {
         self.floor = false;
         self.buffering_since = None;
         self.late_run = 0;
+        self.forget_transits();
     }
 
     fn span(&self) -> u32 {
@@ -229,6 +374,7 @@ impl JitterBuffer {
         self.highest_seq = seq;
         self.seen = 0;
         self.late_run = 0;
+        self.forget_transits();
     }
 
     fn is_duplicate(&self, seq: u16) -> bool {
@@ -306,11 +452,21 @@ impl JitterBuffer {
         let _ = marker;
         self.stats.received += 1;
         let span = self.span();
-        if payload.is_empty() || payload.len() > span as usize {
+        let too_long = if self.cfg.packet_mode {
+            payload.len() > MAX_PACKET_BYTES
+        } else {
+            payload.len() > span as usize
+        };
+        if payload.is_empty() || too_long {
             self.stats.unusable += 1;
             return PushOutcome::Unusable;
         }
-        let len = payload.len() as i64;
+        // in packet mode a packet stands for one frame, whatever its size in bytes
+        let len = if self.cfg.packet_mode {
+            i64::from(self.cfg.frame_ticks)
+        } else {
+            payload.len() as i64
+        };
         let mut outcome = PushOutcome::Accepted;
 
         if self.ssrc != Some(ssrc) {
@@ -352,6 +508,8 @@ impl JitterBuffer {
                         self.late_run += 1;
                     }
                     self.mark_seen(seq);
+                    // a late packet is the best evidence that the buffer is too shallow
+                    self.observe_transit(now, ts);
                     return PushOutcome::Late;
                 }
             } else if delta < 0 && self.can_extend_back(-delta) {
@@ -365,9 +523,44 @@ impl JitterBuffer {
         if !self.started && self.buffering_since.is_none() {
             self.buffering_since = Some(now);
         }
+        self.observe_transit(now, ts);
         let delta = i64::from(ts.wrapping_sub(self.next_ts) as i32);
-        self.store(delta, payload);
+        if self.cfg.packet_mode {
+            if delta < 0 {
+                // partly played already: a whole packet cannot be cut
+                self.stats.late += 1;
+                return PushOutcome::Late;
+            }
+            self.store_packet(delta, payload);
+        } else {
+            self.store(delta, payload);
+        }
         outcome
+    }
+
+    /// Packet mode: stores a whole packet in the slot its timestamp falls into.
+    fn store_packet(&mut self, offset: i64, payload: &[u8]) {
+        let frame = i64::from(self.cfg.frame_ticks);
+        let mut k = offset / frame;
+        let max = i64::from(self.cfg.max_frames);
+        if k >= max {
+            let need = u32::try_from(k - max + 1).unwrap_or(u32::MAX);
+            self.drop_oldest(need);
+            k = max - 1;
+        }
+        let Ok(k) = usize::try_from(k) else { return };
+        if k >= JITTER_SLOTS {
+            return;
+        }
+        let idx = (self.head + k) % JITTER_SLOTS;
+        let slot = &mut self.slots[idx];
+        if slot.filled == 0 {
+            let n = payload.len().min(MAX_PACKET_BYTES);
+            slot.data[..n].copy_from_slice(&payload[..n]);
+            slot.filled = n as u16;
+        }
+        let end = (k as u32 + 1) * self.cfg.frame_ticks;
+        self.end_ahead = self.end_ahead.max(end);
     }
 
     /// Writes a payload starting `offset` ticks after `next_ts` (negative: partly played).
@@ -426,6 +619,12 @@ impl JitterBuffer {
 
     /// Takes the frame due in this tick. Call once per frame duration.
     pub fn pop(&mut self, now: Instant) -> Playout<'_> {
+        self.pop_with(now, |_| true)
+    }
+
+    /// [`pop`](Self::pop), telling the buffer which payloads are quiet: when it drains
+    /// (adaptive mode) it prefers to skip those, so the step is not heard.
+    pub fn pop_with(&mut self, now: Instant, is_quiet: impl Fn(&[u8]) -> bool) -> Playout<'_> {
         if self.ssrc.is_none() || (self.end_ahead == 0 && !self.started) {
             return Playout::Empty;
         }
@@ -435,10 +634,10 @@ impl JitterBuffer {
                 return Playout::Empty;
             };
             let available = self.end_ahead - first * frame;
-            let want = (u32::from(self.cfg.depth_frames) + 1) * frame;
+            let want = (u32::from(self.target) + 1) * frame;
             let waited = self.buffering_since.is_some_and(|since| {
                 now.saturating_duration_since(since)
-                    >= self.cfg.frame_duration * u32::from(self.cfg.depth_frames)
+                    >= self.cfg.frame_duration * u32::from(self.target)
             });
             if available < want && !waited {
                 return Playout::Empty;
@@ -453,6 +652,11 @@ impl JitterBuffer {
             self.floor = true;
         }
 
+        if self.cfg.adaptive {
+            if let Some(held) = self.adapt(&is_quiet) {
+                return held;
+            }
+        }
         let idx = self.head;
         let had_data = self.slots[idx].filled > 0;
         if !had_data && self.end_ahead <= frame {
@@ -462,17 +666,72 @@ impl JitterBuffer {
             self.end_ahead = 0;
             return Playout::Empty;
         }
+        let filled = usize::from(self.slots[idx].filled);
         self.slots[idx].filled = 0;
         self.head = (self.head + 1) % JITTER_SLOTS;
         self.next_ts = self.next_ts.wrapping_add(frame);
         self.end_ahead = self.end_ahead.saturating_sub(frame);
         if had_data {
             self.stats.played += 1;
-            Playout::Frame(&self.slots[idx].data[..frame as usize])
+            let len = if self.cfg.packet_mode {
+                filled
+            } else {
+                frame as usize
+            };
+            Playout::Frame(&self.slots[idx].data[..len.min(MAX_PACKET_BYTES)])
         } else {
             self.stats.lost += 1;
             Playout::Missing
         }
+    }
+    /// The adaptive step of a pop while playing: hold the clock to deepen, or skip a
+    /// frame to drain. Returns `Some` when this tick is a hold.
+    fn adapt(&mut self, is_quiet: &impl Fn(&[u8]) -> bool) -> Option<Playout<'static>> {
+        let frame = self.cfg.frame_ticks;
+        let depth = self.depth_frames();
+        let due_missing = self.slots[self.head].filled == 0;
+        // Deepen: the due frame is not here and we are shallower than the target: hold
+        // the clock so it (and the ones behind it) can still make it. Bounded by the
+        // target, so a sender that really paused still ends in an underrun.
+        if due_missing
+            && depth < u32::from(self.target)
+            && self.stretch_run < u32::from(self.target)
+        {
+            self.stretch_run += 1;
+            self.stats.stretched += 1;
+            return Some(Playout::Stretch);
+        }
+        self.stretch_run = 0;
+        // Drain: measure the shallowest depth over a window; whatever was never needed
+        // above the target goes, one frame per pop.
+        self.low_water = self.low_water.min(depth);
+        self.window_pops += 1;
+        if self.window_pops >= DRAIN_WINDOW {
+            let excess = self.low_water.saturating_sub(u32::from(self.target));
+            self.drain = self.drain.max(excess);
+            self.low_water = u32::MAX;
+            self.window_pops = 0;
+        }
+        if self.drain > 0 && !due_missing && depth > u32::from(self.target) {
+            let len = if self.cfg.packet_mode {
+                usize::from(self.slots[self.head].filled)
+            } else {
+                frame as usize
+            };
+            let quiet = is_quiet(&self.slots[self.head].data[..len.min(MAX_PACKET_BYTES)]);
+            if quiet || self.drain_wait >= DRAIN_PATIENCE {
+                self.slots[self.head].filled = 0;
+                self.head = (self.head + 1) % JITTER_SLOTS;
+                self.next_ts = self.next_ts.wrapping_add(frame);
+                self.end_ahead = self.end_ahead.saturating_sub(frame);
+                self.drain -= 1;
+                self.drain_wait = 0;
+                self.stats.drained += 1;
+            } else {
+                self.drain_wait += 1;
+            }
+        }
+        None
     }
 }
 
@@ -623,7 +882,7 @@ mod tests {
             .map(|k| match b.pop(c.at(200 + k * 20)) {
                 Playout::Frame(x) => Some(x[0]),
                 Playout::Missing => Some(255),
-                Playout::Empty => None,
+                Playout::Empty | Playout::Stretch => None,
             })
             .collect();
         assert_eq!(

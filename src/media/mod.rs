@@ -3,16 +3,24 @@
 pub mod analysis;
 pub mod bridge;
 pub mod codec;
+pub mod conceal;
+pub mod dtmf;
 pub mod frame;
 pub mod g711;
+pub mod g722;
+#[cfg(feature = "g729")]
+pub mod g729;
 pub mod jitter;
+pub mod opus;
 pub mod resample;
+pub mod rtcp;
 pub mod rtp;
 pub mod tone;
+pub mod transcode;
 pub mod wav;
 
 pub use analysis::tone_snr_db;
-pub use bridge::{BridgeConfig, MediaBridge, MediaStats};
+pub use bridge::{BridgeConfig, CallStats, MediaBridge, MediaEvent, MediaStats};
 pub use codec::Codec;
 pub use frame::{PcmFrame, FRAME_MS, MAX_FRAME_SAMPLES};
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};

@@ -32,6 +32,9 @@ pub enum RtpError {
     BufferTooSmall,
     /// A payload type above 127 cannot be written (the marker bit shares the byte).
     BadPayloadType(u8),
+    /// The codec produced no payload for the frame (its library failed or is missing);
+    /// nothing to send this tick.
+    Unencodable,
 }
 
 impl fmt::Display for RtpError {
@@ -45,6 +48,7 @@ impl fmt::Display for RtpError {
             RtpError::Rtcp => f.write_str("packet is RTCP"),
             RtpError::BufferTooSmall => f.write_str("output buffer too small"),
             RtpError::BadPayloadType(pt) => write!(f, "payload type {pt} out of range"),
+            RtpError::Unencodable => f.write_str("codec produced no payload"),
         }
     }
 }

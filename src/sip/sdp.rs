@@ -1,8 +1,9 @@
 //! SDP offer/answer (RFC 3264, RFC 4566) for the phone leg.
 //!
-//! The gateway offers one audio stream (G.711 plus RFC 4733 telephone-events) in its
-//! INVITE and reads the phone's answer; when the phone makes the offer (re-INVITE, UPDATE,
-//! or an INVITE we sent without SDP) it answers with the phone's first codec it supports.
+//! The gateway offers one audio stream (its configured codecs — Opus, G.722, G.711,
+//! G.729 — plus RFC 4733 telephone-events) in its INVITE and reads the phone's answer;
+//! when the phone makes the offer (re-INVITE, UPDATE, or an INVITE we sent without SDP)
+//! it answers with the phone's first codec it supports (the offerer's preference wins).
 //! Parsing goes through `ezk-sdp-types`, fed only the lines the phone leg uses, so an odd
 //! ICE or crypto attribute in a peer's SDP cannot make a call fail. Bad SDP is an error,
 //! never a panic; no usable audio is [`SdpError::NoCommonCodec`] (the SIP layer answers
@@ -29,8 +30,8 @@ pub const PTIME_MS: u32 = 20;
 const SDP_USER: &str = "trtc-sipgw";
 
 /// The attributes the phone leg reads; every other attribute is dropped before parsing.
-const KEPT_ATTRIBUTES: [&str; 7] = [
-    "rtpmap", "fmtp", "ptime", "sendrecv", "sendonly", "recvonly", "inactive",
+const KEPT_ATTRIBUTES: [&str; 8] = [
+    "rtpmap", "fmtp", "ptime", "sendrecv", "sendonly", "recvonly", "inactive", "rtcp-mux",
 ];
 
 /// Media direction as one side declares it (RFC 3264 section 5.1).
@@ -109,6 +110,12 @@ pub struct NegotiatedMedia {
     pub direction: Direction,
     /// The peer's `a=ptime`, if given.
     pub ptime_ms: Option<u32>,
+    /// The peer's `a=fmtp` parameters for the chosen payload type (Opus: `useinbandfec`,
+    /// `usedtx`, `maxplaybackrate`…), verbatim.
+    pub fmtp: Option<String>,
+    /// The peer multiplexes RTCP on the RTP port (RFC 5761 `a=rtcp-mux`); otherwise
+    /// RTCP goes to the RTP port + 1.
+    pub rtcp_mux: bool,
 }
 
 impl NegotiatedMedia {
@@ -128,6 +135,29 @@ impl NegotiatedMedia {
     pub fn we_receive(&self) -> bool {
         matches!(self.direction, Direction::SendRecv | Direction::SendOnly)
     }
+
+    /// Where the peer expects our RTCP: the RTP address itself with rtcp-mux, else the
+    /// next port up (RFC 3550 section 11).
+    pub fn remote_rtcp(&self) -> SocketAddr {
+        if self.rtcp_mux {
+            self.remote
+        } else {
+            SocketAddr::new(self.remote.ip(), self.remote.port().wrapping_add(1))
+        }
+    }
+
+    /// The value of one `name=value` parameter of the peer's fmtp (case-insensitive name).
+    pub fn fmtp_param(&self, name: &str) -> Option<&str> {
+        fmtp_param(self.fmtp.as_deref()?, name)
+    }
+}
+
+/// Looks up `name` in an fmtp parameter list such as `useinbandfec=1; usedtx=0`.
+pub fn fmtp_param<'a>(fmtp: &'a str, name: &str) -> Option<&'a str> {
+    fmtp.split(';').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
 }
 
 /// Why an SDP body could not be used.
@@ -162,7 +192,7 @@ fn offered_codecs(local: &LocalMedia) -> Vec<Codec> {
         &local.codecs
     };
     for &c in wanted {
-        if !out.contains(&c) {
+        if c.is_available() && !out.contains(&c) {
             out.push(c);
         }
     }
@@ -221,12 +251,10 @@ fn write_audio_section(
     }
     out.push_str("\r\n");
     for (codec, pt) in formats {
-        let _ = write!(
-            out,
-            "a=rtpmap:{pt} {}/{}\r\n",
-            codec.name(),
-            codec.clock_rate()
-        );
+        let _ = write!(out, "a=rtpmap:{pt} {}\r\n", codec.rtpmap());
+        if let Some(fmtp) = codec.fmtp() {
+            let _ = write!(out, "a=fmtp:{pt} {fmtp}\r\n");
+        }
     }
     if let Some(te) = te_pt {
         let _ = write!(
@@ -419,6 +447,12 @@ fn negotiated(
         telephone_event_pt,
         direction: Direction::from_ezk(md.direction),
         ptime_ms: ptime_of(md),
+        fmtp: md
+            .fmtp
+            .iter()
+            .find(|f| f.format == payload_type)
+            .map(|f| f.params.as_str().to_string()),
+        rtcp_mux: md.rtcp_mux,
     })
 }
 
@@ -440,7 +474,10 @@ pub fn parse_answer(sdp: &[u8], offered: &[Codec]) -> Result<NegotiatedMedia, Sd
         offered
     };
     let (codec, pt) = pick_codec(md, acceptable).ok_or(SdpError::NoCommonCodec)?;
-    negotiated(&session, md, codec, pt, telephone_event_of(md))
+    let mut agreed = negotiated(&session, md, codec, pt, telephone_event_of(md))?;
+    // We never offer rtcp-mux, so an answer may not turn it on (RFC 5761 section 5.1.1).
+    agreed.rtcp_mux = false;
+    Ok(agreed)
 }
 
 /// Answers an offer from the phone (re-INVITE, UPDATE, or the 200/ACK exchange of an
@@ -501,6 +538,9 @@ pub fn answer_offer(
                 agreed.telephone_event_pt,
                 their_direction.mirrored(),
             );
+            if agreed.rtcp_mux {
+                out.push_str("a=rtcp-mux\r\n");
+            }
         } else {
             let _ = write!(out, "m={} 0 {}", line.media_type, line.proto);
             if !line.formats.is_empty() {
@@ -568,9 +608,20 @@ mod tests {
         assert!(o.contains("m=audio 40000 RTP/AVP 8\r\n"));
         assert!(o.contains("a=sendonly\r\n"));
         assert!(!o.contains("telephone-event"));
-        // empty codec list offers everything
+        // empty codec list offers everything this build has, Opus on a dynamic type
         l.codecs.clear();
-        assert!(build_offer(&l).contains("RTP/AVP 0 8\r\n"));
+        let all = build_offer(&l);
+        let expected = if cfg!(feature = "g729") {
+            "RTP/AVP 96 9 0 8 18\r\n"
+        } else {
+            "RTP/AVP 96 9 0 8\r\n"
+        };
+        assert!(all.contains(expected), "{all}");
+        assert!(all.contains("a=rtpmap:96 opus/48000/2\r\n"));
+        assert!(all.contains(
+            "a=fmtp:96 useinbandfec=1; maxplaybackrate=16000; sprop-maxcapturerate=16000\r\n"
+        ));
+        assert!(all.contains("a=rtpmap:9 G722/8000\r\n"));
     }
 
     #[test]
@@ -702,23 +753,38 @@ mod tests {
 
     #[test]
     fn no_common_codec() {
-        let g729 = crlf(
+        // GSM and iLBC only: nothing we speak
+        let gsm = crlf(
             "v=0
             o=- 1 2 IN IP4 127.0.0.1
             s=-
             c=IN IP4 127.0.0.1
             t=0 0
-            m=audio 6000 RTP/AVP 18 101
-            a=rtpmap:18 G729/8000
+            m=audio 6000 RTP/AVP 3 97 101
+            a=rtpmap:3 GSM/8000
+            a=rtpmap:97 iLBC/8000
             a=rtpmap:101 telephone-event/8000",
         );
         assert_eq!(
-            parse_answer(&g729, &Codec::ALL),
+            parse_answer(&gsm, &Codec::ALL),
             Err(SdpError::NoCommonCodec)
         );
         assert_eq!(
-            answer_offer(&g729, &local()).unwrap_err(),
+            answer_offer(&gsm, &local()).unwrap_err(),
             SdpError::NoCommonCodec
+        );
+        // a codec we support but did not offer is refused in an answer
+        let g722 = crlf(
+            "v=0
+            o=- 1 2 IN IP4 127.0.0.1
+            s=-
+            c=IN IP4 127.0.0.1
+            t=0 0
+            m=audio 6000 RTP/AVP 9",
+        );
+        assert_eq!(
+            parse_answer(&g722, &[Codec::Pcmu, Codec::Pcma]),
+            Err(SdpError::NoCommonCodec)
         );
         let rejected = crlf(
             "v=0
@@ -984,5 +1050,143 @@ mod tests {
             answer.ends_with("a=sendrecv\r\nm=audio 0 RTP/AVP 0\r\n"),
             "{answer}"
         );
+    }
+
+    fn local_with(codecs: &[Codec]) -> LocalMedia {
+        LocalMedia {
+            codecs: codecs.to_vec(),
+            ..local()
+        }
+    }
+
+    #[test]
+    fn configured_order_is_offered_and_opus_skips_the_dtmf_type() {
+        let l = local_with(&[Codec::G722, Codec::Opus, Codec::Pcma]);
+        let o = build_offer(&l);
+        assert!(o.contains("m=audio 40000 RTP/AVP 9 96 8 101\r\n"), "{o}");
+        // the answer of a peer that takes Opus, on its own dynamic number, with FEC/DTX
+        let answer = crlf(
+            "v=0
+            o=- 1 2 IN IP4 127.0.0.1
+            s=-
+            c=IN IP4 127.0.0.1
+            t=0 0
+            m=audio 7078 RTP/AVP 111 101
+            a=rtpmap:111 opus/48000/2
+            a=fmtp:111 stereo=0;useinbandfec=1; usedtx=1
+            a=rtpmap:101 telephone-event/8000
+            a=rtcp-mux",
+        );
+        let n = parse_answer(&answer, &l.codecs).unwrap();
+        assert_eq!(
+            (n.codec, n.payload_type, n.telephone_event_pt),
+            (Codec::Opus, 111, Some(101))
+        );
+        assert_eq!(n.fmtp_param("USEDTX"), Some("1"));
+        assert_eq!(n.fmtp_param("useinbandfec"), Some("1"));
+        assert_eq!(n.fmtp_param("maxplaybackrate"), None);
+        // we did not offer rtcp-mux: RTCP stays on port + 1
+        assert!(!n.rtcp_mux);
+        assert_eq!(n.remote_rtcp(), sock("127.0.0.1:7079"));
+    }
+
+    #[test]
+    fn peer_offering_only_one_codec() {
+        for (fmt, map, want) in [
+            ("9", "a=rtpmap:9 G722/8000", Codec::G722),
+            ("9", "", Codec::G722),
+            ("102", "a=rtpmap:102 OPUS/48000/2", Codec::Opus),
+            ("8", "", Codec::Pcma),
+        ] {
+            let offer = crlf(&format!(
+                "v=0
+                o=- 5 6 IN IP4 127.0.0.1
+                s=-
+                c=IN IP4 127.0.0.1
+                t=0 0
+                m=audio 7000 RTP/AVP {fmt}
+                {map}
+                a=rtcp-mux"
+            ));
+            let l = local_with(&Codec::ALL);
+            let (answer, n) = answer_offer(&offer, &l).unwrap();
+            assert_eq!(n.codec, want, "{answer}");
+            assert_eq!(n.payload_type.to_string(), fmt);
+            assert!(
+                answer.contains(&format!("m=audio 40000 RTP/AVP {fmt}\r\n")),
+                "{answer}"
+            );
+            assert!(answer.contains(&format!("a=rtpmap:{fmt} {}\r\n", want.rtpmap())));
+            // rtcp-mux offered: we accept it
+            assert!(n.rtcp_mux && answer.contains("a=rtcp-mux\r\n"));
+            assert_eq!(n.remote_rtcp(), sock("127.0.0.1:7000"));
+            // the answer reads back
+            let back = parse_answer(answer.as_bytes(), &[want]).unwrap();
+            assert_eq!(
+                (back.codec, back.payload_type.to_string()),
+                (want, fmt.to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn answer_follows_the_offerers_preference_not_ours() {
+        let offer = crlf(
+            "v=0
+            o=- 5 6 IN IP4 127.0.0.1
+            s=-
+            c=IN IP4 127.0.0.1
+            t=0 0
+            m=audio 7000 RTP/AVP 0 9 120
+            a=rtpmap:120 opus/48000/2",
+        );
+        let (_, n) = answer_offer(
+            &offer,
+            &local_with(&[Codec::Opus, Codec::G722, Codec::Pcmu]),
+        )
+        .unwrap();
+        assert_eq!(n.codec, Codec::Pcmu);
+        let (_, n) = answer_offer(&offer, &local_with(&[Codec::Opus, Codec::G722])).unwrap();
+        assert_eq!(n.codec, Codec::G722);
+        // a wrongly clocked Opus or G.722 is not ours
+        let odd = crlf(
+            "v=0
+            o=- 5 6 IN IP4 127.0.0.1
+            s=-
+            c=IN IP4 127.0.0.1
+            t=0 0
+            m=audio 7000 RTP/AVP 96 97
+            a=rtpmap:96 opus/16000
+            a=rtpmap:97 G722/16000",
+        );
+        assert_eq!(
+            answer_offer(&odd, &local_with(&Codec::ALL)).unwrap_err(),
+            SdpError::NoCommonCodec
+        );
+    }
+
+    #[test]
+    fn g729_only_peer() {
+        let offer = crlf(
+            "v=0
+            o=- 5 6 IN IP4 127.0.0.1
+            s=-
+            c=IN IP4 127.0.0.1
+            t=0 0
+            m=audio 7000 RTP/AVP 18 101
+            a=rtpmap:18 G729/8000
+            a=fmtp:18 annexb=yes
+            a=rtpmap:101 telephone-event/8000",
+        );
+        let r = answer_offer(&offer, &local_with(&[Codec::G729, Codec::Pcmu]));
+        if cfg!(feature = "g729") {
+            let (_, n) = r.unwrap();
+            assert_eq!((n.codec, n.payload_type), (Codec::G729, 18));
+            assert_eq!(n.fmtp_param("annexb"), Some("yes"));
+        } else {
+            // without the feature G.729 is neither offered nor accepted
+            assert_eq!(r.unwrap_err(), SdpError::NoCommonCodec);
+            assert!(!build_offer(&local_with(&[Codec::G729, Codec::Pcmu])).contains("G729"));
+        }
     }
 }

@@ -1,0 +1,285 @@
+//! The gateway under test: writes its TOML config into the test dir, starts the binary,
+//! reads the bound HTTP and SIP addresses from its stderr, and wraps the HTTP API.
+
+use super::callstate::{parse_lines, StateLine};
+use super::http::{self, Response};
+use super::net::PortBlock;
+use super::proc::Proc;
+use super::tmp::TestDir;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Path of the binary cargo built for these tests.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_trtc-sipgw")
+}
+
+/// The config keys the tests vary; `to_toml` renders the contract's format.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// `[sip.outbound] uri`, e.g. `sip:{number}@127.0.0.1:5080`.
+    pub outbound_uri: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from: Option<String>,
+    /// `[rtp] ports`, inclusive.
+    pub rtp_ports: (u16, u16),
+    pub tone_hz: u32,
+    pub record_dir: PathBuf,
+    pub dismiss_after_s: u32,
+    pub no_rtp_timeout_s: Option<u32>,
+    pub max_calls: Option<u32>,
+    /// `[sip] codecs`, the offer order (the lead's config key for issue 4).
+    pub codecs: Option<Vec<String>>,
+}
+
+impl GatewayConfig {
+    /// Defaults for a test: RTP range from `block` ports 100..=199, 1000 Hz room tone,
+    /// recordings in `<dir>/room-rec`, no dismissal.
+    pub fn new(dir: &TestDir, block: &PortBlock, outbound_uri: String) -> GatewayConfig {
+        GatewayConfig {
+            outbound_uri,
+            username: None,
+            password: None,
+            from: None,
+            rtp_ports: block.range(100, 199),
+            tone_hz: 1000,
+            record_dir: dir.subdir("room-rec"),
+            dismiss_after_s: 0,
+            no_rtp_timeout_s: None,
+            max_calls: None,
+            codecs: None,
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        let q = |s: &str| toml_str(s);
+        let mut t = String::new();
+        t.push_str("[http]\nlisten = \"127.0.0.1:0\"\n\n[sip]\nlisten = \"127.0.0.1:0\"\n");
+        if let Some(c) = &self.codecs {
+            let list: Vec<String> = c.iter().map(|x| q(x)).collect();
+            t.push_str(&format!("codecs = [{}]\n", list.join(", ")));
+        }
+        t.push('\n');
+        t.push_str(&format!(
+            "[sip.outbound]\nuri = {}\n",
+            q(&self.outbound_uri)
+        ));
+        if let Some(u) = &self.username {
+            t.push_str(&format!("username = {}\n", q(u)));
+        }
+        if let Some(p) = &self.password {
+            t.push_str(&format!("password = {}\n", q(p)));
+        }
+        if let Some(f) = &self.from {
+            t.push_str(&format!("from = {}\n", q(f)));
+        }
+        t.push_str(&format!(
+            "\n[rtp]\nip = \"127.0.0.1\"\nports = [{}, {}]\n",
+            self.rtp_ports.0, self.rtp_ports.1
+        ));
+        if let Some(s) = self.no_rtp_timeout_s {
+            t.push_str(&format!("no_rtp_timeout_s = {s}\n"));
+        }
+        if let Some(m) = self.max_calls {
+            t.push_str(&format!("\n[calls]\nmax_calls = {m}\n"));
+        }
+        t.push_str(&format!(
+            "\n[room]\nbackend = \"sim\"\n\n[room.sim]\ntone_hz = {}\nrecord_dir = {}\ndismiss_after_s = {}\n",
+            self.tone_hz,
+            q(&self.record_dir.to_string_lossy()),
+            self.dismiss_after_s
+        ));
+        t
+    }
+}
+
+fn toml_str(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A running gateway; SIGTERM then SIGKILL on drop (via its [`Proc`]).
+pub struct Gateway {
+    pub proc: Proc,
+    pub http: SocketAddr,
+    pub sip: SocketAddr,
+    pub record_dir: PathBuf,
+}
+
+fn find_addr(log: &str, prefix: &str) -> Option<SocketAddr> {
+    log.lines().find_map(|l| {
+        let rest = l.split_once(prefix)?.1.trim();
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+impl Gateway {
+    /// Writes `cfg` and starts the gateway; panics with its log if it does not come up.
+    pub fn start(dir: &TestDir, cfg: &GatewayConfig) -> Gateway {
+        let mut gw = Self::start_with_text(dir, &cfg.to_toml());
+        gw.record_dir = cfg.record_dir.clone();
+        gw
+    }
+
+    /// Starts the gateway on an arbitrary config text and waits for both address lines.
+    pub fn start_with_text(dir: &TestDir, toml: &str) -> Gateway {
+        let path = dir.join("gateway.toml");
+        std::fs::write(&path, toml).unwrap();
+        let mut cmd = Command::new(binary());
+        cmd.arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "debug")
+            .env("RUST_BACKTRACE", "1");
+        let mut proc = Proc::spawn("gateway", &mut cmd, dir.path());
+        proc.wait_log("trtc-sipgw: SIP on udp ", Duration::from_secs(30));
+        proc.wait_log("trtc-sipgw: HTTP API on http://", Duration::from_secs(30));
+        let log = proc.log_text();
+        let http = find_addr(&log, "trtc-sipgw: HTTP API on http://")
+            .unwrap_or_else(|| panic!("cannot parse the HTTP address line:\n{log}"));
+        let sip = find_addr(&log, "trtc-sipgw: SIP on udp ")
+            .unwrap_or_else(|| panic!("cannot parse the SIP address line:\n{log}"));
+        Gateway {
+            proc,
+            http,
+            sip,
+            record_dir: dir.join("room-rec"),
+        }
+    }
+
+    /// Runs the binary on a config that must be refused; returns (exit code, output).
+    pub fn run_expect_failure(dir: &TestDir, toml: &str) -> (Option<i32>, String) {
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, toml).unwrap();
+        let mut cmd = Command::new(binary());
+        cmd.arg("--config").arg(&path);
+        let mut proc = Proc::spawn("gateway-bad-config", &mut cmd, dir.path());
+        let st = proc.wait_exit(Duration::from_secs(20));
+        let out = proc.log_text();
+        match st {
+            Some(st) => (st.code(), out),
+            None => panic!("gateway kept running on a bad config:\n{toml}\noutput:\n{out}"),
+        }
+    }
+
+    /// The standard startup body of the tests.
+    pub fn startup_body(phonenumber: &str, ttl: u32, notify: Option<&str>) -> Value {
+        let mut body = json!({
+            "phonenumber": phonenumber,
+            "ttl": ttl,
+            "trtcParams": {"sdkAppId": 1400000001u64, "userSig": "x", "roomId": 1234, "userId": "phone1"}
+        });
+        if let Some(url) = notify {
+            body["callStateNotifyUrl"] = json!(url);
+        }
+        body
+    }
+
+    /// POST /trtc/startup with any body.
+    pub fn startup_raw(&self, body: &Value) -> Response {
+        http::post_json(self.http, "/trtc/startup", body)
+    }
+
+    /// Starts a call and returns its id (asserts 200 and a lowercase hex id).
+    pub fn startup(&self, phonenumber: &str, ttl: u32, notify: Option<&str>) -> String {
+        let r = self.startup_raw(&Self::startup_body(phonenumber, ttl, notify));
+        assert_eq!(
+            r.status,
+            200,
+            "startup failed: {}\ngateway log:\n{}",
+            r.text(),
+            self.proc.log_tail(40)
+        );
+        let id = r.json()["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {}", r.text()))
+            .to_string();
+        assert!(
+            !id.is_empty() && id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')),
+            "call id {id:?} is not lowercase hex"
+        );
+        id
+    }
+
+    /// POST /trtc/shutdown; asserts 200 and the echoed id.
+    pub fn shutdown(&self, id: &str) {
+        let r = http::post_json(self.http, "/trtc/shutdown", &json!({ "id": id }));
+        assert_eq!(r.status, 200, "shutdown failed: {}", r.text());
+        assert_eq!(r.json()["id"], json!(id), "shutdown reply must echo the id");
+    }
+
+    /// GET /trtc/callstate: (parsed lines, done).
+    pub fn callstate(&self, id: &str) -> (Vec<StateLine>, bool) {
+        let r = http::get(self.http, &format!("/trtc/callstate?id={id}"));
+        assert_eq!(r.status, 200, "callstate failed: {}", r.text());
+        let v = r.json();
+        let data = v["data"]
+            .as_str()
+            .unwrap_or_else(|| panic!("callstate without data: {v}"));
+        let done = v["done"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("callstate without done: {v}"));
+        (parse_lines(data), done)
+    }
+
+    /// Waits until the call has reached `state` (e.g. 5 CONFIRMED); returns the lines.
+    pub fn wait_state(&self, id: &str, state: u8, timeout: Duration) -> Vec<StateLine> {
+        let mut last = Vec::new();
+        let got = super::wait::try_until(timeout, || {
+            let (lines, _) = self.callstate(id);
+            let hit = lines.iter().any(|l| l.state == state);
+            last = lines.clone();
+            hit.then_some(lines)
+        });
+        got.unwrap_or_else(|| {
+            panic!(
+                "timed out after {:.0} s waiting for call {id} to reach state {state}; so far:\n{}\ngateway log:\n{}",
+                timeout.as_secs_f64(),
+                super::callstate::show(&last),
+                self.proc.log_tail(40)
+            )
+        })
+    }
+
+    /// Waits until `done` and returns the full history.
+    pub fn wait_done(&self, id: &str, timeout: Duration) -> Vec<StateLine> {
+        let mut last = Vec::new();
+        let got = super::wait::try_until(timeout, || {
+            let (lines, done) = self.callstate(id);
+            last = lines.clone();
+            done.then_some(lines)
+        });
+        got.unwrap_or_else(|| {
+            panic!(
+                "timed out after {:.0} s waiting for call {id} to be done; so far:\n{}\ngateway log:\n{}",
+                timeout.as_secs_f64(),
+                super::callstate::show(&last),
+                self.proc.log_tail(40)
+            )
+        })
+    }
+
+    /// Where the sim room records what it heard from the phone in call `id`.
+    pub fn recording(&self, id: &str) -> PathBuf {
+        self.record_dir.join(format!("{id}.wav"))
+    }
+
+    /// Asserts the process is alive and never panicked.
+    pub fn assert_healthy(&mut self) {
+        let log = self.proc.log_text();
+        assert!(
+            !log.contains("panicked"),
+            "gateway panicked:\n{}",
+            self.proc.log_tail(60)
+        );
+        if let Some(st) = self.proc.exited() {
+            panic!("gateway exited ({st}):\n{}", self.proc.log_tail(60));
+        }
+    }
+
+    pub fn log_dir(&self) -> &Path {
+        self.proc.log_path().parent().unwrap()
+    }
+}

@@ -1,0 +1,388 @@
+//! Real SIP peers written by others: sipp (scripted UAS/UAC), kamailio (registrar and
+//! proxy with digest auth) and baresip (a softphone that plays a WAV and records what it
+//! hears). Each is configured per test (ports, paths) in the test's own directory and
+//! owned by a [`Proc`] guard.
+
+use super::net::{udp_in_use, PortBlock};
+use super::proc::Proc;
+use super::tmp::TestDir;
+use super::wait;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+// Port layout inside a test's PortBlock (the gateway's RTP range is 100..=199).
+/// sipp UAS SIP port.
+pub const P_SIPP_UAS: u16 = 0;
+/// sipp UAS control port.
+pub const P_SIPP_UAS_CP: u16 = 1;
+/// sipp UAC SIP port (harness self-tests).
+pub const P_SIPP_UAC: u16 = 2;
+/// sipp UAC control port.
+pub const P_SIPP_UAC_CP: u16 = 3;
+/// kamailio SIP port.
+pub const P_KAMAILIO: u16 = 4;
+/// baresip SIP port (baresip also binds the next one).
+pub const P_BARESIP: u16 = 6;
+/// baresip ctrl_tcp port.
+pub const P_BARESIP_CTRL: u16 = 10;
+/// First sipp UAS media port (`-mp`); rtp_stream sockets are allocated upwards from it.
+pub const P_SIPP_UAS_MEDIA: u16 = 20;
+/// Last port of the sipp UAS media area.
+pub const P_SIPP_UAS_MEDIA_END: u16 = 59;
+/// baresip RTP range start.
+pub const P_BARESIP_RTP: u16 = 60;
+/// baresip RTP range end.
+pub const P_BARESIP_RTP_END: u16 = 79;
+/// First sipp UAC media port (`-mp`).
+pub const P_SIPP_UAC_MEDIA: u16 = 80;
+/// End of the sipp UAC media area.
+pub const P_SIPP_UAC_MEDIA_END: u16 = 99;
+
+fn copy_into(dir: &TestDir, rel: &str) -> PathBuf {
+    let src = super::peers_dir().join(rel);
+    let dst = dir.join(Path::new(rel).file_name().unwrap().to_str().unwrap());
+    std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+    dst
+}
+
+/// A sipp instance running one scenario from `tests/peers/sipp/`.
+pub struct Sipp {
+    pub proc: Proc,
+    pub sip_port: u16,
+    pub media_port: u16,
+}
+
+impl Sipp {
+    /// Starts a UAS (`-m calls`) on the block's UAS ports and waits until its SIP port is
+    /// bound. The scenario runs in the test dir, so its `rtp_stream` WAV names (made with
+    /// [`super::audio::sox_tone`]) are relative to it.
+    pub fn uas(dir: &TestDir, block: &PortBlock, scenario: &str, calls: u32) -> Sipp {
+        let sip_port = block.port(P_SIPP_UAS);
+        let media_port = block.port(P_SIPP_UAS_MEDIA);
+        let sf = copy_into(dir, &format!("sipp/{scenario}"));
+        let mut cmd = Command::new("sipp");
+        cmd.current_dir(dir.path())
+            .arg("-sf")
+            .arg(&sf)
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-mi",
+                "127.0.0.1",
+                "-nostdin",
+                "-trace_msg",
+                "-trace_err",
+            ])
+            .args(["-p", &sip_port.to_string()])
+            .args(["-mp", &media_port.to_string()])
+            .args(["-cp", &block.port(P_SIPP_UAS_CP).to_string()])
+            .args(["-m", &calls.to_string()]);
+        let mut proc = Proc::spawn(
+            &format!("sipp-uas-{}", scenario.trim_end_matches(".xml")),
+            &mut cmd,
+            dir.path(),
+        );
+        wait::until(
+            &format!("sipp UAS to bind UDP {sip_port}"),
+            Duration::from_secs(20),
+            || {
+                if let Some(st) = proc.exited() {
+                    panic!("sipp UAS exited early ({st}):\n{}", proc.log_tail(40));
+                }
+                udp_in_use(sip_port).then_some(())
+            },
+        );
+        Sipp {
+            proc,
+            sip_port,
+            media_port,
+        }
+    }
+
+    /// Starts a UAC that places `calls` calls to `service@remote`, with optional digest
+    /// credentials (`-au/-ap`) and extra arguments.
+    pub fn uac(
+        dir: &TestDir,
+        block: &PortBlock,
+        scenario: &str,
+        remote: SocketAddr,
+        service: &str,
+        calls: u32,
+        extra: &[&str],
+    ) -> Sipp {
+        let sip_port = block.port(P_SIPP_UAC);
+        let media_port = block.port(P_SIPP_UAC_MEDIA);
+        let sf = copy_into(dir, &format!("sipp/{scenario}"));
+        let mut cmd = Command::new("sipp");
+        cmd.current_dir(dir.path())
+            .arg(remote.to_string())
+            .arg("-sf")
+            .arg(&sf)
+            .args(["-s", service])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-mi",
+                "127.0.0.1",
+                "-nostdin",
+                "-trace_msg",
+                "-trace_err",
+            ])
+            .args(["-p", &sip_port.to_string()])
+            .args(["-mp", &media_port.to_string()])
+            .args(["-cp", &block.port(P_SIPP_UAC_CP).to_string()])
+            .args(["-m", &calls.to_string()])
+            .args(extra);
+        let proc = Proc::spawn(
+            &format!("sipp-uac-{}", scenario.trim_end_matches(".xml")),
+            &mut cmd,
+            dir.path(),
+        );
+        Sipp {
+            proc,
+            sip_port,
+            media_port,
+        }
+    }
+
+    /// The URI template the gateway uses to call this UAS.
+    pub fn outbound_uri(&self) -> String {
+        format!("sip:{{number}}@127.0.0.1:{}", self.sip_port)
+    }
+}
+
+/// The kamailio modules directory of this machine (its path carries the multiarch triple).
+fn kamailio_mpath() -> String {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path().join("kamailio/modules"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.push(PathBuf::from("/usr/lib/kamailio/modules"));
+    found
+        .into_iter()
+        .find(|p| p.join("tm.so").exists())
+        .map(|p| format!("{}/", p.display()))
+        .unwrap_or_else(|| {
+            panic!("kamailio modules (tm.so) not found under /usr/lib — run scripts/test.sh")
+        })
+}
+
+/// A kamailio registrar/proxy with digest auth (realm `sip.test`, 407 for INVITEs,
+/// 401 for REGISTERs, the auth user must equal the From user).
+pub struct Kamailio {
+    pub proc: Proc,
+    pub addr: SocketAddr,
+}
+
+impl Kamailio {
+    /// Starts kamailio on the block's kamailio port with the given `(user, password)`s and
+    /// waits until it answers OPTIONS.
+    pub fn start(dir: &TestDir, block: &PortBlock, users: &[(&str, &str)]) -> Kamailio {
+        let port = block.port(P_KAMAILIO);
+        let work = dir.subdir("kamailio");
+        let users_cfg: String = users
+            .iter()
+            .map(|(u, p)| format!("    $sht(users=>{u}) = \"{p}\";\n"))
+            .collect();
+        let tpl = std::fs::read_to_string(super::peers_dir().join("kamailio.cfg.in")).unwrap();
+        let cfg = tpl
+            .replace("@PORT@", &port.to_string())
+            .replace("@MPATH@", &kamailio_mpath())
+            .replace("@CTL@", &work.join("kamailio_ctl").to_string_lossy())
+            .replace("@USERS@", &users_cfg);
+        let cfg_path = work.join("kamailio.cfg");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let check = Command::new("kamailio")
+            .arg("-c")
+            .arg("-f")
+            .arg(&cfg_path)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run kamailio: {e} — run scripts/test.sh"));
+        assert!(
+            check.status.success(),
+            "kamailio -c refused the config:\n{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let mut cmd = Command::new("kamailio");
+        cmd.arg("-f")
+            .arg(&cfg_path)
+            .args(["-DD", "-E", "-m", "64", "-M", "8", "-w"])
+            .arg(&work)
+            .arg("-P")
+            .arg(work.join("kamailio.pid"));
+        let mut proc = Proc::spawn("kamailio", &mut cmd, dir.path());
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        wait::until(
+            "kamailio to answer OPTIONS with 200",
+            Duration::from_secs(30),
+            || {
+                if let Some(st) = proc.exited() {
+                    panic!("kamailio exited early ({st}):\n{}", proc.log_tail(40));
+                }
+                (super::sip::options_ping(addr, Duration::from_millis(300)) == Some(200))
+                    .then_some(())
+            },
+        );
+        Kamailio { proc, addr }
+    }
+}
+
+/// Settings of one baresip instance.
+#[derive(Debug, Clone)]
+pub struct BaresipOpts {
+    /// The `accounts` line, e.g. `<sip:1002@127.0.0.1:5060>;auth_pass=...;answermode=auto`.
+    pub account: String,
+    /// 8 kHz 16-bit mono WAV baresip plays into every call (longer than the call: it
+    /// hangs up when the file ends).
+    pub source_wav: PathBuf,
+    /// Codec modules to load (`g711.so`, `g722.so`, `opus.so`): baresip answers with
+    /// the first of the offer it has.
+    pub codec_modules: Vec<String>,
+}
+
+/// A headless baresip controlled over ctrl_tcp (netstring-framed JSON).
+pub struct Baresip {
+    pub proc: Proc,
+    pub sip_port: u16,
+    pub ctrl: SocketAddr,
+    pub rec_dir: PathBuf,
+}
+
+fn netstring(v: &Value) -> Vec<u8> {
+    let s = v.to_string();
+    format!("{}:{},", s.len(), s).into_bytes()
+}
+
+/// Splits complete netstrings off `buf`.
+fn take_netstrings(buf: &mut Vec<u8>) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Some(colon) = buf.iter().position(|&b| b == b':') {
+        let Some(n) = std::str::from_utf8(&buf[..colon])
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
+            buf.clear();
+            break;
+        };
+        if buf.len() < colon + 1 + n + 1 {
+            break;
+        }
+        if let Ok(v) = serde_json::from_slice(&buf[colon + 1..colon + 1 + n]) {
+            out.push(v);
+        }
+        buf.drain(..colon + 1 + n + 1);
+    }
+    out
+}
+
+impl Baresip {
+    /// Starts baresip on the block's baresip ports (RTP in 60..=79) and waits for ctrl_tcp.
+    pub fn start(dir: &TestDir, block: &PortBlock, name: &str, opts: &BaresipOpts) -> Baresip {
+        let conf_dir = dir.subdir(name);
+        let rec_dir = dir.subdir(&format!("{name}-rec"));
+        let sip_port = block.port(P_BARESIP);
+        let ctrl_port = block.port(P_BARESIP_CTRL);
+        let (r0, r1) = block.range(P_BARESIP_RTP, P_BARESIP_RTP_END);
+        let tpl = std::fs::read_to_string(super::peers_dir().join("baresip/config.in")).unwrap();
+        let cfg = tpl
+            .replace("@SIP_PORT@", &sip_port.to_string())
+            .replace("@RTP_PORTS@", &format!("{r0}-{r1}"))
+            .replace("@CTRL_PORT@", &ctrl_port.to_string())
+            .replace("@SOURCE_WAV@", &opts.source_wav.to_string_lossy())
+            .replace("@REC_DIR@", &rec_dir.to_string_lossy())
+            .replace(
+                "@CODEC_MODULES@",
+                &opts
+                    .codec_modules
+                    .iter()
+                    .map(|m| format!("module\t\t\t{m}\n"))
+                    .collect::<String>(),
+            );
+        std::fs::write(conf_dir.join("config"), cfg).unwrap();
+        std::fs::write(conf_dir.join("accounts"), format!("{}\n", opts.account)).unwrap();
+        let mut cmd = Command::new("baresip");
+        cmd.arg("-f").arg(&conf_dir);
+        let mut proc = Proc::spawn(name, &mut cmd, dir.path());
+        let ctrl: SocketAddr = format!("127.0.0.1:{ctrl_port}").parse().unwrap();
+        wait::until(
+            &format!("baresip ctrl_tcp on {ctrl}"),
+            Duration::from_secs(20),
+            || {
+                if let Some(st) = proc.exited() {
+                    panic!("baresip exited early ({st}):\n{}", proc.log_tail(40));
+                }
+                super::net::tcp_accepts(ctrl).then_some(())
+            },
+        );
+        Baresip {
+            proc,
+            sip_port,
+            ctrl,
+            rec_dir,
+        }
+    }
+
+    /// Sends one ctrl_tcp command and returns its response (`{"response":true,"ok":..,"data":..}`).
+    pub fn command(&self, command: &str, params: &str) -> Value {
+        let mut s =
+            TcpStream::connect(self.ctrl).unwrap_or_else(|e| panic!("connect baresip ctrl: {e}"));
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        s.write_all(&netstring(
+            &json!({"command": command, "params": params, "token": "h1"}),
+        ))
+        .unwrap();
+        let mut buf = Vec::new();
+        let start = Instant::now();
+        let mut chunk = [0u8; 8192];
+        while start.elapsed() < Duration::from_secs(5) {
+            match s.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(_) => {}
+            }
+            let mut msgs = take_netstrings(&mut buf);
+            if let Some(i) = msgs.iter().position(|m| m["response"] == json!(true)) {
+                return msgs.swap_remove(i);
+            }
+        }
+        panic!(
+            "baresip gave no response to {command:?}:\n{}",
+            self.proc.log_tail(30)
+        );
+    }
+
+    /// Waits until `reginfo` shows the account registered (baresip prints `OK`).
+    pub fn wait_registered(&self, timeout: Duration) {
+        let mut last = String::new();
+        let ok = wait::try_until(timeout, || {
+            let r = self.command("reginfo", "");
+            last = r["data"].as_str().unwrap_or_default().to_string();
+            last.contains("OK").then_some(())
+        });
+        if ok.is_none() {
+            panic!(
+                "baresip did not register within {:.0} s; reginfo: {last:?}\nlog:\n{}",
+                timeout.as_secs_f64(),
+                self.proc.log_tail(40)
+            );
+        }
+    }
+
+    /// Decoded-audio recordings (`*-dec.wav`) the sndfile module wrote so far.
+    pub fn recordings(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&self.rec_dir)
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.retain(|p| p.to_string_lossy().ends_with("-dec.wav"));
+        v.sort();
+        v
+    }
+}

@@ -1,0 +1,171 @@
+//! Media features end to end through the gateway binary, against baresip. These need
+//! the call layer to use the media API of issue 4:
+//! - `[sip] codecs = [...]` read into `LocalMedia.codecs` (via `Codec::from_config_name`)
+//!   so G.722 and Opus are offered;
+//! - DTMF: `MediaBridge::poll_event` → `{"event":"dtmf"}` webhooks, `POST /trtc/dtmf`
+//!   → `MediaBridge::send_dtmf`;
+//! - `GET /trtc/callstats?id=` → `MediaBridge::call_stats().to_json()`.
+//!
+//! Until that is wired, the codec test fails at config load (unknown key) and the DTMF
+//! and callstats tests at their HTTP calls.
+
+mod media_common;
+
+use media_common::audio::{assert_wav_tone, sox_tone};
+use media_common::gateway::{Gateway, GatewayConfig};
+use media_common::http;
+use media_common::net::PortBlock;
+use media_common::peers::{Baresip, BaresipOpts, P_BARESIP};
+use media_common::tmp::TestDir;
+use media_common::wait::{self, secs};
+use serde_json::json;
+use std::time::Duration;
+
+const OFFER: [&str; 4] = ["opus", "g722", "pcmu", "pcma"];
+
+struct Call {
+    gw: Gateway,
+    phone: Baresip,
+    id: String,
+    _block: PortBlock,
+    dir: TestDir,
+}
+
+/// baresip answering with only `baresip_codec` (its SDP name), the gateway offering all.
+fn call(name: &str, baresip_codec: &str, notify: Option<&str>) -> Call {
+    let dir = TestDir::new(name);
+    let block = PortBlock::new();
+    // baresip 1.0's aufile wants the codec's own rate and channels
+    let src = dir.join("tone440.wav");
+    let (rate, channels) = match baresip_codec {
+        "opus" => ("48000", "2"),
+        "G722" => ("16000", "1"),
+        _ => ("8000", "1"),
+    };
+    if rate == "8000" {
+        sox_tone(&src, 440, 60, false);
+    } else {
+        let st = std::process::Command::new("sox")
+            .args([
+                "-n",
+                "-r",
+                rate,
+                "-c",
+                channels,
+                "-b",
+                "16",
+                "-e",
+                "signed-integer",
+            ])
+            .arg(&src)
+            .args(["synth", "60", "sine", "440", "vol", "0.5"])
+            .status()
+            .expect("sox");
+        assert!(st.success());
+    }
+    let port = block.port(P_BARESIP);
+    let phone = Baresip::start(
+        &dir,
+        &block,
+        "baresip",
+        &BaresipOpts {
+            account: format!(
+                "<sip:1002@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs={baresip_codec}"
+            ),
+            source_wav: src,
+            codec_modules: vec![match baresip_codec {
+                "opus" => "opus.so".to_string(),
+                "G722" => "g722.so".to_string(),
+                _ => "g711.so".to_string(),
+            }],
+        },
+    );
+    let mut cfg = GatewayConfig::new(&dir, &block, format!("sip:{{number}}@127.0.0.1:{port}"));
+    cfg.codecs = Some(OFFER.iter().map(|s| s.to_string()).collect());
+    let gw = Gateway::start(&dir, &cfg);
+    let id = gw.startup("1002", 60, notify);
+    gw.wait_state(&id, 5, secs(30));
+    Call {
+        gw,
+        phone,
+        id,
+        _block: block,
+        dir,
+    }
+}
+
+fn hang_up_and_check_audio(c: &mut Call) {
+    c.gw.shutdown(&c.id);
+    c.gw.wait_done(&c.id, secs(30));
+    // the room heard the phone's 440 Hz, the phone heard the room's 1 kHz
+    assert_wav_tone(&c.gw.recording(&c.id), 440.0);
+    let rec = wait::until("baresip's recording (*-dec.wav)", secs(10), || {
+        c.phone.recordings().into_iter().next()
+    });
+    wait::file_settled(&rec, secs(15));
+    assert_wav_tone(&rec, 1000.0);
+    c.gw.assert_healthy();
+}
+
+#[test]
+fn baresip_answers_with_each_codec_and_audio_flows_both_ways() {
+    for (baresip_codec, ours) in [
+        ("opus", "opus"),
+        ("G722", "G722"),
+        ("PCMA", "PCMA"),
+        ("PCMU", "PCMU"),
+    ] {
+        let mut c = call(&format!("media-codec-{ours}"), baresip_codec, None);
+        std::thread::sleep(Duration::from_secs(4));
+        let log = c.gw.proc.log_text();
+        assert!(
+            log.contains(&format!("media {ours} pt")),
+            "{ours}: negotiated codec not in the log:\n{log}"
+        );
+        hang_up_and_check_audio(&mut c);
+        println!("{ours}: audio both ways OK ({})", c.dir.path().display());
+    }
+}
+
+#[test]
+fn callstats_reports_the_call() {
+    let mut c = call("media-callstats", "opus", None);
+    std::thread::sleep(Duration::from_secs(7)); // past the first RTCP exchange
+    let r = http::get(c.gw.http, &format!("/trtc/callstats?id={}", c.id));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    println!("callstats: {v}");
+    assert_eq!(v["codec"], "opus");
+    assert!(v["rx"]["packets"].as_u64().unwrap() > 200);
+    assert!(v["rx"]["lost"].as_i64().unwrap() <= 2);
+    assert!(v["tx"]["packets"].as_u64().unwrap() > 200);
+    assert!(v["rx"]["jitter_ms"].is_number());
+    assert!(v["jitter_buffer"]["depth_ms"].is_u64());
+    assert!(v["jitter_buffer"]["concealed_frames"].is_u64());
+    assert!(v["jitter_buffer"]["late_frames"].is_u64());
+    assert!(
+        v["rtt_ms"].is_number(),
+        "baresip sends RTCP: rtt must be known"
+    );
+    hang_up_and_check_audio(&mut c);
+}
+
+#[test]
+fn dtmf_from_the_api_reaches_baresip() {
+    let mut c = call("media-dtmf-out", "PCMU", None);
+    let r = http::post_json(
+        c.gw.http,
+        "/trtc/dtmf",
+        &json!({"id": c.id, "digits": "19#"}),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // baresip logs each RFC 4733 digit it receives
+    wait::until("baresip to log the digits", secs(10), || {
+        let log = c.phone.proc.log_text();
+        ["'1'", "'9'", "'#'"]
+            .iter()
+            .all(|d| log.contains(d))
+            .then_some(())
+    });
+    hang_up_and_check_audio(&mut c);
+}
