@@ -42,6 +42,7 @@ if [ -n "${missing// /}" ]; then
   # tshark asks whether non-root users may capture; answer it up front.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections || true
   apt-get update
+  export DEPS_APT_UPDATED=1
   apt-get install -y --no-install-recommends \
     sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2
   missing="$(missing_tools | sort -u | tr '\n' ' ')"
@@ -49,6 +50,12 @@ if [ -n "${missing// /}" ]; then
     echo "test.sh: still missing after install: $missing" >&2
     exit 1
   fi
+fi
+
+# Build dependencies (libopus), then G.729's bcg729 for the `g729` feature tests.
+source scripts/deps.sh
+if [ ! -e /usr/include/bcg729/decoder.h ]; then
+  install_packages libbcg729-dev
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -60,4 +67,6 @@ echo "test.sh: sipp $(sipp -v 2>&1 | grep -o 'v[0-9.]*' | head -1), kamailio $(k
 
 # The e2e tests start several peers each; two test threads suit a 2-core machine.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
-exec cargo test --release "$@"
+cargo test --release "$@"
+# G.729 is optional (a cargo feature over the system's bcg729): its codec tests too.
+exec cargo test --release --features g729 --lib "$@"

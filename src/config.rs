@@ -68,6 +68,9 @@ pub struct SipConfig {
     pub advertise_ip: Option<IpAddr>,
     /// RFC 3261 T1 in milliseconds (retransmission base).
     pub t1_ms: u64,
+    /// Codecs offered to the phone, most preferred first (`opus`, `g722`, `pcmu`,
+    /// `pcma`, `g729` when built with it). The answer follows the phone's preference.
+    pub codecs: Vec<String>,
     /// Where calls go.
     pub outbound: OutboundConfig,
 }
@@ -78,6 +81,7 @@ impl Default for SipConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             advertise_ip: None,
             t1_ms: 500,
+            codecs: ["opus", "g722", "pcmu", "pcma"].map(String::from).to_vec(),
             outbound: OutboundConfig::default(),
         }
     }
@@ -278,6 +282,21 @@ impl Config {
         if self.sip.t1_ms == 0 || self.sip.t1_ms > 10_000 {
             return bad("sip.t1_ms", "must be 1..=10000");
         }
+        if self.sip.codecs.is_empty() {
+            return bad("sip.codecs", "must name at least one codec");
+        }
+        for name in &self.sip.codecs {
+            match crate::media::Codec::from_config_name(name) {
+                Some(codec) if codec.is_available() => {}
+                Some(_) => return bad("sip.codecs", &format!("`{name}` is not in this build")),
+                None => {
+                    return bad(
+                        "sip.codecs",
+                        &format!("unknown codec `{name}` (opus, g722, pcmu, pcma, g729)"),
+                    )
+                }
+            }
+        }
         let [lo, hi] = self.rtp.ports;
         if lo == 0 || lo > hi || hi - lo < 1 {
             return bad("rtp.ports", "must be [low, high] with 0 < low < high");
@@ -321,6 +340,22 @@ impl Config {
             return bad("http.max_body_bytes", "must be at least 1024");
         }
         Ok(())
+    }
+
+    /// The offered codecs, in order, without repeats (names were checked by `validate`).
+    pub fn offered_codecs(&self) -> Vec<crate::media::Codec> {
+        let mut codecs = Vec::new();
+        for codec in self
+            .sip
+            .codecs
+            .iter()
+            .filter_map(|n| crate::media::Codec::from_config_name(n))
+        {
+            if codec.is_available() && !codecs.contains(&codec) {
+                codecs.push(codec);
+            }
+        }
+        codecs
     }
 
     /// The directory of the persisted call log, or None when history stays in memory.
@@ -442,6 +477,8 @@ dismiss_after_s = 0
             ("[room]\nbackend = \"zoom\"\n", "room.backend"),
             ("[room.sim]\ntone_hz = -5\n", "room.sim.tone_hz"),
             ("[calls]\nmax_calls = 0\n", "calls.max_calls"),
+            ("[sip]\ncodecs = [\"speex\"]\n", "sip.codecs"),
+            ("[sip]\ncodecs = []\n", "sip.codecs"),
         ] {
             let e = Config::parse(text).unwrap_err();
             assert!(e.0.contains(key), "{text}: {}", e.0);

@@ -30,6 +30,7 @@ fn call_through_kamailio_with_digest_auth_to_baresip() {
                 kam.addr
             ),
             source_wav: src,
+            codec_modules: Vec::new(),
         },
     );
     phone.wait_registered(secs(20));

@@ -361,6 +361,7 @@ fn kamailio_routes_authenticated_call_to_registered_baresip() {
                 kam.addr
             ),
             source_wav: src,
+            codec_modules: Vec::new(),
         },
     );
     bs.wait_registered(Duration::from_secs(20));

@@ -9,15 +9,15 @@
 //! Until that is wired, the codec test fails at config load (unknown key) and the DTMF
 //! and callstats tests at their HTTP calls.
 
-mod media_common;
+mod common;
 
-use media_common::audio::{assert_wav_tone, sox_tone};
-use media_common::gateway::{Gateway, GatewayConfig};
-use media_common::http;
-use media_common::net::PortBlock;
-use media_common::peers::{Baresip, BaresipOpts, P_BARESIP};
-use media_common::tmp::TestDir;
-use media_common::wait::{self, secs};
+use common::audio::{assert_wav_tone, sox_tone};
+use common::gateway::{Gateway, GatewayConfig};
+use common::http;
+use common::net::PortBlock;
+use common::peers::{Baresip, BaresipOpts, P_BARESIP};
+use common::tmp::TestDir;
+use common::wait::{self, secs};
 use serde_json::json;
 use std::time::Duration;
 
@@ -130,10 +130,14 @@ fn baresip_answers_with_each_codec_and_audio_flows_both_ways() {
 #[test]
 fn callstats_reports_the_call() {
     let mut c = call("media-callstats", "opus", None);
-    std::thread::sleep(Duration::from_secs(7)); // past the first RTCP exchange
-    let r = http::get(c.gw.http, &format!("/trtc/callstats?id={}", c.id));
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    // RTT needs an RTCP report of baresip that answers one of ours: poll until the
+    // exchange happened (RTCP runs every ~5 s), bounded.
+    let v: serde_json::Value = wait::until("callstats with a round-trip time", secs(25), || {
+        let r = http::get(c.gw.http, &format!("/trtc/callstats?id={}", c.id));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v["rtt_ms"].is_number().then_some(v)
+    });
     println!("callstats: {v}");
     assert_eq!(v["codec"], "opus");
     assert!(v["rx"]["packets"].as_u64().unwrap() > 200);
@@ -167,5 +171,6 @@ fn dtmf_from_the_api_reaches_baresip() {
             .all(|d| log.contains(d))
             .then_some(())
     });
+    std::thread::sleep(Duration::from_secs(2)); // some audio for the checks below
     hang_up_and_check_audio(&mut c);
 }

@@ -3,10 +3,11 @@
 //! clock, and enforces the TTL and the no-RTP timeout. Protocol decisions live in the
 //! cores (`sip`, `media::bridge`, `calls::state`); this is the I/O shell around them.
 
-use super::registry::{Control, Registry};
+use super::registry::{Control, Registry, SharedStats};
 use super::rtp_ports::RtpSockets;
 use super::state::{CallMachine, HangupCause};
-use crate::media::bridge::{BridgeConfig, MediaBridge};
+use crate::media::bridge::{BridgeConfig, MediaBridge, MediaEvent};
+use crate::media::dtmf;
 use crate::room::Room;
 use crate::sip::sdp::{self, LocalMedia, NegotiatedMedia};
 use crate::sip::{CallKey, SipEvent, SipService};
@@ -57,11 +58,18 @@ pub struct CallTask {
     pub jitter_frames: u8,
     /// False while the phone has put the call on hold (it sends no RTP then).
     pub phone_sends: bool,
+    /// Sample rate the room runs at; the bridge resamples when the codec's differs.
+    pub room_rate: u32,
+    /// Where the task publishes its media statistics.
+    pub stats: SharedStats,
 }
+
+/// Media statistics are republished every this many ticks (one second).
+const STATS_EVERY_TICKS: u32 = 50;
 
 enum Wake {
     Rtp(io::Result<(usize, SocketAddr)>),
-    Rtcp,
+    Rtcp(io::Result<(usize, SocketAddr)>),
     Sip(Option<SipEvent>),
     Control(Option<Control>),
     Tick,
@@ -82,14 +90,12 @@ impl CallTask {
         let mut rtp_buf = [0u8; MEDIA_DATAGRAM];
         let mut rtcp_buf = [0u8; MEDIA_DATAGRAM];
         let mut out = [0u8; MEDIA_DATAGRAM];
+        let mut ticks: u32 = 0;
 
         while !self.machine.is_done() {
             let wake = {
                 let rtp = async { Wake::Rtp(self.sockets.rtp.recv_from(&mut rtp_buf).await) };
-                let rtcp = async {
-                    let _ = self.sockets.rtcp.recv_from(&mut rtcp_buf).await;
-                    Wake::Rtcp
-                };
+                let rtcp = async { Wake::Rtcp(self.sockets.rtcp.recv_from(&mut rtcp_buf).await) };
                 let sip = async {
                     if sip_open {
                         Wake::Sip(self.sip_events.recv().await.ok())
@@ -122,18 +128,32 @@ impl CallTask {
                     }
                 }
                 Wake::Rtp(Err(e)) => log::debug!("call {}: RTP socket: {e}", self.id),
-                Wake::Rtcp => {}
+                Wake::Rtcp(Ok((n, from))) => {
+                    if let Some(bridge) = &mut bridge {
+                        if let Err(e) = bridge.handle_rtcp(now, from, &rtcp_buf[..n]) {
+                            log::debug!("call {}: RTCP from {from} dropped: {e:?}", self.id);
+                        }
+                    }
+                }
+                Wake::Rtcp(Err(e)) => log::debug!("call {}: RTCP socket: {e}", self.id),
                 Wake::Sip(None) => sip_open = false,
                 Wake::Sip(Some(event)) => {
                     self.on_sip_event(event, &mut bridge, &mut confirmed_at, now);
                 }
                 Wake::Control(Some(Control::Hangup(cause))) => self.hangup(cause),
+                Wake::Control(Some(Control::Dtmf(digits))) => self.send_dtmf(&mut bridge, &digits),
                 Wake::Control(None) => self.hangup(HangupCause::GatewayStopping),
                 Wake::Ttl => {
                     ttl_pending = false;
                     self.hangup(HangupCause::Ttl);
                 }
-                Wake::Tick => self.on_tick(now, &mut bridge, confirmed_at, &mut out).await,
+                Wake::Tick => {
+                    self.on_tick(now, &mut bridge, confirmed_at, &mut out).await;
+                    ticks = ticks.wrapping_add(1);
+                    if ticks.is_multiple_of(STATS_EVERY_TICKS) {
+                        self.publish_stats(&bridge);
+                    }
+                }
             }
             if self.machine.hangup_cause().is_some() && give_up_at.is_none() {
                 give_up_at = Some(now + TEARDOWN_GRACE);
@@ -150,8 +170,48 @@ impl CallTask {
 
         self.room.leave();
         self.sip.hangup(self.sip_call);
+        self.publish_stats(&bridge);
         if let Some(bridge) = &bridge {
-            log::info!("call {}: media {:?}", self.id, bridge.stats());
+            log::info!("call {}: media {}", self.id, bridge.call_stats().to_json());
+            log::debug!("call {}: media counters {:?}", self.id, bridge.stats());
+        }
+    }
+
+    fn publish_stats(&self, bridge: &Option<Box<MediaBridge>>) {
+        if let Some(bridge) = bridge {
+            *self.stats.borrow_mut() = Some(bridge.call_stats().to_json());
+        }
+    }
+
+    /// A touch tone from the phone: to the webhook and to the room.
+    fn on_dtmf(&mut self, digit: char) {
+        log::info!("call {}: DTMF {digit} from the phone", self.id);
+        self.registry.borrow_mut().notify_dtmf(&self.id, digit);
+        self.room.send_dtmf(digit);
+    }
+
+    /// Touch tones to the phone: RFC 4733 events when the phone negotiated them, SIP
+    /// INFO (application/dtmf-relay) otherwise.
+    fn send_dtmf(&mut self, bridge: &mut Option<Box<MediaBridge>>, digits: &str) {
+        if let Some(bridge) = bridge {
+            if bridge.send_dtmf(digits) > 0 {
+                return;
+            }
+        }
+        for digit in digits.chars() {
+            let Some(body) = dtmf::dtmf_relay_body(digit, 100) else {
+                continue;
+            };
+            if !self
+                .sip
+                .send_info(self.sip_call, "application/dtmf-relay", Bytes::from(body))
+            {
+                log::warn!(
+                    "call {}: DTMF {digits} not sent: the call is not answered",
+                    self.id
+                );
+                return;
+            }
         }
     }
 
@@ -164,6 +224,11 @@ impl CallTask {
 
     fn flush_changes(&mut self) {
         while let Some(change) = self.machine.poll_change() {
+            if change.state == super::state::CallState::Disconnected {
+                // Leave first, so the room's side (a recording, the SDK) is complete
+                // by the time a client sees the call done.
+                self.room.leave();
+            }
             self.registry.borrow_mut().record(&self.id, &change);
         }
     }
@@ -221,6 +286,25 @@ impl CallTask {
                 }
                 Err(e) => log::warn!("call {}: re-offer unusable: {e:?}", self.id),
             },
+            SipEvent::Info {
+                content_type, body, ..
+            } => {
+                let text = String::from_utf8_lossy(&body);
+                let content_type = content_type.to_ascii_lowercase();
+                let digit = if content_type.starts_with("application/dtmf-relay") {
+                    dtmf::parse_dtmf_relay(&text)
+                } else if content_type.starts_with("application/dtmf") {
+                    text.trim()
+                        .chars()
+                        .next()
+                        .filter(|c| c.is_ascii_digit() || "*#ABCDabcd".contains(*c))
+                } else {
+                    None
+                };
+                if let Some(digit) = digit {
+                    self.on_dtmf(digit.to_ascii_uppercase());
+                }
+            }
             SipEvent::Terminated {
                 code,
                 reason,
@@ -276,7 +360,11 @@ impl CallTask {
         config.jitter_depth_frames = self.jitter_frames;
         config.initial_sequence = rand::random();
         config.initial_timestamp = rand::random();
+        config.room_rate = self.room_rate;
+        config.rtcp_mux = media.rtcp_mux;
+        config.opus_dtx = media.fmtp_param("usedtx") == Some("1");
         *bridge = Some(Box::new(MediaBridge::new(config)));
+        self.publish_stats(bridge);
     }
 
     async fn on_tick(
@@ -292,6 +380,25 @@ impl CallTask {
         }
         let room_frame = self.room.poll_audio();
         let Some(bridge) = bridge else { return };
+        while let Some(event) = bridge.poll_event() {
+            match event {
+                MediaEvent::Dtmf { digit } => self.on_dtmf(digit),
+                MediaEvent::RtcpBye => log::info!("call {}: the phone sent RTCP BYE", self.id),
+            }
+        }
+        while let Some(n) = bridge.poll_rtcp(now, out) {
+            let Some(to) = bridge.rtcp_remote() else {
+                break;
+            };
+            let socket = if bridge.config().rtcp_mux {
+                &self.sockets.rtp
+            } else {
+                &self.sockets.rtcp
+            };
+            if let Err(e) = socket.send_to(&out[..n], to).await {
+                log::debug!("call {}: RTCP send to {to}: {e}", self.id);
+            }
+        }
         let phone_frame = bridge.pull_phone_audio(now);
         self.room.send_audio(&phone_frame);
         if let (Some(frame), Some(remote)) = (room_frame, bridge.remote()) {

@@ -40,6 +40,18 @@ pub fn webhook_body(id: &str, unix: f64, change: &StateChange) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The webhook of a touch tone from the phone (state webhooks keep their SPEC form).
+pub fn dtmf_webhook_body(id: &str, unix: f64, digit: char) -> Vec<u8> {
+    serde_json::json!({
+        "id": id,
+        "timestamp": (unix * 1e6).round() / 1e6,
+        "event": "dtmf",
+        "digit": digit.to_string(),
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// A reason phrase comes from the network: keep it on one line and printable.
 fn sanitize(reason: &str) -> String {
     let cleaned: String = reason

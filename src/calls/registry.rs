@@ -1,12 +1,14 @@
 //! Every call the gateway knows about, running or finished: their state lines, the
 //! way to reach a running call, and the count that enforces the capacity limit.
 
-use super::log::{format_line, local_timestamp, webhook_body};
+use super::log::{dtmf_webhook_body, format_line, local_timestamp, webhook_body};
 use super::state::{CallState, HangupCause, StateChange};
 use super::store::{unix_seconds, CallStore};
 use smol::channel::Sender;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 /// A message to a running call's task.
@@ -14,7 +16,13 @@ use std::time::{Duration, SystemTime};
 pub enum Control {
     /// End the call for this reason.
     Hangup(HangupCause),
+    /// Send these touch tones to the phone.
+    Dtmf(String),
 }
+
+/// The latest media statistics of a call, written by its task about once a second and
+/// at its end, read by `/trtc/callstats`.
+pub type SharedStats = Rc<RefCell<Option<serde_json::Value>>>;
 
 struct CallEntry {
     lines: String,
@@ -22,6 +30,7 @@ struct CallEntry {
     last_unix: f64,
     control: Option<Sender<Control>>,
     webhook: Option<Sender<Vec<u8>>>,
+    stats: SharedStats,
 }
 
 /// The registry. Single-threaded: shared as `Rc<RefCell<Registry>>`.
@@ -55,6 +64,7 @@ impl Registry {
                     last_unix: c.last_unix,
                     control: None,
                     webhook: None,
+                    stats: SharedStats::default(),
                 };
                 (id, entry)
             })
@@ -68,16 +78,42 @@ impl Registry {
     }
 
     /// Registers a new call; it counts against capacity until its DISCONNCTD line.
-    pub fn begin(&mut self, id: &str, control: Sender<Control>, webhook: Option<Sender<Vec<u8>>>) {
+    /// Returns the cell its task publishes media statistics into.
+    pub fn begin(
+        &mut self,
+        id: &str,
+        control: Sender<Control>,
+        webhook: Option<Sender<Vec<u8>>>,
+    ) -> SharedStats {
+        let stats = SharedStats::default();
         let entry = CallEntry {
             lines: String::new(),
             done: false,
             last_unix: unix_seconds(SystemTime::now()),
             control: Some(control),
             webhook,
+            stats: stats.clone(),
         };
         self.calls.insert(id.to_string(), entry);
         self.active += 1;
+        stats
+    }
+
+    /// Queues a `dtmf` webhook for a running call.
+    pub fn notify_dtmf(&mut self, id: &str, digit: char) {
+        let Some(webhook) = self.calls.get(id).and_then(|e| e.webhook.as_ref()) else {
+            return;
+        };
+        let body = dtmf_webhook_body(id, unix_seconds(SystemTime::now()), digit);
+        if webhook.try_send(body).is_err() {
+            log::warn!("call {id}: webhook queue full, dtmf notification dropped");
+        }
+    }
+
+    /// The call's latest media statistics: None for unknown ids, Some(None) for a
+    /// call known but without media (unanswered, or from before a restart).
+    pub fn stats(&self, id: &str) -> Option<Option<serde_json::Value>> {
+        self.calls.get(id).map(|e| e.stats.borrow().clone())
     }
 
     /// Stamps and records a state change: the callstate line, the persisted log and the

@@ -11,7 +11,6 @@ use crate::config::Config;
 use crate::http::api::{Api, CallStateReply, RoomRef, StartupRequest};
 use crate::http::client::WebhookClient;
 use crate::http::errors::ApiError;
-use crate::media::Codec;
 use crate::room::{RoomBackend, RoomId, RoomParams};
 use crate::sip::sdp::LocalMedia;
 use crate::sip::SipService;
@@ -127,7 +126,7 @@ impl Api for Gateway {
             };
             spawn_sender(&self.executor, id.clone(), url.clone(), policy)
         });
-        self.registry.borrow_mut().begin(&id, control_tx, webhook);
+        let stats = self.registry.borrow_mut().begin(&id, control_tx, webhook);
         let ttl_deadline = Instant::now() + Duration::from_secs(req.ttl_s as u64);
         let mut machine = CallMachine::new();
         log::info!(
@@ -136,7 +135,10 @@ impl Api for Gateway {
             req.ttl_s
         );
 
-        // 1. The room. G.711 on the phone leg for now, so the room runs at 8 kHz.
+        // 1. The room, at the rate of the codec we prefer most (the bridge resamples
+        // when the phone picks another).
+        let codecs = self.config.offered_codecs();
+        let room_rate = codecs.first().map_or(8000, |c| c.sample_rate());
         let params = RoomParams {
             call_id: id.clone(),
             sdk_app_id: req.trtc.sdk_app_id,
@@ -146,7 +148,7 @@ impl Api for Gateway {
                 RoomRef::Numeric(n) => RoomId::Numeric(*n),
                 RoomRef::Named(s) => RoomId::Named(s.clone()),
             },
-            sample_rate: 8000,
+            sample_rate: room_rate,
         };
         let entry_timeout = Duration::from_secs(self.config.room.entry_timeout_s as u64);
         let entered = or_timeout(self.rooms.enter(params), entry_timeout).await;
@@ -176,7 +178,7 @@ impl Api for Gateway {
         let local_media = LocalMedia {
             ip: self.media_ip,
             rtp_port: sockets.addr.port(),
-            codecs: vec![Codec::Pcmu, Codec::Pcma],
+            codecs,
             telephone_event: true,
             session_id: rand::random::<u32>() as u64,
             session_version: 1,
@@ -214,6 +216,8 @@ impl Api for Gateway {
             no_rtp_timeout: Duration::from_secs(self.config.rtp.no_rtp_timeout_s as u64),
             jitter_frames: self.config.rtp.jitter_frames,
             phone_sends: true,
+            room_rate,
+            stats,
         };
         self.executor.spawn(task.run()).detach();
         Ok(id)
@@ -227,6 +231,26 @@ impl Api for Gateway {
                 Ok(())
             }
             None => Err(ApiError::not_found(format!("no running call with id {id}"))),
+        }
+    }
+
+    fn dtmf(&self, id: &str, digits: &str) -> Result<(), ApiError> {
+        let control = self.registry.borrow().control(id);
+        match control {
+            Some(control) => control
+                .try_send(Control::Dtmf(digits.to_string()))
+                .map_err(|_| ApiError::unavailable("the call is busy; try again")),
+            None => Err(ApiError::not_found(format!("no running call with id {id}"))),
+        }
+    }
+
+    fn callstats(&self, id: &str) -> Result<serde_json::Value, ApiError> {
+        match self.registry.borrow().stats(id) {
+            Some(Some(stats)) => Ok(stats),
+            Some(None) => Err(ApiError::not_found(format!(
+                "call {id} has no media statistics (no media yet, or from before a restart)"
+            ))),
+            None => Err(ApiError::not_found(format!("no call with id {id}"))),
         }
     }
 

@@ -5,9 +5,9 @@ use crate::http::client::{ClientError, WebhookClient};
 use smol::channel::{Receiver, Sender};
 use std::time::Duration;
 
-/// Most notifications waiting for one call; a call writes at most a handful, so hitting
+/// Most notifications waiting for one call (state lines and touch tones); hitting
 /// this means the receiver is hopeless and later ones are dropped (and logged).
-const QUEUE_DEPTH: usize = 32;
+const QUEUE_DEPTH: usize = 256;
 
 /// How to deliver.
 #[derive(Debug, Clone)]

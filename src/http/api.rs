@@ -104,6 +104,10 @@ pub trait Api {
     fn shutdown(&self, id: &str) -> Result<(), ApiError>;
     /// The call's history; `not_found` for ids never seen or past retention.
     fn callstate(&self, id: &str) -> Result<CallStateReply, ApiError>;
+    /// Queue touch tones to a running call's phone (RFC 4733, or SIP INFO).
+    fn dtmf(&self, id: &str, digits: &str) -> Result<(), ApiError>;
+    /// The call's media statistics as the `/trtc/callstats` JSON object.
+    fn callstats(&self, id: &str) -> Result<serde_json::Value, ApiError>;
 }
 
 /// Parse and validate a startup body. All of SPEC section 1's rules live here.
@@ -166,6 +170,37 @@ pub fn parse_id_body(body: &[u8]) -> Result<String, ApiError> {
         }
         Some(_) => Err(ApiError::bad_field("id", "must be a string")),
     }
+}
+
+/// Most digits one `/trtc/dtmf` request may carry (an IVR menu path, a PIN).
+pub const MAX_DTMF_DIGITS: usize = 64;
+
+/// `{"id": "...", "digits": "12#"}` for `/trtc/dtmf`: digits are `0-9 * # A-D`
+/// (lowercase a-d accepted), 1..=64 of them.
+pub fn parse_dtmf_body(body: &[u8]) -> Result<(String, String), ApiError> {
+    let id = parse_id_body(body)?;
+    let obj = parse_object(body)?;
+    let digits = match obj.get("digits") {
+        None | Some(Value::Null) => return Err(ApiError::missing_field("digits")),
+        Some(Value::String(s)) => s.to_ascii_uppercase(),
+        Some(_) => return Err(ApiError::bad_field("digits", "must be a string")),
+    };
+    if digits.is_empty() || digits.len() > MAX_DTMF_DIGITS {
+        return Err(ApiError::bad_field(
+            "digits",
+            format!("must be 1 to {MAX_DTMF_DIGITS} digits"),
+        ));
+    }
+    if !digits
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
+    {
+        return Err(ApiError::bad_field(
+            "digits",
+            "only 0-9, *, # and A-D are allowed",
+        ));
+    }
+    Ok((id, digits))
 }
 
 /// Check a call id taken from a query string or body: non-empty, bounded,
@@ -649,6 +684,34 @@ mod tests {
             v[f] = json!(ok);
             assert_eq!(parse(&v).unwrap().notify_url.as_deref(), Some(ok));
         }
+    }
+
+    #[test]
+    fn dtmf_body() {
+        let (id, digits) = parse_dtmf_body(br#"{"id":"ab12","digits":"12*#a"}"#).unwrap();
+        assert_eq!((id.as_str(), digits.as_str()), ("ab12", "12*#A"));
+        for (body, field) in [
+            (r#"{"id":"ab12"}"#, "digits"),
+            (r#"{"id":"ab12","digits":""}"#, "digits"),
+            (r#"{"id":"ab12","digits":"12x"}"#, "digits"),
+            (r#"{"id":"ab12","digits":5}"#, "digits"),
+            (r#"{"digits":"5"}"#, "id"),
+        ] {
+            let e = parse_dtmf_body(body.as_bytes()).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{body}");
+            assert_eq!(e.status, 400);
+        }
+        let long = format!(
+            r#"{{"id":"a","digits":"{}"}}"#,
+            "1".repeat(MAX_DTMF_DIGITS + 1)
+        );
+        assert_eq!(
+            parse_dtmf_body(long.as_bytes())
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("digits")
+        );
     }
 
     #[test]

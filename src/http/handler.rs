@@ -73,14 +73,30 @@ async fn answer<A: Api>(
             Ok(Response::ok(api::id_reply_json(&id)))
         }
         Route::CallState => {
-            let id = query
-                .get("id")
-                .ok_or_else(|| ApiError::missing_field("id"))?;
-            api::validate_call_id(id)?;
+            let id = query_id(query)?;
             let reply = api.callstate(id)?;
             Ok(Response::ok(api::callstate_reply_json(&reply)))
         }
+        Route::Dtmf => {
+            let (id, digits) = api::parse_dtmf_body(body)?;
+            api.dtmf(&id, &digits)?;
+            Ok(Response::ok(api::id_reply_json(&id)))
+        }
+        Route::CallStats => {
+            let id = query_id(query)?;
+            let stats = api.callstats(id)?;
+            Ok(Response::ok(stats.to_string().into_bytes()))
+        }
     }
+}
+
+/// The `id` query parameter of the GET routes, checked like a body's id.
+fn query_id(query: &Query) -> Result<&str, ApiError> {
+    let id = query
+        .get("id")
+        .ok_or_else(|| ApiError::missing_field("id"))?;
+    api::validate_call_id(id)?;
+    Ok(id)
 }
 
 /// SPEC: bodies are JSON. A request without `Content-Type` is let through
@@ -122,6 +138,22 @@ mod tests {
                 Err(ApiError::not_found("no such call"))
             }
         }
+        fn dtmf(&self, id: &str, _digits: &str) -> Result<(), ApiError> {
+            if id == "live" {
+                Ok(())
+            } else {
+                Err(ApiError::not_found("no such call"))
+            }
+        }
+
+        fn callstats(&self, id: &str) -> Result<serde_json::Value, ApiError> {
+            if id == "live" {
+                Ok(serde_json::json!({"codec": "PCMU"}))
+            } else {
+                Err(ApiError::not_found("no such call"))
+            }
+        }
+
         fn callstate(&self, id: &str) -> Result<CallStateReply, ApiError> {
             if id == "live" {
                 Ok(CallStateReply {

@@ -14,6 +14,10 @@ pub enum Route {
     Shutdown,
     /// `GET /trtc/callstate?id=`.
     CallState,
+    /// `POST /trtc/dtmf {"id","digits"}` (extension): touch tones to the phone.
+    Dtmf,
+    /// `GET /trtc/callstats?id=` (extension): the call's media statistics.
+    CallStats,
     /// `GET /healthz` (extension, for systemd/monitoring; not signed).
     Health,
 }
@@ -22,8 +26,8 @@ impl Route {
     /// The one method each route answers; also the `Allow` header of a 405.
     pub fn method(self) -> &'static str {
         match self {
-            Route::Startup | Route::Shutdown => "POST",
-            Route::CallState | Route::Health => "GET",
+            Route::Startup | Route::Shutdown | Route::Dtmf => "POST",
+            Route::CallState | Route::CallStats | Route::Health => "GET",
         }
     }
 
@@ -81,6 +85,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, RouteError> {
         "/trtc/startup" => Route::Startup,
         "/trtc/shutdown" => Route::Shutdown,
         "/trtc/callstate" => Route::CallState,
+        "/trtc/dtmf" => Route::Dtmf,
+        "/trtc/callstats" => Route::CallStats,
         "/healthz" if path == "/healthz" => Route::Health,
         _ => {
             return Err(RouteError {
@@ -183,6 +189,10 @@ mod tests {
             ("POST", "/v2205/trtc/shutdown", Route::Shutdown),
             ("GET", "/trtc/callstate", Route::CallState),
             ("GET", "/v2205/trtc/callstate", Route::CallState),
+            ("POST", "/trtc/dtmf", Route::Dtmf),
+            ("POST", "/v2205/trtc/dtmf", Route::Dtmf),
+            ("GET", "/trtc/callstats", Route::CallStats),
+            ("GET", "/v2205/trtc/callstats", Route::CallStats),
             ("GET", "/healthz", Route::Health),
         ] {
             assert_eq!(route(m, p), Ok(r), "{m} {p}");

@@ -47,6 +47,22 @@ impl Api for Fake {
             Err(ApiError::not_found("no such call"))
         }
     }
+    fn dtmf(&self, id: &str, _digits: &str) -> Result<(), ApiError> {
+        if id == "live" {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("no such call"))
+        }
+    }
+
+    fn callstats(&self, id: &str) -> Result<serde_json::Value, ApiError> {
+        if id == "live" {
+            Ok(serde_json::json!({"codec": "PCMU"}))
+        } else {
+            Err(ApiError::not_found("no such call"))
+        }
+    }
+
     fn callstate(&self, id: &str) -> Result<CallStateReply, ApiError> {
         match id {
             "live" => Ok(CallStateReply {

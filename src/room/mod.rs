@@ -89,6 +89,9 @@ pub trait Room {
     fn poll_audio(&mut self) -> Option<PcmFrame>;
     /// Takes the next event, if the room did something on its own.
     fn poll_event(&mut self, now: Instant) -> Option<RoomEvent>;
+    /// Passes a touch tone from the phone to the room (a TRTC custom message where
+    /// the backend supports one); backends without such a channel ignore it.
+    fn send_dtmf(&mut self, _digit: char) {}
     /// Leaves the room and frees what it holds; further calls do nothing.
     fn leave(&mut self);
 }

@@ -142,6 +142,23 @@ impl Room for SimRoom {
         }
     }
 
+    fn send_dtmf(&mut self, digit: char) {
+        // The simulated room keeps what the phone keyed beside its recording, so a demo
+        // or a test can see the digits arrive: `<record_dir>/<call id>.dtmf`.
+        let Some(path) = &self.record_path else {
+            return;
+        };
+        let path = path.with_extension("dtmf");
+        let result = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, digit.to_string().as_bytes()));
+        if let Err(e) = result {
+            log::warn!("simulated room: writing {}: {e}", path.display());
+        }
+    }
+
     fn leave(&mut self) {
         self.closed = true;
         self.finish_recording();

@@ -100,6 +100,15 @@ pub enum SipEvent {
         /// The peer's SDP.
         sdp: Bytes,
     },
+    /// The peer sent an INFO with a body (e.g. `application/dtmf-relay`); already answered 200.
+    Info {
+        /// The call.
+        call: CallKey,
+        /// Its Content-Type, lowercase as sent.
+        content_type: String,
+        /// Its body.
+        body: Bytes,
+    },
     /// The call is over.
     Terminated {
         /// The call.
@@ -306,6 +315,20 @@ impl SipCore {
         if let Some(c) = self.calls.get_mut(&call) {
             c.set_local_sdp(sdp);
         }
+    }
+
+    /// Sends an INFO inside the call's confirmed dialog; false when the call has none.
+    pub fn send_info(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        content_type: &str,
+        body: Bytes,
+    ) -> bool {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        c.send_info(&mut self.shared, now, content_type, body)
     }
 
     /// What the call can receive, so the core answers the phone's later offers

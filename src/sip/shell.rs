@@ -117,6 +117,17 @@ impl SipService {
         self.wake();
     }
 
+    /// Sends an INFO in the call's dialog (DTMF relay); false when it is not confirmed.
+    pub fn send_info(&self, call: CallKey, content_type: &str, body: Bytes) -> bool {
+        let sent = self
+            .inner
+            .core
+            .borrow_mut()
+            .send_info(Instant::now(), call, content_type, body);
+        self.wake();
+        sent
+    }
+
     /// What the call can receive: later offers of the phone are answered from it.
     pub fn set_local_media(&self, call: CallKey, media: super::sdp::LocalMedia) {
         self.inner.core.borrow_mut().set_local_media(call, media);
@@ -202,6 +213,7 @@ async fn flush(inner: &Inner, socket: &UdpSocket) {
             | SipEvent::Answered { call, .. }
             | SipEvent::Confirmed { call }
             | SipEvent::RemoteOffer { call, .. }
+            | SipEvent::Info { call, .. }
             | SipEvent::Terminated { call, .. } => *call,
         };
         let last = matches!(ev, SipEvent::Terminated { .. });

@@ -27,6 +27,8 @@ pub(crate) enum Role {
     Bye,
     /// BYE to an extra dialog of a forked 2xx (or to a 2xx that crossed our CANCEL).
     ExtraBye,
+    /// INFO we sent in the dialog (DTMF relay); its answer changes nothing.
+    Info,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +273,31 @@ impl UacCall {
         self.cancel = Cancel::Sent;
     }
 
+    /// Sends an INFO with `body` inside the confirmed dialog (DTMF relay for phones that
+    /// negotiated no telephone-event). False when there is no confirmed dialog.
+    pub(crate) fn send_info(
+        &mut self,
+        sh: &mut Shared,
+        now: Instant,
+        content_type: &str,
+        body: Bytes,
+    ) -> bool {
+        if self.state != State::Confirmed {
+            return false;
+        }
+        let branch = sh.branch();
+        let Some(d) = self.dialog.as_mut() else {
+            return false;
+        };
+        let mut info = d.request(Method::INFO, None, &sh.local, &branch);
+        info.headers
+            .insert_named(&ContentType(BytesStr::from(content_type.to_string())));
+        info.body = body;
+        let tx = sh.tx.send_request(now, d.next_hop(), info);
+        sh.owners.insert(tx, (self.key, Role::Info));
+        true
+    }
+
     fn send_bye(&mut self, sh: &mut Shared, now: Instant) {
         let branch = sh.branch();
         let Some(d) = self.dialog.as_mut() else {
@@ -337,6 +364,7 @@ impl UacCall {
                 EndCause::LocalBye,
             ),
             Role::Cancel | Role::ExtraBye => {}
+            Role::Info => log::debug!("SIP: INFO in {} not answered", self.call_id),
         }
     }
 
@@ -367,6 +395,16 @@ impl UacCall {
                 }
             }
             Role::ExtraBye => {}
+            Role::Info => {
+                if resp.code() >= 300 {
+                    log::info!(
+                        "SIP: INFO in {} refused: {} {}",
+                        self.call_id,
+                        resp.code(),
+                        resp.reason()
+                    );
+                }
+            }
         }
     }
 
@@ -602,9 +640,21 @@ impl UacCall {
                     });
                 }
             }
-            Method::OPTIONS | Method::INFO => {
+            Method::OPTIONS => {
                 sh.local.decorate_response(&mut resp, false);
                 sh.tx.send_response(now, tx, resp);
+            }
+            Method::INFO => {
+                sh.local.decorate_response(&mut resp, false);
+                sh.tx.send_response(now, tx, resp);
+                if !req.body.is_empty() {
+                    let content_type = req.content_type().unwrap_or_default();
+                    sh.events.push_back(SipEvent::Info {
+                        call: self.key,
+                        content_type,
+                        body: req.body.clone(),
+                    });
+                }
             }
             _ => {
                 let mut resp = Response::for_request(&req, 501, "Not Implemented", None);

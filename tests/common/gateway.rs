@@ -34,6 +34,8 @@ pub struct GatewayConfig {
     pub max_calls: Option<u32>,
     /// `[calls] state_dir`: the persisted call log, kept inside the test dir.
     pub state_dir: PathBuf,
+    /// `[sip] codecs`, the offer order; the gateway's default when None.
+    pub codecs: Option<Vec<String>>,
 }
 
 impl GatewayConfig {
@@ -52,13 +54,19 @@ impl GatewayConfig {
             no_rtp_timeout_s: None,
             max_calls: None,
             state_dir: dir.subdir("state"),
+            codecs: None,
         }
     }
 
     pub fn to_toml(&self) -> String {
         let q = |s: &str| toml_str(s);
         let mut t = String::new();
-        t.push_str("[http]\nlisten = \"127.0.0.1:0\"\n\n[sip]\nlisten = \"127.0.0.1:0\"\n\n");
+        t.push_str("[http]\nlisten = \"127.0.0.1:0\"\n\n[sip]\nlisten = \"127.0.0.1:0\"\n");
+        if let Some(c) = &self.codecs {
+            let list: Vec<String> = c.iter().map(|x| q(x)).collect();
+            t.push_str(&format!("codecs = [{}]\n", list.join(", ")));
+        }
+        t.push('\n');
         t.push_str(&format!(
             "[sip.outbound]\nuri = {}\n",
             q(&self.outbound_uri)

@@ -242,6 +242,9 @@ pub struct BaresipOpts {
     /// 8 kHz 16-bit mono WAV baresip plays into every call (longer than the call: it
     /// hangs up when the file ends).
     pub source_wav: PathBuf,
+    /// Codec modules to load (`g711.so`, `g722.so`, `opus.so`): baresip answers with
+    /// the first of the offer it has. Empty: G.711 only.
+    pub codec_modules: Vec<String>,
 }
 
 /// A headless baresip controlled over ctrl_tcp (netstring-framed JSON).
@@ -293,7 +296,18 @@ impl Baresip {
             .replace("@RTP_PORTS@", &format!("{r0}-{r1}"))
             .replace("@CTRL_PORT@", &ctrl_port.to_string())
             .replace("@SOURCE_WAV@", &opts.source_wav.to_string_lossy())
-            .replace("@REC_DIR@", &rec_dir.to_string_lossy());
+            .replace("@REC_DIR@", &rec_dir.to_string_lossy())
+            .replace(
+                "@CODEC_MODULES@",
+                &(if opts.codec_modules.is_empty() {
+                    vec!["g711.so".to_string()]
+                } else {
+                    opts.codec_modules.clone()
+                })
+                .iter()
+                .map(|m| format!("module\t\t\t{m}\n"))
+                .collect::<String>(),
+            );
         std::fs::write(conf_dir.join("config"), cfg).unwrap();
         std::fs::write(conf_dir.join("accounts"), format!("{}\n", opts.account)).unwrap();
         let mut cmd = Command::new("baresip");

@@ -1,0 +1,40 @@
+//! Touch tones from the phone: RFC 4733 events (sipp replaying its shipped capture of
+//! the key '1') and SIP INFO (application/dtmf-relay, '7') each become one `dtmf`
+//! webhook and reach the room, between the state webhooks, which keep their form.
+
+mod common;
+
+use common::callstate::assert_ending;
+use common::rig::Rig;
+use common::wait::secs;
+use common::webhook::WebhookReceiver;
+
+#[test]
+fn digits_from_the_phone_reach_the_webhook_and_the_room() {
+    let rx = WebhookReceiver::start();
+    let mut rig = Rig::start("dtmf-in", "uas_dtmf.xml", 1, false, |_| {});
+    let id = rig.gw.startup("1002", 60, Some(&rx.url()));
+    let lines = rig.gw.wait_done(&id, secs(40));
+    rig.uas.proc.assert_success(secs(20));
+    assert_ending(&lines, 200, "phone hung up");
+    rx.wait_disconnected(secs(20));
+
+    let bodies: Vec<serde_json::Value> = rx.hooks().iter().map(|h| h.json()).collect();
+    let digits: Vec<&str> = bodies
+        .iter()
+        .filter(|b| b["event"] == "dtmf")
+        .map(|b| {
+            assert_eq!(b["id"], serde_json::json!(id), "{b}");
+            assert!(b["timestamp"].is_f64(), "{b}");
+            b["digit"].as_str().unwrap_or("?")
+        })
+        .collect();
+    assert_eq!(digits, vec!["1", "7"], "one event per key press: {bodies:#?}");
+    let states = bodies.iter().filter(|b| b.get("state").is_some()).count();
+    assert_eq!(states, lines.len(), "state webhooks unchanged: {bodies:#?}");
+
+    let keyed = std::fs::read_to_string(rig.gw.record_dir.join(format!("{id}.dtmf")))
+        .expect("the simulated room records the digits it was passed");
+    assert_eq!(keyed, "17");
+    rig.gw.assert_healthy();
+}
