@@ -1,0 +1,397 @@
+//! One call's presence in a TRTC room through the SDK: entering (a future woken from SDK
+//! threads), the media hand-over on the call's tick, the room closing on its own, and
+//! leaving without blocking the executor.
+
+use super::errors::{self, meaning};
+use super::sdk::Sdk;
+use super::shared::{
+    self, Shared, CONNECTION_CONNECTED, PHASE_ENTERED, PHASE_ENTERING, PHASE_FAILED,
+};
+use crate::media::PcmFrame;
+use crate::room::{Room, RoomError, RoomEvent, RoomId, RoomParams};
+use std::ffi::{c_void, CString};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// Room frames waiting beyond this many means the two clocks drifted or the SDK burst:
+/// the oldest are dropped down to [`RX_TARGET_BACKLOG`], keeping the added latency bounded.
+pub const RX_MAX_BACKLOG: usize = 5;
+/// Frames left queued after trimming a backlog (40 ms of slack for the SDK's jitter).
+pub const RX_TARGET_BACKLOG: usize = 2;
+/// How long leaving waits for `OnExitRoom` before destroying the instance anyway.
+const EXIT_WAIT: Duration = Duration::from_millis(1500);
+
+/// An SDK instance and the state its callbacks write; freed by [`Instance::release`].
+struct Instance {
+    sdk: &'static Sdk,
+    handle: *mut c_void,
+    /// Raw `Arc<Shared>` given to the SDK as the callbacks' `user`: one strong count,
+    /// reclaimed once the instance is destroyed.
+    user: *const Shared,
+}
+
+// SAFETY: the handle is only used from one thread at a time (the executor, then the
+// teardown thread); the SDK itself is thread-safe for these calls.
+unsafe impl Send for Instance {}
+
+impl Instance {
+    fn create(sdk: &'static Sdk, shared: &Arc<Shared>) -> Option<Instance> {
+        let user = Arc::into_raw(shared.clone());
+        // SAFETY: `user` stays valid until `release` reclaims it after destroy.
+        let handle = unsafe { sdk.create(&shared::CALLBACKS, user as *mut c_void) };
+        if handle.is_null() {
+            // SAFETY: the SDK never saw `user`; take back the count.
+            unsafe { drop(Arc::from_raw(user)) };
+            return None;
+        }
+        Some(Instance { sdk, handle, user })
+    }
+
+    fn shared(&self) -> &Shared {
+        // SAFETY: `user` holds a strong count until `release`.
+        unsafe { &*self.user }
+    }
+
+    /// ExitRoom, a bounded wait for OnExitRoom, DestroyTRTCCloud, then the shared state is
+    /// freed; on a blocking-pool thread, since the SDK may take a while to stop.
+    fn release(self) {
+        smol::unblock(move || self.release_now()).detach();
+    }
+
+    fn release_now(self) {
+        let shared = self.shared();
+        shared.exit_requested.store(true, Ordering::Release);
+        // SAFETY: the handle is live until destroy below.
+        let rc = unsafe { self.sdk.exit(self.handle) };
+        if rc == 0 {
+            let deadline = Instant::now() + EXIT_WAIT;
+            while !shared.exited.load(Ordering::Acquire) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        // SAFETY: as above; no callback runs for the handle once destroy returns.
+        unsafe { self.sdk.destroy(self.handle) };
+        // SAFETY: reclaims the count taken in `create`; the SDK no longer holds `user`.
+        unsafe { drop(Arc::from_raw(self.user)) };
+    }
+}
+
+/// What `enter` returns: resolves on `OnEnterRoom` (after opening our audio channel) or on
+/// the error that refused entry. Dropped early (the gateway's entry timeout), it leaves the
+/// room and frees the instance.
+pub struct Entering {
+    instance: Option<Instance>,
+    shared: Arc<Shared>,
+    params: RoomParams,
+    reconnect_timeout: Duration,
+}
+
+/// Entry parameters that cannot be sent to the SDK.
+fn bad_params(message: String) -> RoomError {
+    RoomError {
+        code: errors::ERR_INVALID_PARAMETER,
+        message,
+    }
+}
+
+/// The SDK accepts 16 and 48 kHz for encoding; 8 kHz frames are resampled by it.
+fn encode_rate(rate: u32) -> u32 {
+    if rate >= 48_000 {
+        48_000
+    } else {
+        16_000
+    }
+}
+
+impl Entering {
+    /// Creates the instance and asks to enter; an immediate refusal is returned as is.
+    pub fn start(
+        sdk: &'static Sdk,
+        params: RoomParams,
+        reconnect_timeout: Duration,
+    ) -> Result<Entering, RoomError> {
+        if !matches!(params.sample_rate, 8000 | 16000 | 48000) {
+            return Err(bad_params(format!(
+                "room audio rate {} Hz is not supported (8000, 16000 or 48000)",
+                params.sample_rate
+            )));
+        }
+        let user_id = CString::new(params.user_id.as_str())
+            .map_err(|_| bad_params("userId contains a NUL byte".into()))?;
+        let user_sig = CString::new(params.user_sig.as_str())
+            .map_err(|_| bad_params("userSig contains a NUL byte".into()))?;
+        let (room_id, str_room_id) = match &params.room {
+            RoomId::Numeric(0) => return Err(bad_params("roomId 0 is not a room".into())),
+            RoomId::Numeric(n) => (*n, None),
+            RoomId::Named(s) => (
+                0,
+                Some(
+                    CString::new(s.as_str())
+                        .map_err(|_| bad_params("strRoomId contains a NUL byte".into()))?,
+                ),
+            ),
+        };
+        let shared = Arc::new(Shared::new(params.sample_rate));
+        let Some(instance) = Instance::create(sdk, &shared) else {
+            return Err(RoomError {
+                code: errors::ERR_FAILED,
+                message: "the TRTC SDK could not create an instance".into(),
+            });
+        };
+        // SAFETY: the handle is live; the strings outlive the call (the SDK copies them).
+        let rc = unsafe {
+            sdk.enter(
+                instance.handle,
+                params.sdk_app_id,
+                &user_id,
+                &user_sig,
+                room_id,
+                str_room_id.as_ref(),
+                params.sample_rate,
+            )
+        };
+        if rc < 0 {
+            instance.release();
+            return Err(RoomError {
+                code: rc,
+                message: meaning(rc).to_string(),
+            });
+        }
+        log::info!(
+            "call {}: entering TRTC room {:?} as {}",
+            params.call_id,
+            params.room,
+            params.user_id
+        );
+        Ok(Entering {
+            instance: Some(instance),
+            shared,
+            params,
+            reconnect_timeout,
+        })
+    }
+}
+
+impl Drop for Entering {
+    fn drop(&mut self) {
+        if let Some(instance) = self.instance.take() {
+            log::info!(
+                "call {}: room entry abandoned; leaving",
+                self.params.call_id
+            );
+            instance.release();
+        }
+    }
+}
+
+impl Future for Entering {
+    type Output = Result<Box<dyn Room>, RoomError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.shared.waker.register(cx.waker());
+        match this.shared.phase.load(Ordering::Acquire) {
+            PHASE_ENTERING => Poll::Pending,
+            PHASE_FAILED => {
+                let code = this.shared.entry_error.load(Ordering::Acquire);
+                if let Some(instance) = this.instance.take() {
+                    instance.release();
+                }
+                log::info!(
+                    "call {}: TRTC refused entry: {} ({code})",
+                    this.params.call_id,
+                    meaning(code)
+                );
+                Poll::Ready(Err(RoomError {
+                    code,
+                    message: meaning(code).to_string(),
+                }))
+            }
+            PHASE_ENTERED => {
+                let Some(instance) = this.instance.take() else {
+                    return Poll::Ready(Err(RoomError {
+                        code: 0,
+                        message: "room entry polled after completion".into(),
+                    }));
+                };
+                // SAFETY: the handle is live.
+                let rc = unsafe {
+                    instance
+                        .sdk
+                        .create_audio_channel(instance.handle, encode_rate(this.params.sample_rate))
+                };
+                if rc < 0 {
+                    instance.release();
+                    return Poll::Ready(Err(RoomError {
+                        code: rc,
+                        message: format!(
+                            "cannot open the audio channel into the room: {}",
+                            meaning(rc)
+                        ),
+                    }));
+                }
+                log::info!(
+                    "call {}: entered TRTC room {:?}",
+                    this.params.call_id,
+                    this.params.room
+                );
+                Poll::Ready(Ok(Box::new(TrtcRoom {
+                    instance: Some(instance),
+                    shared: this.shared.clone(),
+                    call_id: this.params.call_id.clone(),
+                    reconnect_timeout: this.reconnect_timeout,
+                    lost_since: None,
+                    closed: false,
+                    seen_enters: 0,
+                    seen_exits: 0,
+                })))
+            }
+            _ => Poll::Ready(Err(RoomError {
+                code: 0,
+                message: "room entry in an unknown state".into(),
+            })),
+        }
+    }
+}
+
+/// An entered room.
+pub struct TrtcRoom {
+    instance: Option<Instance>,
+    shared: Arc<Shared>,
+    call_id: String,
+    reconnect_timeout: Duration,
+    /// When the connection was first seen down (by `poll_event`'s clock).
+    lost_since: Option<Instant>,
+    closed: bool,
+    seen_enters: u64,
+    seen_exits: u64,
+}
+
+impl TrtcRoom {
+    fn log_user_changes(&mut self) {
+        let c = &self.shared.counters;
+        let enters = c.remote_enters.load(Ordering::Relaxed);
+        let exits = c.remote_exits.load(Ordering::Relaxed);
+        if enters != self.seen_enters || exits != self.seen_exits {
+            log::info!(
+                "call {}: remote users entered {} left {} (now {} in the room)",
+                self.call_id,
+                enters - self.seen_enters,
+                exits - self.seen_exits,
+                enters.saturating_sub(exits)
+            );
+            self.seen_enters = enters;
+            self.seen_exits = exits;
+        }
+    }
+
+    fn close(&mut self, reason: String) -> Option<RoomEvent> {
+        self.closed = true;
+        log::info!("call {}: TRTC room closed: {reason}", self.call_id);
+        Some(RoomEvent::Closed { reason })
+    }
+}
+
+impl Room for TrtcRoom {
+    fn send_audio(&mut self, frame: &PcmFrame) {
+        let Some(instance) = self.instance.as_ref() else {
+            return;
+        };
+        let c = &self.shared.counters;
+        if !self.shared.channel_ready.load(Ordering::Acquire) || frame.len == 0 {
+            c.tx_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        // SAFETY: the handle is live while `instance` is held.
+        let rc = unsafe {
+            instance
+                .sdk
+                .send_audio(instance.handle, frame.pcm(), frame.rate)
+        };
+        if rc == 0 {
+            c.tx_frames.fetch_add(1, Ordering::Relaxed);
+        } else {
+            c.tx_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn poll_audio(&mut self) -> Option<PcmFrame> {
+        self.instance.as_ref()?;
+        let waiting = self.shared.rx.len();
+        if waiting > RX_MAX_BACKLOG {
+            let mut dropped = 0;
+            while self.shared.rx.len() > RX_TARGET_BACKLOG && self.shared.rx.pop().is_some() {
+                dropped += 1;
+            }
+            self.shared
+                .counters
+                .rx_dropped_late
+                .fetch_add(dropped, Ordering::Relaxed);
+        }
+        self.shared.rx.pop()
+    }
+
+    fn poll_event(&mut self, now: Instant) -> Option<RoomEvent> {
+        if self.closed || self.instance.is_none() {
+            return None;
+        }
+        self.log_user_changes();
+        let code = self.shared.room_error.load(Ordering::Acquire);
+        if code == errors::ERR_BANNED_BY_SERVER {
+            return self.close(format!(
+                "room closed: removed from the room by the server (kicked or banned, {code})"
+            ));
+        }
+        if code != 0 {
+            return self.close(format!("room closed: {} ({code})", meaning(code)));
+        }
+        if self.shared.exited.load(Ordering::Acquire)
+            && !self.shared.exit_requested.load(Ordering::Acquire)
+        {
+            return self
+                .close("room closed: the room was dismissed or this user was removed".into());
+        }
+        let connection = self.shared.connection.load(Ordering::Acquire);
+        if connection == 0 || connection == CONNECTION_CONNECTED {
+            self.lost_since = None;
+        } else {
+            let since = *self.lost_since.get_or_insert(now);
+            if now.duration_since(since) >= self.reconnect_timeout {
+                return self.close(format!(
+                    "room closed: connection to TRTC lost for {} s",
+                    self.reconnect_timeout.as_secs()
+                ));
+            }
+        }
+        None
+    }
+
+    fn leave(&mut self) {
+        let Some(instance) = self.instance.take() else {
+            return;
+        };
+        let c = &self.shared.counters;
+        log::info!(
+            "call {}: leaving TRTC room (room frames {} in, {} dropped full, {} dropped late, {} bad; phone frames {} out, {} dropped; {} errors)",
+            self.call_id,
+            c.rx_frames.load(Ordering::Relaxed),
+            c.rx_dropped_full.load(Ordering::Relaxed),
+            c.rx_dropped_late.load(Ordering::Relaxed),
+            c.rx_bad_format.load(Ordering::Relaxed),
+            c.tx_frames.load(Ordering::Relaxed),
+            c.tx_dropped.load(Ordering::Relaxed),
+            c.errors.load(Ordering::Relaxed),
+        );
+        instance.release();
+    }
+}
+
+impl Drop for TrtcRoom {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
