@@ -114,7 +114,8 @@ fn build_shim(dir: &Path, shim: &Path) -> Result<(), String> {
         "-Wall",
         "-Wextra",
     ])
-    .arg(format!("-I{}", dir.join("include").display()))
+    .arg("-isystem")
+    .arg(dir.join("include"))
     .arg(SHIM_SOURCE)
     .arg(format!("-L{}", dir.display()))
     .arg(format!("-Wl,-rpath-link,{}", dir.display()))
