@@ -135,6 +135,13 @@ __attribute__((visibility("default"))) int sipgw_trtc_global_setup(const char* l
                                                                   const char* socks5_host, uint16_t socks5_port,
                                                                   const char* socks5_user, const char* socks5_password) {
     int rc = 0;
+    // Console and level first: SetLogPath initialises the SDK's logger with what is set then.
+    if (console_log) {
+        TXLiveSDK::EnableConsoleLog();
+    } else {
+        TXLiveSDK::DisableConsoleLog();
+    }
+    TXLiveSDK::SetLogLevel(log_level);
     if (log_dir != nullptr && log_dir[0] != '\0') {
         TXLiveSDK::DisableLogFile(false);
         if (!TXLiveSDK::SetLogPath(log_dir)) {
@@ -143,12 +150,13 @@ __attribute__((visibility("default"))) int sipgw_trtc_global_setup(const char* l
     } else {
         TXLiveSDK::DisableLogFile(true);
     }
-    TXLiveSDK::SetLogLevel(log_level);
+    // Again once the logger exists (the first call may predate it).
     if (console_log) {
         TXLiveSDK::EnableConsoleLog();
     } else {
         TXLiveSDK::DisableConsoleLog();
     }
+    TXLiveSDK::SetLogLevel(log_level);
     if (socks5_host != nullptr && socks5_host[0] != '\0') {
         if (!TXLiveSDK::SetSocks5Proxy(socks5_host, socks5_port, socks5_user ? socks5_user : "",
                                        socks5_password ? socks5_password : "")) {
