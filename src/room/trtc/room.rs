@@ -321,18 +321,7 @@ impl Room for TrtcRoom {
 
     fn poll_audio(&mut self) -> Option<PcmFrame> {
         self.instance.as_ref()?;
-        let waiting = self.shared.rx.len();
-        if waiting > RX_MAX_BACKLOG {
-            let mut dropped = 0;
-            while self.shared.rx.len() > RX_TARGET_BACKLOG && self.shared.rx.pop().is_some() {
-                dropped += 1;
-            }
-            self.shared
-                .counters
-                .rx_dropped_late
-                .fetch_add(dropped, Ordering::Relaxed);
-        }
-        self.shared.rx.pop()
+        self.shared.take_frame(RX_MAX_BACKLOG, RX_TARGET_BACKLOG)
     }
 
     fn poll_event(&mut self, now: Instant) -> Option<RoomEvent> {

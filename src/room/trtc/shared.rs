@@ -129,6 +129,20 @@ impl Shared {
         self.waker.wake();
     }
 
+    /// Consumer end for the call's tick: the oldest frame, after dropping (and counting)
+    /// the oldest ones when more than `max_backlog` wait, down to `target_backlog`, so the
+    /// latency the queue adds stays bounded however the two clocks drift.
+    pub fn take_frame(&self, max_backlog: usize, target_backlog: usize) -> Option<PcmFrame> {
+        if self.rx.len() > max_backlog {
+            let mut dropped = 0;
+            while self.rx.len() > target_backlog && self.rx.pop().is_some() {
+                dropped += 1;
+            }
+            self.counters.rx_dropped_late.fetch_add(dropped, Ordering::Relaxed);
+        }
+        self.rx.pop()
+    }
+
     /// Copies one SDK frame (possibly several 20 ms frames long, possibly multi-channel:
     /// the first channel is kept) into the queue as 20 ms frames.
     pub fn on_mixed_audio(&self, pcm: &[i16], samples: usize, rate: u32, channels: usize) {
@@ -311,6 +325,25 @@ mod tests {
         s.on_error(-1);
         assert_eq!(s.phase.load(Ordering::Acquire), PHASE_ENTERED);
         assert_eq!(s.room_error.load(Ordering::Acquire), -205);
+    }
+
+    #[test]
+    fn a_backlog_beyond_the_bound_is_trimmed_to_the_newest_frames() {
+        let s = Shared::new(8000);
+        for i in 0..8i16 {
+            s.on_mixed_audio(&[i; 160], 160, 8000, 1);
+        }
+        // 8 waiting > 5: the 6 oldest go, leaving 2, of which the older is handed out.
+        assert_eq!(s.take_frame(5, 2).map(|f| f.samples[0]), Some(6));
+        assert_eq!(s.counters.rx_dropped_late.load(Ordering::Relaxed), 6);
+        assert_eq!(s.take_frame(5, 2).map(|f| f.samples[0]), Some(7));
+        assert!(s.take_frame(5, 2).is_none());
+        // Within the bound nothing is dropped.
+        for i in 0..5i16 {
+            s.on_mixed_audio(&[i; 160], 160, 8000, 1);
+        }
+        assert_eq!(s.take_frame(5, 2).map(|f| f.samples[0]), Some(0));
+        assert_eq!(s.counters.rx_dropped_late.load(Ordering::Relaxed), 6);
     }
 
     #[test]
