@@ -138,7 +138,9 @@ impl Shared {
             while self.rx.len() > target_backlog && self.rx.pop().is_some() {
                 dropped += 1;
             }
-            self.counters.rx_dropped_late.fetch_add(dropped, Ordering::Relaxed);
+            self.counters
+                .rx_dropped_late
+                .fetch_add(dropped, Ordering::Relaxed);
         }
         self.rx.pop()
     }
