@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use trtc_sipgw::media::PcmFrame;
 use trtc_sipgw::room::trtc::errors::meaning;
-use trtc_sipgw::room::trtc::{TrtcBackend, TrtcRoomConfig};
+use trtc_sipgw::room::trtc::{TrtcBackend, TrtcRoom, TrtcRoomConfig};
 use trtc_sipgw::room::{Room, RoomBackend, RoomError, RoomEvent, RoomId, RoomParams};
 
 /// The remote user's tone in the double, and the phone's tone we send.
@@ -59,6 +59,8 @@ fn env(test: &str) -> Option<&'static Env> {
         std::env::set_var("LITEAV_DOUBLE_DISMISS_AFTER_MS__dismissed", "300");
         std::env::set_var("LITEAV_DOUBLE_DISCONNECT_AFTER_MS__lost", "300");
         std::env::set_var("LITEAV_DOUBLE_ENTER_DELAY_MS__slow", "60000");
+        // The room's clock runs 15% fast against the call's tick.
+        std::env::set_var("LITEAV_DOUBLE_FRAME_INTERVAL_US__drift", "17000");
         let config = TrtcRoomConfig {
             sdk_dir: Some(double_dir.clone()),
             shim: Some(shim),
@@ -127,6 +129,20 @@ fn enter(env: &Env, p: RoomParams) -> Result<Box<dyn Room>, RoomError> {
     })
 }
 
+/// Enters through the typed API, to see the room's counters.
+fn enter_typed(env: &Env, p: RoomParams) -> TrtcRoom {
+    let entering = env.backend.start_entry(p).expect("entry starts");
+    smol::block_on(async {
+        futures_lite::future::or(async { Some(entering.await) }, async {
+            async_io::Timer::after(Duration::from_secs(10)).await;
+            None
+        })
+        .await
+    })
+    .expect("entry resolves")
+    .expect("enters the double's room")
+}
+
 fn tone_frame(rate: u32, hz: f64, phase: &mut f64) -> PcmFrame {
     let mut f = PcmFrame::silence(rate);
     for s in f.pcm_mut() {
@@ -151,7 +167,8 @@ fn run_ticks(room: &mut dyn Room, rate: u32, ticks: usize) -> (Vec<i16>, Option<
             return (received, Some(e));
         }
         room.send_audio(&tone_frame(rate, PHONE_HZ, &mut phase));
-        while let Some(f) = room.poll_audio() {
+        // One frame per tick, as the gateway's call does.
+        if let Some(f) = room.poll_audio() {
             assert_eq!(f.rate, rate);
             assert_eq!(f.len as u32, rate / 50);
             received.extend_from_slice(f.pcm());
@@ -169,9 +186,18 @@ fn audio_both_ways(rate: u32) {
     let wav = env.record_dir.join(format!("{user}.wav"));
     let _ = std::fs::remove_file(&wav);
 
-    let mut room = enter(env, params(&user, rate)).expect("enters the double's room");
-    let (received, event) = run_ticks(room.as_mut(), rate, 75);
+    let mut room = enter_typed(env, params(&user, rate));
+    let (received, event) = run_ticks(&mut room, rate, 75);
     assert!(event.is_none(), "unexpected {event:?}");
+    let stats = room.stats();
+    eprintln!("audio at {rate} Hz: {stats:?}");
+    assert_eq!(
+        stats.rx_taken as usize * (rate as usize / 50),
+        received.len()
+    );
+    assert!(stats.tx_frames >= 40, "{stats:?}");
+    assert_eq!(stats.remote_enters, 1);
+    assert_eq!(stats.rx_bad_format, 0);
     room.leave();
     room.leave(); // a second leave does nothing
 
@@ -217,6 +243,33 @@ fn audio_both_ways_at_16k() {
 #[test]
 fn audio_both_ways_at_48k() {
     audio_both_ways(48000);
+}
+
+#[test]
+fn a_fast_room_clock_is_trimmed_so_latency_stays_bounded() {
+    let _g = serial();
+    let Some(env) = env("drift") else { return };
+    let mut room = enter_typed(env, params("drift", 16000));
+    let (received, event) = run_ticks(&mut room, 16000, 200);
+    assert!(event.is_none(), "unexpected {event:?}");
+    let stats = room.stats();
+    eprintln!("drifting room clock: {stats:?}");
+    room.leave();
+    // 15% more frames arrive than the tick takes: the surplus is dropped, and counted.
+    assert!(stats.rx_dropped_late > 0, "{stats:?}");
+    // Every queued frame was taken, trimmed, or is still waiting in the bounded queue.
+    let accounted = stats.rx_taken + stats.rx_dropped_late;
+    assert!(accounted <= stats.rx_frames, "{stats:?}");
+    assert!(
+        stats.rx_frames - accounted <= trtc_sipgw::room::trtc::shared::RX_QUEUE_FRAMES as u64,
+        "{stats:?}"
+    );
+    assert!(
+        stats.rx_max_depth <= trtc_sipgw::room::trtc::room::RX_MAX_BACKLOG + 1,
+        "{stats:?}"
+    );
+    assert!(tone_share(&received, 16000, ROOM_HZ) > 0.5);
+    assert_all_released(env);
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //   KICK_CODE
 //   DISMISS_AFTER_MS   after entry, the remote user leaves and OnExitRoom arrives unasked
 //   DISCONNECT_AFTER_MS after entry, the connection goes DISCONNECTED and stays so
+//   FRAME_INTERVAL_US  time between mixed-audio callbacks (default 20000; less = a fast clock)
 //   TONE_HZ            frequency of the remote user's tone (default 440)
 //   RECORD_DIR         directory for <user_id>.wav with what was sent
 //
@@ -325,6 +326,7 @@ class DoubleCloud final : public TRTCCloud {
         kick_code_ = static_cast<int>(env_num(user_, "KICK_CODE", ERR_BANNED_BY_SERVER));
         dismiss_after_ms_ = env_num(user_, "DISMISS_AFTER_MS", -1);
         disconnect_after_ms_ = env_num(user_, "DISCONNECT_AFTER_MS", -1);
+        frame_interval_ = std::chrono::microseconds(env_num(user_, "FRAME_INTERVAL_US", 20000));
         std::string hz = env_str(user_, "TONE_HZ");
         tone_hz_ = hz.empty() ? 440.0 : atof(hz.c_str());
         record_dir_ = env_str(user_, "RECORD_DIR");
@@ -472,7 +474,7 @@ class DoubleCloud final : public TRTCCloud {
                 }
                 state_ = State::InRoom;
                 entered_at = now;
-                next_frame = now + milliseconds(20);
+                next_frame = now + frame_interval_;
                 lock.unlock();
                 delegate_->OnConnectionStateChanged(CONNECTION_STATE_INIT, CONNECTION_STATE_CONNECTING);
                 delegate_->OnConnectionStateChanged(CONNECTION_STATE_CONNECTING, CONNECTION_STATE_CONNECTED);
@@ -526,9 +528,9 @@ class DoubleCloud final : public TRTCCloud {
             if (!connected || !remote_present || now < next_frame) {
                 continue;
             }
-            next_frame += milliseconds(20);
+            next_frame += frame_interval_;
             if (now > next_frame + milliseconds(200)) {
-                next_frame = now + milliseconds(20);  // fell far behind (stopped debugger): resync
+                next_frame = now + frame_interval_;  // fell far behind (stopped debugger): resync
             }
             int rate = out_rate_;
             double hz = tone_hz_;
@@ -573,6 +575,7 @@ class DoubleCloud final : public TRTCCloud {
     long dismiss_after_ms_ = -1;
     long disconnect_after_ms_ = -1;
     double tone_hz_ = 440.0;
+    std::chrono::microseconds frame_interval_{20000};
     std::string record_dir_;
     Clock::time_point deadline_;
     bool exit_requested_ = false;

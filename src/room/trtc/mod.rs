@@ -17,11 +17,12 @@ pub mod sdk;
 pub mod shared;
 pub mod usersig;
 
-use super::{EnterFuture, RoomBackend, RoomParams};
+use super::{EnterFuture, Room, RoomBackend, RoomError, RoomParams};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use room::{Entering, RoomStats, TrtcRoom};
 pub use sdk::{LoadError, BUILD_SDK_DIR, BUILD_SHIM, LITEAV_VERSION};
 
 /// `[room.trtc]`: where the SDK is and how it should behave process-wide.
@@ -137,10 +138,21 @@ impl TrtcBackend {
     }
 }
 
+impl TrtcBackend {
+    /// Starts entering a room; the typed counterpart of [`RoomBackend::enter`], for callers
+    /// (tests, metrics) that want the [`TrtcRoom`] and its [`RoomStats`]. Parameters the SDK
+    /// would refuse at once are an error here.
+    pub fn start_entry(&self, params: RoomParams) -> Result<Entering, RoomError> {
+        Entering::start(self.sdk, params, self.reconnect_timeout)
+    }
+}
+
 impl RoomBackend for TrtcBackend {
     fn enter(&self, params: RoomParams) -> EnterFuture {
-        match room::Entering::start(self.sdk, params, self.reconnect_timeout) {
-            Ok(entering) => Box::pin(entering),
+        match self.start_entry(params) {
+            Ok(entering) => {
+                Box::pin(async move { entering.await.map(|room| Box::new(room) as Box<dyn Room>) })
+            }
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }

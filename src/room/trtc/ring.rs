@@ -1,4 +1,4 @@
-//! A bounded single-producer single-consumer queue of PCM frames that lives in an `Arc`.
+//! A bounded single-producer single-consumer queue (of PCM frames) that lives in an `Arc`.
 //!
 //! The SDK delivers the room's audio on its own thread while the call's 20 ms tick takes it
 //! on the executor; between them nothing may block or allocate. `heapless::spsc` needs a
@@ -7,13 +7,12 @@
 //! Each end guards itself with a flag, so a second concurrent producer (or consumer) is
 //! refused rather than allowed to corrupt the queue.
 
-use crate::media::PcmFrame;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Fixed-capacity frame queue; `N` frames of storage allocated once.
-pub struct FrameRing<const N: usize> {
-    slots: [UnsafeCell<PcmFrame>; N],
+/// Fixed-capacity queue; `N` slots of storage allocated once.
+pub struct FrameRing<T: Copy, const N: usize> {
+    slots: [UnsafeCell<T>; N],
     /// Count of frames ever taken (consumer-owned).
     head: AtomicUsize,
     /// Count of frames ever stored (producer-owned).
@@ -26,8 +25,8 @@ pub struct FrameRing<const N: usize> {
 // only by the consumer while it is inside; the Release/Acquire pairs on `tail` and `head`
 // order those accesses, and the `producing`/`consuming` flags keep each end to one thread at
 // a time.
-unsafe impl<const N: usize> Sync for FrameRing<N> {}
-unsafe impl<const N: usize> Send for FrameRing<N> {}
+unsafe impl<T: Copy + Send, const N: usize> Sync for FrameRing<T, N> {}
+unsafe impl<T: Copy + Send, const N: usize> Send for FrameRing<T, N> {}
 
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +37,11 @@ pub enum PushError {
     Busy,
 }
 
-impl<const N: usize> FrameRing<N> {
-    /// An empty queue whose slots start as silence at `rate`.
-    pub fn new(rate: u32) -> Self {
+impl<T: Copy, const N: usize> FrameRing<T, N> {
+    /// An empty queue whose slots start as copies of `init`.
+    pub fn new(init: T) -> Self {
         FrameRing {
-            slots: std::array::from_fn(|_| UnsafeCell::new(PcmFrame::silence(rate))),
+            slots: std::array::from_fn(|_| UnsafeCell::new(init)),
             head: AtomicUsize::new(0),
             tail: AtomicUsize::new(0),
             producing: AtomicBool::new(false),
@@ -51,7 +50,7 @@ impl<const N: usize> FrameRing<N> {
     }
 
     /// Producer end: fills the next free slot in place with `fill`.
-    pub fn push_with(&self, fill: impl FnOnce(&mut PcmFrame)) -> Result<(), PushError> {
+    pub fn push_with(&self, fill: impl FnOnce(&mut T)) -> Result<(), PushError> {
         if self.producing.swap(true, Ordering::Acquire) {
             return Err(PushError::Busy);
         }
@@ -72,7 +71,7 @@ impl<const N: usize> FrameRing<N> {
     }
 
     /// Consumer end: takes the oldest frame.
-    pub fn pop(&self) -> Option<PcmFrame> {
+    pub fn pop(&self) -> Option<T> {
         if self.consuming.swap(true, Ordering::Acquire) {
             return None;
         }
@@ -107,6 +106,7 @@ impl<const N: usize> FrameRing<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::PcmFrame;
     use std::sync::Arc;
 
     fn frame_with(first: i16) -> impl FnOnce(&mut PcmFrame) {
@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn keeps_order_and_refuses_when_full() {
-        let ring: FrameRing<4> = FrameRing::new(8000);
+        let ring: FrameRing<PcmFrame, 4> = FrameRing::new(PcmFrame::silence(8000));
         for i in 0..4 {
             assert_eq!(ring.push_with(frame_with(i)), Ok(()));
         }
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn hands_every_frame_across_threads_in_order() {
-        let ring: Arc<FrameRing<8>> = Arc::new(FrameRing::new(8000));
+        let ring: Arc<FrameRing<PcmFrame, 8>> = Arc::new(FrameRing::new(PcmFrame::silence(8000)));
         let producer = {
             let ring = ring.clone();
             std::thread::spawn(move || {

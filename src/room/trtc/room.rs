@@ -25,7 +25,7 @@ pub const RX_TARGET_BACKLOG: usize = 2;
 /// How long leaving waits for `OnExitRoom` before destroying the instance anyway.
 const EXIT_WAIT: Duration = Duration::from_millis(1500);
 
-/// An SDK instance and the state its callbacks write; freed by [`Instance::release`].
+/// An SDK instance and the state its callbacks write; left and destroyed when dropped.
 struct Instance {
     sdk: &'static Sdk,
     handle: *mut c_void,
@@ -34,14 +34,10 @@ struct Instance {
     user: *const Shared,
 }
 
-// SAFETY: the handle is only used from one thread at a time (the executor, then the
-// teardown thread); the SDK itself is thread-safe for these calls.
-unsafe impl Send for Instance {}
-
 impl Instance {
     fn create(sdk: &'static Sdk, shared: &Arc<Shared>) -> Option<Instance> {
         let user = Arc::into_raw(shared.clone());
-        // SAFETY: `user` stays valid until `release` reclaims it after destroy.
+        // SAFETY: `user` stays valid until the teardown reclaims it after destroy.
         let handle = unsafe { sdk.create(&shared::CALLBACKS, user as *mut c_void) };
         if handle.is_null() {
             // SAFETY: the SDK never saw `user`; take back the count.
@@ -51,22 +47,19 @@ impl Instance {
         Some(Instance { sdk, handle, user })
     }
 
-    fn shared(&self) -> &Shared {
-        // SAFETY: `user` holds a strong count until `release`.
-        unsafe { &*self.user }
+    /// Leaves and frees the instance (see the `Drop` impl); spelled out where it matters.
+    fn release(self) {
+        drop(self);
     }
 
     /// ExitRoom, a bounded wait for OnExitRoom, DestroyTRTCCloud, then the shared state is
-    /// freed; on a blocking-pool thread, since the SDK may take a while to stop.
-    fn release(self) {
-        smol::unblock(move || self.release_now()).detach();
-    }
-
-    fn release_now(self) {
-        let shared = self.shared();
+    /// freed. Runs on a blocking-pool thread: the SDK may take a while to stop.
+    fn teardown(sdk: &'static Sdk, handle: *mut c_void, user: *const Shared) {
+        // SAFETY: `user` holds a strong count until the end of this function.
+        let shared = unsafe { &*user };
         shared.exit_requested.store(true, Ordering::Release);
         // SAFETY: the handle is live until destroy below.
-        let rc = unsafe { self.sdk.exit(self.handle) };
+        let rc = unsafe { sdk.exit(handle) };
         if rc == 0 {
             let deadline = Instant::now() + EXIT_WAIT;
             while !shared.exited.load(Ordering::Acquire) && Instant::now() < deadline {
@@ -74,11 +67,30 @@ impl Instance {
             }
         }
         // SAFETY: as above; no callback runs for the handle once destroy returns.
-        unsafe { self.sdk.destroy(self.handle) };
+        unsafe { sdk.destroy(handle) };
         // SAFETY: reclaims the count taken in `create`; the SDK no longer holds `user`.
-        unsafe { drop(Arc::from_raw(self.user)) };
+        unsafe { drop(Arc::from_raw(user)) };
     }
 }
+
+/// Every way an instance goes away (leave, failed or abandoned entry, a panic unwinding)
+/// leaves the room and destroys it: nothing can leak an SDK instance.
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let parts = SendParts(self.sdk, self.handle, self.user);
+        smol::unblock(move || {
+            let parts = parts;
+            Instance::teardown(parts.0, parts.1, parts.2)
+        })
+        .detach();
+    }
+}
+
+/// The raw parts of an instance on their way to the teardown thread.
+struct SendParts(&'static Sdk, *mut c_void, *const Shared);
+
+// SAFETY: the parts are used by exactly one thread (the teardown) once sent.
+unsafe impl Send for SendParts {}
 
 /// What `enter` returns: resolves on `OnEnterRoom` (after opening our audio channel) or on
 /// the error that refused entry. Dropped early (the gateway's entry timeout), it leaves the
@@ -189,7 +201,7 @@ impl Drop for Entering {
 }
 
 impl Future for Entering {
-    type Output = Result<Box<dyn Room>, RoomError>;
+    type Output = Result<TrtcRoom, RoomError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -239,7 +251,7 @@ impl Future for Entering {
                     this.params.call_id,
                     this.params.room
                 );
-                Poll::Ready(Ok(Box::new(TrtcRoom {
+                Poll::Ready(Ok(TrtcRoom {
                     instance: Some(instance),
                     shared: this.shared.clone(),
                     call_id: this.params.call_id.clone(),
@@ -248,7 +260,11 @@ impl Future for Entering {
                     closed: false,
                     seen_enters: 0,
                     seen_exits: 0,
-                })))
+                    rx_taken: 0,
+                    rx_wait_sum: Duration::ZERO,
+                    rx_wait_max: Duration::ZERO,
+                    rx_max_depth: 0,
+                }))
             }
             _ => Poll::Ready(Err(RoomError {
                 code: 0,
@@ -269,9 +285,66 @@ pub struct TrtcRoom {
     closed: bool,
     seen_enters: u64,
     seen_exits: u64,
+    rx_taken: u64,
+    rx_wait_sum: Duration,
+    rx_wait_max: Duration,
+    rx_max_depth: usize,
+}
+
+/// A room's counters: what crossed it, what was dropped and why, how long room audio
+/// waited for the call's tick.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoomStats {
+    /// Room frames queued for the phone.
+    pub rx_frames: u64,
+    /// Room frames dropped because the queue was full.
+    pub rx_dropped_full: u64,
+    /// Room frames dropped to keep the latency bounded.
+    pub rx_dropped_late: u64,
+    /// Room frames refused for their format.
+    pub rx_bad_format: u64,
+    /// Room frames taken by the call.
+    pub rx_taken: u64,
+    /// Mean time a taken frame waited between its SDK callback and the call's tick.
+    pub rx_wait_avg: Duration,
+    /// Longest such wait.
+    pub rx_wait_max: Duration,
+    /// Most frames seen waiting at a tick, after trimming.
+    pub rx_max_depth: usize,
+    /// Phone frames handed to the SDK.
+    pub tx_frames: u64,
+    /// Phone frames not sent.
+    pub tx_dropped: u64,
+    /// Remote users who entered.
+    pub remote_enters: u64,
+    /// Remote users who left.
+    pub remote_exits: u64,
+    /// SDK errors after entry.
+    pub errors: u64,
 }
 
 impl TrtcRoom {
+    /// The room's counters so far.
+    pub fn stats(&self) -> RoomStats {
+        let c = &self.shared.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        RoomStats {
+            rx_frames: get(&c.rx_frames),
+            rx_dropped_full: get(&c.rx_dropped_full),
+            rx_dropped_late: get(&c.rx_dropped_late),
+            rx_bad_format: get(&c.rx_bad_format),
+            rx_taken: self.rx_taken,
+            rx_wait_avg: self.rx_wait_sum / u32::try_from(self.rx_taken.max(1)).unwrap_or(u32::MAX),
+            rx_wait_max: self.rx_wait_max,
+            rx_max_depth: self.rx_max_depth,
+            tx_frames: get(&c.tx_frames),
+            tx_dropped: get(&c.tx_dropped),
+            remote_enters: get(&c.remote_enters),
+            remote_exits: get(&c.remote_exits),
+            errors: get(&c.errors),
+        }
+    }
+
     fn log_user_changes(&mut self) {
         let c = &self.shared.counters;
         let enters = c.remote_enters.load(Ordering::Relaxed);
@@ -321,7 +394,13 @@ impl Room for TrtcRoom {
 
     fn poll_audio(&mut self) -> Option<PcmFrame> {
         self.instance.as_ref()?;
-        self.shared.take_frame(RX_MAX_BACKLOG, RX_TARGET_BACKLOG)
+        let stamped = self.shared.take_frame(RX_MAX_BACKLOG, RX_TARGET_BACKLOG)?;
+        let waited = stamped.at.elapsed();
+        self.rx_taken += 1;
+        self.rx_wait_sum += waited;
+        self.rx_wait_max = self.rx_wait_max.max(waited);
+        self.rx_max_depth = self.rx_max_depth.max(self.shared.rx.len() + 1);
+        Some(stamped.frame)
     }
 
     fn poll_event(&mut self, now: Instant) -> Option<RoomEvent> {
@@ -360,22 +439,17 @@ impl Room for TrtcRoom {
     }
 
     fn leave(&mut self) {
-        let Some(instance) = self.instance.take() else {
+        if self.instance.is_none() {
             return;
-        };
-        let c = &self.shared.counters;
+        }
         log::info!(
-            "call {}: leaving TRTC room (room frames {} in, {} dropped full, {} dropped late, {} bad; phone frames {} out, {} dropped; {} errors)",
+            "call {}: leaving TRTC room: {:?}",
             self.call_id,
-            c.rx_frames.load(Ordering::Relaxed),
-            c.rx_dropped_full.load(Ordering::Relaxed),
-            c.rx_dropped_late.load(Ordering::Relaxed),
-            c.rx_bad_format.load(Ordering::Relaxed),
-            c.tx_frames.load(Ordering::Relaxed),
-            c.tx_dropped.load(Ordering::Relaxed),
-            c.errors.load(Ordering::Relaxed),
+            self.stats()
         );
-        instance.release();
+        if let Some(instance) = self.instance.take() {
+            instance.release();
+        }
     }
 }
 

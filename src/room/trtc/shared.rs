@@ -10,10 +10,20 @@ use crate::media::{PcmFrame, MAX_FRAME_SAMPLES};
 use atomic_waker::AtomicWaker;
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
+use std::time::Instant;
 
 /// Frames of room audio the queue holds (320 ms); more than the latency bound allows, so a
 /// burst from the SDK is trimmed by the bound rather than refused.
 pub const RX_QUEUE_FRAMES: usize = 16;
+
+/// A room frame and when the SDK handed it over, so the wait in the queue can be measured.
+#[derive(Clone, Copy)]
+pub struct Stamped {
+    /// The frame.
+    pub frame: PcmFrame,
+    /// When its callback ran.
+    pub at: Instant,
+}
 
 /// Entry phases (`Shared::phase`).
 pub const PHASE_ENTERING: u8 = 0;
@@ -73,7 +83,7 @@ pub struct Shared {
     /// Wakes the entry future.
     pub waker: AtomicWaker,
     /// Room audio for the phone.
-    pub rx: FrameRing<RX_QUEUE_FRAMES>,
+    pub rx: FrameRing<Stamped, RX_QUEUE_FRAMES>,
     /// Counters.
     pub counters: Counters,
 }
@@ -91,7 +101,10 @@ impl Shared {
             channel_ready: AtomicBool::new(false),
             connection: AtomicU8::new(0),
             waker: AtomicWaker::new(),
-            rx: FrameRing::new(rate),
+            rx: FrameRing::new(Stamped {
+                frame: PcmFrame::silence(rate),
+                at: Instant::now(),
+            }),
             counters: Counters::default(),
         }
     }
@@ -132,7 +145,7 @@ impl Shared {
     /// Consumer end for the call's tick: the oldest frame, after dropping (and counting)
     /// the oldest ones when more than `max_backlog` wait, down to `target_backlog`, so the
     /// latency the queue adds stays bounded however the two clocks drift.
-    pub fn take_frame(&self, max_backlog: usize, target_backlog: usize) -> Option<PcmFrame> {
+    pub fn take_frame(&self, max_backlog: usize, target_backlog: usize) -> Option<Stamped> {
         if self.rx.len() > max_backlog {
             let mut dropped = 0;
             while self.rx.len() > target_backlog && self.rx.pop().is_some() {
@@ -162,9 +175,12 @@ impl Shared {
             self.counters.rx_bad_format.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        let at = Instant::now();
         for chunk in 0..samples / per_frame {
             let base = chunk * per_frame;
-            let pushed = self.rx.push_with(|f: &mut PcmFrame| {
+            let pushed = self.rx.push_with(|slot: &mut Stamped| {
+                slot.at = at;
+                let f = &mut slot.frame;
                 f.rate = rate;
                 f.len = per_frame;
                 for (i, s) in f.samples[..per_frame].iter_mut().enumerate() {
@@ -297,8 +313,8 @@ mod tests {
             pcm.push(-1);
         }
         s.on_mixed_audio(&pcm, 320, 8000, 2);
-        let a = s.rx.pop().unwrap();
-        let b = s.rx.pop().unwrap();
+        let a = s.rx.pop().unwrap().frame;
+        let b = s.rx.pop().unwrap().frame;
         assert_eq!(a.len, 160);
         assert_eq!(a.samples[5], 5);
         assert_eq!(b.samples[0], 160);
@@ -336,15 +352,15 @@ mod tests {
             s.on_mixed_audio(&[i; 160], 160, 8000, 1);
         }
         // 8 waiting > 5: the 6 oldest go, leaving 2, of which the older is handed out.
-        assert_eq!(s.take_frame(5, 2).map(|f| f.samples[0]), Some(6));
+        assert_eq!(s.take_frame(5, 2).map(|f| f.frame.samples[0]), Some(6));
         assert_eq!(s.counters.rx_dropped_late.load(Ordering::Relaxed), 6);
-        assert_eq!(s.take_frame(5, 2).map(|f| f.samples[0]), Some(7));
+        assert_eq!(s.take_frame(5, 2).map(|f| f.frame.samples[0]), Some(7));
         assert!(s.take_frame(5, 2).is_none());
         // Within the bound nothing is dropped.
         for i in 0..5i16 {
             s.on_mixed_audio(&[i; 160], 160, 8000, 1);
         }
-        assert_eq!(s.take_frame(5, 2).map(|f| f.samples[0]), Some(0));
+        assert_eq!(s.take_frame(5, 2).map(|f| f.frame.samples[0]), Some(0));
         assert_eq!(s.counters.rx_dropped_late.load(Ordering::Relaxed), 6);
     }
 
