@@ -273,6 +273,47 @@ fn a_fast_room_clock_is_trimmed_so_latency_stays_bounded() {
 }
 
 #[test]
+fn several_rooms_at_once_each_carry_their_own_audio() {
+    let _g = serial();
+    let Some(env) = env("several") else { return };
+    let rates = [8000, 16000, 48000, 16000, 8000];
+    let mut rooms: Vec<(u32, TrtcRoom, Vec<i16>)> = rates
+        .iter()
+        .enumerate()
+        .map(|(i, &rate)| {
+            (
+                rate,
+                enter_typed(env, params(&format!("multi{i}"), rate)),
+                Vec::new(),
+            )
+        })
+        .collect();
+    assert_eq!(live_instances(env), rates.len() as i32);
+    let start = Instant::now();
+    for tick in 0..60u64 {
+        if let Some(wait) =
+            (start + Duration::from_millis(20 * tick)).checked_duration_since(Instant::now())
+        {
+            std::thread::sleep(wait);
+        }
+        for (rate, room, got) in rooms.iter_mut() {
+            assert!(room.poll_event(Instant::now()).is_none());
+            room.send_audio(&PcmFrame::silence(*rate));
+            if let Some(f) = room.poll_audio() {
+                assert_eq!(f.rate, *rate);
+                got.extend_from_slice(f.pcm());
+            }
+        }
+    }
+    for (rate, mut room, got) in rooms {
+        room.leave();
+        let share = tone_share(&got, rate, ROOM_HZ);
+        assert!(share > 0.8, "{rate} Hz room: tone share {share}");
+    }
+    assert_all_released(env);
+}
+
+#[test]
 fn named_rooms_are_entered_too() {
     let _g = serial();
     let Some(env) = env("named_rooms") else {
