@@ -48,6 +48,11 @@ fn main() {
     let shim = out.join(SHIM_NAME);
     match build_shim(&dir, &shim) {
         Ok(()) => {
+            // Also next to the gateway's binary (target/<profile>/), where it is looked for
+            // first, so the two are packaged together; best effort.
+            if let Some(profile_dir) = out.ancestors().nth(3) {
+                let _ = std::fs::copy(&shim, profile_dir.join(SHIM_NAME));
+            }
             println!("cargo:rustc-env=SIPGW_TRTC_SHIM={}", shim.display());
             println!("cargo:rustc-env=SIPGW_LITEAV_DIR={}", dir.display());
         }
