@@ -36,6 +36,40 @@ pub struct Config {
     pub webhook: WebhookConfig,
     /// Logging.
     pub log: LogConfig,
+    /// TRTC applications the gateway may sign userSigs for.
+    pub trtc: TrtcConfig,
+}
+
+/// `[trtc]`: per-application secrets, so clients may omit `trtcParams.userSig`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrtcConfig {
+    /// `[trtc.apps."<sdkAppId>"]`, keyed by the decimal sdkAppId.
+    pub apps: std::collections::BTreeMap<String, TrtcAppConfig>,
+}
+
+/// `[trtc.apps."<sdkAppId>"]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrtcAppConfig {
+    /// The application's UserSig secret key (TRTC console). Never logged.
+    pub secret_key: String,
+    /// Lifetime of the userSigs the gateway makes, in seconds.
+    #[serde(default = "default_user_sig_expire_s")]
+    pub user_sig_expire_s: u64,
+}
+
+fn default_user_sig_expire_s() -> u64 {
+    86_400
+}
+
+impl std::fmt::Debug for TrtcAppConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrtcAppConfig")
+            .field("secret_key", &"<redacted>")
+            .field("user_sig_expire_s", &self.user_sig_expire_s)
+            .finish()
+    }
 }
 
 /// `[http]`
@@ -147,6 +181,8 @@ pub struct RoomConfig {
     pub entry_timeout_s: u32,
     /// Settings of the simulated room.
     pub sim: SimRoomConfig,
+    /// Settings of Tencent's LiteAV SDK (`backend = "trtc"`).
+    pub trtc: crate::room::trtc::TrtcRoomConfig,
 }
 
 impl Default for RoomConfig {
@@ -155,6 +191,7 @@ impl Default for RoomConfig {
             backend: "sim".into(),
             entry_timeout_s: 15,
             sim: SimRoomConfig::default(),
+            trtc: Default::default(),
         }
     }
 }
@@ -308,12 +345,23 @@ impl Config {
             return bad("rtp.jitter_frames", "must be 0..=25");
         }
         match self.room.backend.as_str() {
-            "sim" => {}
-            "trtc" => return bad(
-                "room.backend",
-                "`trtc` needs Tencent's LiteAV SDK, which this build does not carry yet; use `sim`",
-            ),
+            "sim" | "trtc" => {}
             _ => return bad("room.backend", "must be `sim` or `trtc`"),
+        }
+        if let Err((key, why)) = self.room.trtc.validate() {
+            return bad(key, &why);
+        }
+        for (app, cfg) in &self.trtc.apps {
+            let key = format!("trtc.apps.\"{app}\"");
+            if !app.parse::<u32>().is_ok_and(|n| n > 0) {
+                return bad(&key, "the table name must be the decimal sdkAppId");
+            }
+            if cfg.secret_key.trim().is_empty() {
+                return bad(&format!("{key}.secret_key"), "must not be empty");
+            }
+            if !(60..=180 * 86_400).contains(&cfg.user_sig_expire_s) {
+                return bad(&format!("{key}.user_sig_expire_s"), "must be 60..=15552000");
+            }
         }
         if self.room.entry_timeout_s == 0 {
             return bad("room.entry_timeout_s", "must be at least 1");
@@ -479,6 +527,12 @@ dismiss_after_s = 0
             ("[calls]\nmax_calls = 0\n", "calls.max_calls"),
             ("[sip]\ncodecs = [\"speex\"]\n", "sip.codecs"),
             ("[sip]\ncodecs = []\n", "sip.codecs"),
+            ("[trtc.apps.abc]\nsecret_key = \"k\"\n", "trtc.apps.\"abc\""),
+            (
+                "[trtc.apps.\"1400000001\"]\nsecret_key = \"\"\n",
+                "secret_key",
+            ),
+            ("[room.trtc]\nlog_level = 9\n", "room.trtc.log_level"),
         ] {
             let e = Config::parse(text).unwrap_err();
             assert!(e.0.contains(key), "{text}: {}", e.0);

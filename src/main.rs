@@ -15,6 +15,8 @@ use trtc_sipgw::config::Config;
 use trtc_sipgw::http::client::WebhookClient;
 use trtc_sipgw::http::server::{serve, HttpLimits};
 use trtc_sipgw::room::sim::SimBackend;
+use trtc_sipgw::room::trtc::TrtcBackend;
+use trtc_sipgw::room::RoomBackend;
 use trtc_sipgw::sip::{SipConfig, SipService};
 
 const USAGE: &str = "usage: trtc-sipgw [--config FILE]
@@ -82,6 +84,11 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     };
     let registry = Rc::new(RefCell::new(registry));
 
+    // The room backend first: a missing SDK stops the gateway before it listens.
+    let rooms: Rc<dyn RoomBackend> = match config.room.backend.as_str() {
+        "trtc" => Rc::new(TrtcBackend::new(&config.room.trtc).map_err(|e| e.to_string())?),
+        _ => Rc::new(SimBackend::new(config.room.sim.clone())),
+    };
     let http = smol::net::TcpListener::bind(config.http.listen)
         .await
         .map_err(|e| format!("cannot listen for HTTP on {}: {e}", config.http.listen))?;
@@ -105,7 +112,6 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
 
     let webhooks = WebhookClient::new(config.webhook.ca_file.as_deref())
         .map_err(|e| format!("bad configuration: key `webhook.ca_file`: {e}"))?;
-    let rooms = Rc::new(SimBackend::new(config.room.sim.clone()));
     let media_ip = config.rtp.ip.unwrap_or(advertise_ip);
     let limits = HttpLimits {
         max_body: config.http.max_body_bytes,

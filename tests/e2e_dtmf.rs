@@ -29,7 +29,11 @@ fn digits_from_the_phone_reach_the_webhook_and_the_room() {
             b["digit"].as_str().unwrap_or("?")
         })
         .collect();
-    assert_eq!(digits, vec!["1", "7"], "one event per key press: {bodies:#?}");
+    assert_eq!(
+        digits,
+        vec!["1", "7"],
+        "one event per key press: {bodies:#?}"
+    );
     let states = bodies.iter().filter(|b| b.get("state").is_some()).count();
     assert_eq!(states, lines.len(), "state webhooks unchanged: {bodies:#?}");
 

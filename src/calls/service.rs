@@ -85,6 +85,28 @@ impl Gateway {
             .replace("{number}", &number.replace('#', "%23"))
     }
 
+    /// The request's userSig, or one the gateway signs with the application's configured
+    /// secret key (SPEC section 5) when the client left it out.
+    fn user_sig_for(&self, req: &StartupRequest) -> Result<String, ApiError> {
+        if let Some(sig) = &req.trtc.user_sig {
+            return Ok(sig.clone());
+        }
+        let app = self.config.trtc.apps.get(&req.trtc.sdk_app_id.to_string());
+        let Some(app) = app else {
+            return Err(ApiError::missing_field("trtcParams.userSig"));
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Ok(crate::room::trtc::usersig::gen_user_sig(
+            &app.secret_key,
+            &req.trtc.user_id,
+            req.trtc.sdk_app_id,
+            now,
+            app.user_sig_expire_s,
+        ))
+    }
+
     fn record_failure(&self, id: &str, machine: &mut CallMachine, code: u16, reason: String) {
         machine.fail(code, reason);
         while let Some(change) = machine.poll_change() {
@@ -109,12 +131,7 @@ impl Api for Gateway {
                 self.config.calls.max_calls
             )));
         }
-        let Some(user_sig) = req.trtc.user_sig.clone() else {
-            return Err(ApiError::bad_field(
-                "trtcParams.userSig",
-                "userSig is required",
-            ));
-        };
+        let user_sig = self.user_sig_for(&req)?;
 
         let id = new_call_id();
         let (control_tx, control_rx) = smol::channel::bounded(4);

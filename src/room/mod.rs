@@ -5,6 +5,7 @@
 //! and hands it over when asked. Nothing here blocks the executor.
 
 pub mod sim;
+pub mod trtc;
 
 use crate::media::PcmFrame;
 use std::future::Future;

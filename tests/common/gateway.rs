@@ -7,9 +7,12 @@ use super::net::PortBlock;
 use super::proc::Proc;
 use super::tmp::TestDir;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Path of the binary cargo built for these tests.
@@ -94,13 +97,51 @@ impl GatewayConfig {
         if let Some(m) = self.max_calls {
             t.push_str(&format!("max_calls = {m}\n"));
         }
+        match super::room::double_room() {
+            None => t.push_str("\n[room]\nbackend = \"sim\"\n"),
+            Some(d) => t.push_str(&format!(
+                "\n[room]\nbackend = \"trtc\"\n\n[room.trtc]\nsdk_dir = {}\nshim = {}\n",
+                q(&d.sdk_dir.to_string_lossy()),
+                q(&d.shim.to_string_lossy())
+            )),
+        }
         t.push_str(&format!(
-            "\n[room]\nbackend = \"sim\"\n\n[room.sim]\ntone_hz = {}\nrecord_dir = {}\ndismiss_after_s = {}\n",
+            "\n[room.sim]\ntone_hz = {}\nrecord_dir = {}\ndismiss_after_s = {}\n",
             self.tone_hz,
             q(&self.record_dir.to_string_lossy()),
             self.dismiss_after_s
         ));
         t
+    }
+
+    /// What the LiteAV double must do to play the simulated room's part: speak the
+    /// same tone, record to the same directory, refuse the same userSig, dismiss the
+    /// room after the same time.
+    fn double_env(&self) -> Vec<(String, String)> {
+        if super::room::double_room().is_none() {
+            return Vec::new();
+        }
+        let mut env = vec![
+            (
+                "LITEAV_DOUBLE_TONE_HZ".to_string(),
+                self.tone_hz.to_string(),
+            ),
+            (
+                "LITEAV_DOUBLE_RECORD_DIR".to_string(),
+                self.record_dir.to_string_lossy().into_owned(),
+            ),
+            (
+                "LITEAV_DOUBLE_REJECT_USER_SIG".to_string(),
+                "reject".to_string(),
+            ),
+        ];
+        if self.dismiss_after_s > 0 {
+            env.push((
+                "LITEAV_DOUBLE_DISMISS_AFTER_MS".to_string(),
+                (self.dismiss_after_s * 1000).to_string(),
+            ));
+        }
+        env
     }
 }
 
@@ -114,7 +155,13 @@ pub struct Gateway {
     pub http: SocketAddr,
     pub sip: SocketAddr,
     pub record_dir: PathBuf,
+    /// Over the LiteAV double: the TRTC user of each call, whose name the double's
+    /// recording carries (calls get distinct users so their recordings do not collide).
+    users: Mutex<HashMap<String, String>>,
 }
+
+/// Distinct TRTC users for calls over the LiteAV double.
+static NEXT_USER: AtomicU32 = AtomicU32::new(1);
 
 fn find_addr(log: &str, prefix: &str) -> Option<SocketAddr> {
     log.lines().find_map(|l| {
@@ -126,20 +173,25 @@ fn find_addr(log: &str, prefix: &str) -> Option<SocketAddr> {
 impl Gateway {
     /// Writes `cfg` and starts the gateway; panics with its log if it does not come up.
     pub fn start(dir: &TestDir, cfg: &GatewayConfig) -> Gateway {
-        let mut gw = Self::start_with_text(dir, &cfg.to_toml());
+        let mut gw = Self::start_with_env(dir, &cfg.to_toml(), &cfg.double_env());
         gw.record_dir = cfg.record_dir.clone();
         gw
     }
 
     /// Starts the gateway on an arbitrary config text and waits for both address lines.
     pub fn start_with_text(dir: &TestDir, toml: &str) -> Gateway {
+        Self::start_with_env(dir, toml, &[])
+    }
+
+    fn start_with_env(dir: &TestDir, toml: &str, env: &[(String, String)]) -> Gateway {
         let path = dir.join("gateway.toml");
         std::fs::write(&path, toml).unwrap();
         let mut cmd = Command::new(binary());
         cmd.arg("--config")
             .arg(&path)
             .env("RUST_LOG", "debug")
-            .env("RUST_BACKTRACE", "1");
+            .env("RUST_BACKTRACE", "1")
+            .envs(env.iter().map(|(k, v)| (k, v)));
         let mut proc = Proc::spawn("gateway", &mut cmd, dir.path());
         proc.wait_log("trtc-sipgw: SIP on udp ", Duration::from_secs(30));
         proc.wait_log("trtc-sipgw: HTTP API on http://", Duration::from_secs(30));
@@ -153,6 +205,7 @@ impl Gateway {
             http,
             sip,
             record_dir: dir.join("room-rec"),
+            users: Mutex::new(HashMap::new()),
         }
     }
 
@@ -191,7 +244,13 @@ impl Gateway {
 
     /// Starts a call and returns its id (asserts 200 and a lowercase hex id).
     pub fn startup(&self, phonenumber: &str, ttl: u32, notify: Option<&str>) -> String {
-        let r = self.startup_raw(&Self::startup_body(phonenumber, ttl, notify));
+        let mut body = Self::startup_body(phonenumber, ttl, notify);
+        let user = super::room::double_room().map(|_| {
+            let user = format!("phone{}", NEXT_USER.fetch_add(1, Ordering::SeqCst));
+            body["trtcParams"]["userId"] = json!(user);
+            user
+        });
+        let r = self.startup_raw(&body);
         assert_eq!(
             r.status,
             200,
@@ -207,6 +266,9 @@ impl Gateway {
             !id.is_empty() && id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')),
             "call id {id:?} is not lowercase hex"
         );
+        if let Some(user) = user {
+            self.users.lock().unwrap().insert(id.clone(), user);
+        }
         id
     }
 
@@ -270,7 +332,22 @@ impl Gateway {
 
     /// Where the sim room records what it heard from the phone in call `id`.
     pub fn recording(&self, id: &str) -> PathBuf {
-        self.record_dir.join(format!("{id}.wav"))
+        let user = self.users.lock().unwrap().get(id).cloned();
+        match user {
+            None => self.record_dir.join(format!("{id}.wav")),
+            Some(user) => {
+                // The double writes its recording when the SDK instance is torn down,
+                // just after the call ends.
+                let path = self.record_dir.join(format!("{user}.wav"));
+                super::wait::until(
+                    &format!("the LiteAV double's recording {}", path.display()),
+                    Duration::from_secs(15),
+                    || path.exists().then_some(()),
+                );
+                super::wait::file_settled(&path, Duration::from_secs(15));
+                path
+            }
+        }
     }
 
     /// Asserts the process is alive and never panicked.

@@ -13,6 +13,7 @@ pub mod net;
 pub mod peers;
 pub mod proc;
 pub mod rig;
+pub mod room;
 pub mod rtpcap;
 pub mod sip;
 pub mod tmp;
