@@ -3,6 +3,7 @@
 //! clock, and enforces the TTL and the no-RTP timeout. Protocol decisions live in the
 //! cores (`sip`, `media::bridge`, `calls::state`); this is the I/O shell around them.
 
+use super::clock::MediaClock;
 use super::registry::{Control, Registry};
 use super::rtp_ports::RtpSockets;
 use super::state::{CallMachine, HangupCause};
@@ -15,13 +16,14 @@ use futures_lite::future::{or, pending};
 use futures_lite::StreamExt;
 use smol::channel::Receiver;
 use std::cell::RefCell;
-use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Largest datagram the media sockets read; RTP on a LAN fits easily.
 const MEDIA_DATAGRAM: usize = 2048;
+
+/// RTCP is read only to be dropped; a longer datagram is truncated, which is harmless.
+const RTCP_DATAGRAM: usize = 64;
 
 /// How long the gateway waits for the SIP leg to confirm a hang-up (487 to a CANCEL,
 /// 200 to a BYE) before it writes the call's end anyway.
@@ -57,49 +59,103 @@ pub struct CallTask {
     pub jitter_frames: u8,
     /// False while the phone has put the call on hold (it sends no RTP then).
     pub phone_sends: bool,
+    /// The gateway's shared 20 ms media clock.
+    pub clock: MediaClock,
 }
 
 enum Wake {
-    Rtp(io::Result<(usize, SocketAddr)>),
-    Rtcp,
     Sip(Option<SipEvent>),
     Control(Option<Control>),
     Tick,
     Ttl,
 }
 
+/// The call's media core, shared by the receive loop and the tick (never borrowed
+/// across an await).
+type SharedBridge = RefCell<Option<Box<MediaBridge>>>;
+
 impl CallTask {
     /// Runs the call to its end; the DISCONNCTD line is recorded before this returns.
+    ///
+    /// Three loops run inside this one task: RTP reception, RTCP draining, and the call
+    /// loop (SIP, control, TTL and the 20 ms tick of the shared [`MediaClock`]). Each
+    /// socket loop keeps its receive future alive between datagrams, so a tick does
+    /// not cost a `recvfrom` on each socket, and the tick costs no timer of its own.
+    /// Datagrams already waiting are handled before a tick that is due at the same time.
+    ///
+    /// [`MediaClock`]: super::clock::MediaClock
     pub async fn run(mut self) {
-        let mut ticker =
-            async_io::Timer::interval(Duration::from_millis(crate::media::FRAME_MS as u64));
+        let bridge: SharedBridge = RefCell::new(None);
+        let rtp = self.sockets.rtp.clone();
+        let rtcp = self.sockets.rtcp.clone();
+        let id = self.id.clone();
+        let receive = async {
+            let mut buf = [0u8; MEDIA_DATAGRAM];
+            loop {
+                match rtp.recv_from(&mut buf).await {
+                    Ok((n, from)) => {
+                        if let Some(bridge) = bridge.borrow_mut().as_mut() {
+                            if let Err(e) = bridge.handle_rtp(Instant::now(), from, &buf[..n]) {
+                                log::debug!("call {id}: RTP from {from} dropped: {e:?}");
+                            }
+                        }
+                    }
+                    Err(e) => log::debug!("call {id}: RTP socket: {e}"),
+                }
+            }
+        };
+        let drain_rtcp = async {
+            // RTCP is not used yet; reading it keeps the socket buffer from filling.
+            let mut buf = [0u8; RTCP_DATAGRAM];
+            loop {
+                let _ = rtcp.recv_from(&mut buf).await;
+            }
+        };
+        or(or(receive, drain_rtcp), self.call_loop(&bridge)).await;
+
+        self.room.leave();
+        self.sip.hangup(self.sip_call);
+        let stats = bridge.borrow().as_ref().map(|b| b.stats());
+        if let Some(stats) = stats {
+            log::info!("call {}: media {:?}", self.id, stats);
+        }
+    }
+
+    /// Everything but the media sockets: SIP, control, TTL, and the 20 ms tick.
+    async fn call_loop(&mut self, bridge: &SharedBridge) {
+        let mut ticks = self.clock.subscribe();
         let mut ttl = async_io::Timer::at(self.ttl_deadline);
         let mut ttl_pending = true;
         let mut sip_open = true;
-        let mut bridge: Option<Box<MediaBridge>> = None;
         let mut confirmed_at: Option<Instant> = None;
         let mut give_up_at: Option<Instant> = None;
-        let mut rtp_buf = [0u8; MEDIA_DATAGRAM];
-        let mut rtcp_buf = [0u8; MEDIA_DATAGRAM];
         let mut out = [0u8; MEDIA_DATAGRAM];
+        // Polled as streams, the channels keep their listener between wake-ups instead
+        // of registering a new one on every pass; streams need them pinned, so they
+        // move here (closed placeholders stay behind).
+        let mut sip_events = Box::pin(std::mem::replace(
+            &mut self.sip_events,
+            smol::channel::bounded(1).1,
+        ));
+        let mut control = Box::pin(std::mem::replace(
+            &mut self.control,
+            smol::channel::bounded(1).1,
+        ));
 
         while !self.machine.is_done() {
             let wake = {
-                let rtp = async { Wake::Rtp(self.sockets.rtp.recv_from(&mut rtp_buf).await) };
-                let rtcp = async {
-                    let _ = self.sockets.rtcp.recv_from(&mut rtcp_buf).await;
-                    Wake::Rtcp
-                };
+                let sip_next = sip_events.next();
+                let control_next = control.next();
                 let sip = async {
                     if sip_open {
-                        Wake::Sip(self.sip_events.recv().await.ok())
+                        Wake::Sip(sip_next.await)
                     } else {
                         pending().await
                     }
                 };
-                let control = async { Wake::Control(self.control.recv().await.ok()) };
+                let control = async { Wake::Control(control_next.await) };
                 let tick = async {
-                    ticker.next().await;
+                    ticks.next().await;
                     Wake::Tick
                 };
                 let ttl_fired = async {
@@ -110,22 +166,13 @@ impl CallTask {
                         pending().await
                     }
                 };
-                or(rtp, or(sip, or(control, or(tick, or(ttl_fired, rtcp))))).await
+                or(sip, or(control, or(tick, ttl_fired))).await
             };
             let now = Instant::now();
             match wake {
-                Wake::Rtp(Ok((n, from))) => {
-                    if let Some(bridge) = &mut bridge {
-                        if let Err(e) = bridge.handle_rtp(now, from, &rtp_buf[..n]) {
-                            log::debug!("call {}: RTP from {from} dropped: {e:?}", self.id);
-                        }
-                    }
-                }
-                Wake::Rtp(Err(e)) => log::debug!("call {}: RTP socket: {e}", self.id),
-                Wake::Rtcp => {}
                 Wake::Sip(None) => sip_open = false,
                 Wake::Sip(Some(event)) => {
-                    self.on_sip_event(event, &mut bridge, &mut confirmed_at, now);
+                    self.on_sip_event(event, &mut bridge.borrow_mut(), &mut confirmed_at, now);
                 }
                 Wake::Control(Some(Control::Hangup(cause))) => self.hangup(cause),
                 Wake::Control(None) => self.hangup(HangupCause::GatewayStopping),
@@ -133,7 +180,7 @@ impl CallTask {
                     ttl_pending = false;
                     self.hangup(HangupCause::Ttl);
                 }
-                Wake::Tick => self.on_tick(now, &mut bridge, confirmed_at, &mut out).await,
+                Wake::Tick => self.on_tick(now, bridge, confirmed_at, &mut out).await,
             }
             if self.machine.hangup_cause().is_some() && give_up_at.is_none() {
                 give_up_at = Some(now + TEARDOWN_GRACE);
@@ -146,12 +193,6 @@ impl CallTask {
                 self.machine.give_up();
             }
             self.flush_changes();
-        }
-
-        self.room.leave();
-        self.sip.hangup(self.sip_call);
-        if let Some(bridge) = &bridge {
-            log::info!("call {}: media {:?}", self.id, bridge.stats());
         }
     }
 
@@ -282,7 +323,7 @@ impl CallTask {
     async fn on_tick(
         &mut self,
         now: Instant,
-        bridge: &mut Option<Box<MediaBridge>>,
+        bridge: &SharedBridge,
         confirmed_at: Option<Instant>,
         out: &mut [u8],
     ) {
@@ -291,25 +332,31 @@ impl CallTask {
             self.hangup(HangupCause::Room(reason));
         }
         let room_frame = self.room.poll_audio();
-        let Some(bridge) = bridge else { return };
-        let phone_frame = bridge.pull_phone_audio(now);
-        self.room.send_audio(&phone_frame);
-        if let (Some(frame), Some(remote)) = (room_frame, bridge.remote()) {
-            match bridge.push_room_audio(&frame, out) {
-                Ok(n) => {
-                    if let Err(e) = self.sockets.rtp.send_to(&out[..n], remote).await {
-                        log::debug!("call {}: RTP send to {remote}: {e}", self.id);
-                    }
+        let send = {
+            let mut guard = bridge.borrow_mut();
+            let Some(bridge) = guard.as_mut() else { return };
+            let phone_frame = bridge.pull_phone_audio(now);
+            self.room.send_audio(&phone_frame);
+            let mut send = None;
+            if let (Some(frame), Some(remote)) = (room_frame, bridge.remote()) {
+                match bridge.push_room_audio(&frame, out) {
+                    Ok(n) => send = Some((n, remote)),
+                    Err(e) => log::debug!("call {}: room frame not sent: {e:?}", self.id),
                 }
-                Err(e) => log::debug!("call {}: room frame not sent: {e:?}", self.id),
             }
-        }
-        if let Some(confirmed) = confirmed_at.filter(|_| self.phone_sends) {
-            let heard = bridge.last_rx().map_or(confirmed, |t| t.max(confirmed));
-            if self.machine.hangup_cause().is_none()
-                && now.duration_since(heard) >= self.no_rtp_timeout
-            {
-                self.hangup(HangupCause::NoRtp(self.no_rtp_timeout.as_secs() as u32));
+            if let Some(confirmed) = confirmed_at.filter(|_| self.phone_sends) {
+                let heard = bridge.last_rx().map_or(confirmed, |t| t.max(confirmed));
+                if self.machine.hangup_cause().is_none()
+                    && now.duration_since(heard) >= self.no_rtp_timeout
+                {
+                    self.hangup(HangupCause::NoRtp(self.no_rtp_timeout.as_secs() as u32));
+                }
+            }
+            send
+        };
+        if let Some((n, remote)) = send {
+            if let Err(e) = self.sockets.rtp.send_to(&out[..n], remote).await {
+                log::debug!("call {}: RTP send to {remote}: {e}", self.id);
             }
         }
     }

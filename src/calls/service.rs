@@ -3,6 +3,7 @@
 //! hands the call to its own task; every failure on the way is written to the call log.
 
 use super::call::{offer_body, CallTask};
+use super::clock::MediaClock;
 use super::registry::{Control, Registry};
 use super::rtp_ports::RtpPorts;
 use super::state::{CallMachine, HangupCause};
@@ -32,6 +33,8 @@ pub struct Gateway {
     media_ip: IpAddr,
     webhooks: WebhookClient,
     stopping: Cell<bool>,
+    /// One 20 ms clock for the media of every call (see `clock.rs` for why).
+    clock: MediaClock,
 }
 
 impl Gateway {
@@ -47,7 +50,11 @@ impl Gateway {
     ) -> Self {
         let [low, high] = config.rtp.ports;
         let bind_ip = config.rtp.ip.unwrap_or(media_ip);
+        let (clock, drive_clock) =
+            MediaClock::new(Duration::from_millis(crate::media::FRAME_MS as u64));
+        executor.spawn(drive_clock).detach();
         Gateway {
+            clock,
             ports: RtpPorts::new(bind_ip, low, high),
             config,
             executor,
@@ -214,6 +221,7 @@ impl Api for Gateway {
             no_rtp_timeout: Duration::from_secs(self.config.rtp.no_rtp_timeout_s as u64),
             jitter_frames: self.config.rtp.jitter_frames,
             phone_sends: true,
+            clock: self.clock.clone(),
         };
         self.executor.spawn(task.run()).detach();
         Ok(id)
