@@ -45,9 +45,7 @@ fn main() {
                     _ => Codec::Pcmu,
                 }
             }
-            "--room-rate" => {
-                room_rate = args.next().and_then(|v| v.parse().ok()).unwrap_or(8000)
-            }
+            "--room-rate" => room_rate = args.next().and_then(|v| v.parse().ok()).unwrap_or(8000),
             "--bench" => {} // passed by `cargo bench`
             _ => {}
         }
@@ -61,7 +59,9 @@ fn main() {
     let mut packets: Vec<Vec<u8>> = (0..INPUT_FRAMES)
         .map(|_| {
             let mut buf = [0u8; 1500];
-            let n = phone.push_room_audio(&gen.next_frame(), &mut buf).unwrap_or(0);
+            let n = phone
+                .push_room_audio(&gen.next_frame(), &mut buf)
+                .unwrap_or(0);
             buf[..n].to_vec()
         })
         .collect();

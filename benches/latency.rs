@@ -85,7 +85,8 @@ impl Book {
         if self.count > WARMUP {
             self.delays.push(ms(now - sent));
             if let Some(taken) = self.taken[id].take() {
-                self.delays_tick.push(ms(now.saturating_duration_since(taken)));
+                self.delays_tick
+                    .push(ms(now.saturating_duration_since(taken)));
             }
         }
     }
@@ -194,7 +195,10 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 
 /// One loopback datagram from thread to thread, `n` times.
 fn udp_floor(n: usize) -> Vec<f64> {
-    let (Ok(a), Ok(b)) = (UdpSocket::bind("127.0.0.1:0"), UdpSocket::bind("127.0.0.1:0")) else {
+    let (Ok(a), Ok(b)) = (
+        UdpSocket::bind("127.0.0.1:0"),
+        UdpSocket::bind("127.0.0.1:0"),
+    ) else {
         return vec![];
     };
     let Ok(to) = b.local_addr() else {
@@ -308,8 +312,12 @@ fn main() {
     }
     // The room's "SDK thread": one mixed frame every 20 ms into the queue.
     {
-        let (queue, down, stop, first_tick) =
-            (queue.clone(), down.clone(), stop.clone(), first_tick.clone());
+        let (queue, down, stop, first_tick) = (
+            queue.clone(),
+            down.clone(),
+            stop.clone(),
+            first_tick.clone(),
+        );
         thread::spawn(move || {
             let Some(start) = mid_tick_schedule(&first_tick, &stop) else {
                 return;

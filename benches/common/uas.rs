@@ -77,7 +77,12 @@ impl Uas {
     pub fn poll(&mut self) -> io::Result<Option<UasEvent>> {
         let (n, from) = match self.socket.recv_from(&mut self.buf) {
             Ok(v) => v,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Ok(None)
             }
             Err(e) => return Err(e),

@@ -155,7 +155,7 @@ impl CallTask {
                 };
                 let control = async { Wake::Control(control_next.await) };
                 let tick = async {
-                    ticks.next().await;
+                    ticks.tick().await;
                     Wake::Tick
                 };
                 let ttl_fired = async {

@@ -125,7 +125,7 @@ pub struct Ticks {
 
 impl Ticks {
     /// Resolves at the next tick this subscriber has not seen yet.
-    pub fn next(&mut self) -> NextTick<'_> {
+    pub fn tick(&mut self) -> NextTick<'_> {
         NextTick { ticks: self }
     }
 }
@@ -142,7 +142,7 @@ impl Drop for Ticks {
     }
 }
 
-/// Future of [`Ticks::next`].
+/// Future of [`Ticks::tick`].
 pub struct NextTick<'a> {
     ticks: &'a mut Ticks,
 }
@@ -180,11 +180,11 @@ mod tests {
             let mut a = clock.subscribe();
             let mut b = clock.subscribe();
             for _ in 0..3 {
-                a.next().await;
+                a.tick().await;
             }
             // b slept through a's three ticks: each is still due, once.
             for _ in 0..3 {
-                b.next().await;
+                b.tick().await;
             }
             assert_eq!(a.seen, 3);
             assert_eq!(b.seen, 3);
@@ -192,7 +192,7 @@ mod tests {
             // a late subscriber starts at the clock's current tick
             let mut c = clock.subscribe();
             let c0 = c.seen;
-            c.next().await;
+            c.tick().await;
             assert_eq!(c.seen, c0 + 1);
         }));
     }
@@ -205,15 +205,18 @@ mod tests {
             ex.spawn(driver).detach();
             {
                 let mut a = clock.subscribe();
-                a.next().await;
+                a.tick().await;
             }
             let before = clock.inner.tick.get();
             async_io::Timer::after(Duration::from_millis(20)).await;
             let after = clock.inner.tick.get();
-            assert!(after <= before + 1, "no subscriber, no ticking: {before} → {after}");
+            assert!(
+                after <= before + 1,
+                "no subscriber, no ticking: {before} → {after}"
+            );
             let mut b = clock.subscribe();
-            b.next().await;
-            b.next().await;
+            b.tick().await;
+            b.tick().await;
             assert_eq!(clock.subscribers(), 1);
         }));
     }
