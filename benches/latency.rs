@@ -37,6 +37,7 @@ use trtc_sipgw::calls::registry::Registry;
 use trtc_sipgw::calls::service::Gateway;
 use trtc_sipgw::config::Config;
 use trtc_sipgw::http::api::{Api, RoomRef, StartupRequest, TrtcParams};
+use trtc_sipgw::http::client::WebhookClient;
 use trtc_sipgw::media::g711::{linear_to_ulaw, ulaw_to_linear};
 use trtc_sipgw::media::PcmFrame;
 use trtc_sipgw::room::{EnterFuture, Room, RoomBackend, RoomEvent, RoomParams};
@@ -370,7 +371,16 @@ fn main() {
                 up: up.clone(),
                 first_tick,
             });
-            let gateway = Gateway::new(config, ex.clone(), registry, sip, rooms, localhost);
+            let webhooks = WebhookClient::new(None).map_err(|e| format!("webhooks: {e}"))?;
+            let gateway = Gateway::new(
+                config,
+                ex.clone(),
+                registry,
+                sip,
+                rooms,
+                localhost,
+                webhooks,
+            );
             let req = StartupRequest {
                 phonenumber: "5000".into(),
                 ttl_s: 600,

@@ -358,6 +358,7 @@ struct GwMedia {
     late: u64,
     overflow: u64,
     resets: u64,
+    stretched: u64,
 }
 
 fn read_gw_log(path: &str, offset: &mut u64) -> GwMedia {
@@ -389,6 +390,7 @@ fn read_gw_log(path: &str, offset: &mut u64) -> GwMedia {
                     "late" => g.late += v,
                     "overflow" => g.overflow += v,
                     "jitter_resets" => g.resets += v,
+                    "jitter_stretched" => g.stretched += v,
                     _ => {}
                 }
             }
@@ -646,12 +648,13 @@ fn levels(args: &Args, shared: &Arc<Mutex<Shared>>) -> Result<(), String> {
                 gw.late += g.late;
                 gw.overflow += g.overflow;
                 gw.resets += g.resets;
+                gw.stretched += g.stretched;
                 if gw.calls >= ids.len() as u64 || Instant::now() > deadline {
                     break;
                 }
             }
         }
-        let gw_bad = gw.concealed + gw.lost + gw.late + gw.overflow;
+        let gw_bad = gw.concealed + gw.lost + gw.late + gw.overflow + gw.stretched;
         let ok = streaming == level
             && counters.late == 0
             && gw_bad == 0
@@ -660,7 +663,7 @@ fn levels(args: &Args, shared: &Arc<Mutex<Shared>>) -> Result<(), String> {
             "LEVEL calls={level} streaming={streaming} ramp_s={ramp_s:.2} window_s={wall:.2} cpu_ms={cpu_ms:.1} \
              cpu_us_per_call_s={per_call_us:.2} rss_kib={rss} phone_rx={} phone_tx={} phone_late={} \
              phone_max_late_ms={:.2} peer_send_late_max_ms={:.2} gw_calls={} gw_rx={} gw_concealed={} \
-             gw_lost={} gw_late={} gw_overflow={} gw_resets={} ok={}",
+             gw_lost={} gw_late={} gw_overflow={} gw_stretched={} gw_resets={} ok={}",
             counters.rx,
             counters.tx,
             counters.late,
@@ -672,6 +675,7 @@ fn levels(args: &Args, shared: &Arc<Mutex<Shared>>) -> Result<(), String> {
             gw.lost,
             gw.late,
             gw.overflow,
+            gw.stretched,
             gw.resets,
             u8::from(ok)
         );
