@@ -222,6 +222,7 @@ impl Api for Gateway {
             jitter_frames: self.config.rtp.jitter_frames,
             phone_sends: true,
             clock: self.clock.clone(),
+            executor: self.executor.clone(),
         };
         self.executor.spawn(task.run()).detach();
         Ok(id)
