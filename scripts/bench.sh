@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 HOLD=${BENCH_HOLD:-10}                 # seconds of measurement per level
-LEVELS=${BENCH_LEVELS:-10,50,200,300,400,500}
+LEVELS=${BENCH_LEVELS:-10,50,200,400,600}
 RATE=${BENCH_RATE:-20}                 # call setups per second
 CPU_LEVELS="10 50 200"                 # levels compared with the relay
 FRAMES=2000                            # frames counted by callgrind
@@ -138,7 +138,8 @@ RELAY_SIZE=$(stat -c %s "$WORK/relay.bin")
 
 # --- table ----------------------------------------------------------------------------
 ROWS=()
-row() { ROWS+=("$(printf '| %-44s | %-24s | %-24s | %-22s | %-4s |' "$@")"); }
+W='| %-62s | %-34s | %-30s | %-24s | %-4s |'
+row() { ROWS+=("$(printf "$W" "$@")"); }
 # verdict runs in a subshell ($(...)), so a miss is also noted in a file
 verdict() {
     if [ "$1" = 1 ]; then echo PASS; elif [ "$1" = 0 ]; then touch "$WORK/missed"; echo FAIL; else echo -; fi
@@ -177,10 +178,10 @@ for spec in "PCMU, room 8 kHz:$I8" "PCMA, room 8 kHz:$IA" "PCMU, room 48 kHz (re
 done
 row "4. Phone RTP -> room frame (median / p99)" \
     "$(kv "$LAT" up_median_ms) / $(kv "$LAT" up_p99_ms) ms" \
-    "UDP hop $(kv "$LAT" udp_median_ms) / $(kv "$LAT" udp_p99_ms) ms" "tick wait 0-20 ms" "-"
+    "UDP hop $(kv "$LAT" udp_median_ms) / $(kv "$LAT" udp_p99_ms) ms" "sent mid-tick; depth 0" "-"
 row "4. Room frame -> phone RTP (median / p99)" \
     "$(kv "$LAT" down_median_ms) / $(kv "$LAT" down_p99_ms) ms" \
-    "UDP hop $(kv "$LAT" udp_median_ms) / $(kv "$LAT" udp_p99_ms) ms" "tick wait 0-20 ms" "-"
+    "UDP hop $(kv "$LAT" udp_median_ms) / $(kv "$LAT" udp_p99_ms) ms" "sent mid-tick; depth 0" "-"
 row "4. ... of which work after the tick (up/down)" \
     "$(kv "$LAT" up_tick_median_ms) / $(kv "$LAT" down_tick_median_ms) ms" "" "median" "-"
 
@@ -227,9 +228,9 @@ row "7. Concurrent G.711 calls, no late frames" "$capshow" "relay >= ${rcap:-0} 
 
 echo
 echo "trtc-sipgw benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(uname -sr), load average before run: $LOAD_BEFORE"
-printf '| %-44s | %-24s | %-24s | %-22s | %-4s |\n' figure gateway baseline "budget / note" ok
-printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..26})" \
-    "$(printf -- '-%.0s' {1..26})" "$(printf -- '-%.0s' {1..24})" "$(printf -- '-%.0s' {1..6})"
+printf "$W\n" figure gateway baseline "budget / note" ok
+printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..64})" "$(printf -- '-%.0s' {1..36})" \
+    "$(printf -- '-%.0s' {1..32})" "$(printf -- '-%.0s' {1..26})" "$(printf -- '-%.0s' {1..6})"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "raw figures: $WORK"
