@@ -8,10 +8,8 @@
 
 mod common;
 
-#[path = "liteav_double/helpers.rs"]
-mod helpers;
-
 use common::gateway::Gateway;
+use common::room::double as helpers;
 use common::tmp::TestDir;
 use std::process::Command;
 use std::time::{Duration, Instant};

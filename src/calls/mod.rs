@@ -2,6 +2,7 @@
 //! and the per-call task that bridges the phone leg to the room.
 
 pub mod call;
+pub mod clock;
 pub mod log;
 pub mod registry;
 pub mod rtp_ports;

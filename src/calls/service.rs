@@ -3,6 +3,7 @@
 //! hands the call to its own task; every failure on the way is written to the call log.
 
 use super::call::{offer_body, CallTask};
+use super::clock::MediaClock;
 use super::registry::{Control, Registry};
 use super::rtp_ports::RtpPorts;
 use super::state::{CallMachine, HangupCause};
@@ -31,6 +32,8 @@ pub struct Gateway {
     media_ip: IpAddr,
     webhooks: WebhookClient,
     stopping: Cell<bool>,
+    /// One 20 ms clock for the media of every call (see `clock.rs` for why).
+    clock: MediaClock,
 }
 
 impl Gateway {
@@ -46,7 +49,11 @@ impl Gateway {
     ) -> Self {
         let [low, high] = config.rtp.ports;
         let bind_ip = config.rtp.ip.unwrap_or(media_ip);
+        let (clock, drive_clock) =
+            MediaClock::new(Duration::from_millis(crate::media::FRAME_MS as u64));
+        executor.spawn(drive_clock).detach();
         Gateway {
+            clock,
             ports: RtpPorts::new(bind_ip, low, high),
             config,
             executor,
@@ -235,6 +242,8 @@ impl Api for Gateway {
             phone_sends: true,
             room_rate,
             stats,
+            clock: self.clock.clone(),
+            executor: self.executor.clone(),
         };
         self.executor.spawn(task.run()).detach();
         Ok(id)

@@ -4,7 +4,7 @@
 //! the SDK leg: its threads, queues, entry errors and room endings.
 
 #[path = "../liteav_double/helpers.rs"]
-mod double;
+pub mod double;
 
 use std::path::PathBuf;
 

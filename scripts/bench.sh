@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Performance of trtc-sipgw: cost per call, latency, memory, call setup and capacity,
+# each figure next to a baseline measured in the same run. Prints one table and exits
+# non-zero when a budget is missed (see docs/PERFORMANCE.md for what each row means).
+#
+#   bash scripts/bench.sh                 # full run, about 5 minutes on 2 cores
+#   BENCH_HOLD=4 BENCH_LEVELS=10,50,200 bash scripts/bench.sh   # quicker, rougher
+#
+# Loopback only. Ports: HTTP 28080, SIP 28060, gateway RTP 40000-49999, load peer SIP
+# 28070 / RTP 28072, relay 38000+, latency bench 39000-39999.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+HOLD=${BENCH_HOLD:-10}                 # seconds of measurement per level
+LEVELS=${BENCH_LEVELS:-10,50,200,400,600}
+RATE=${BENCH_RATE:-20}                 # call setups per second
+CPU_LEVELS="10 50 200"                 # levels compared with the relay
+FRAMES=2000                            # frames counted by callgrind
+
+# budgets
+MAX_CPU_RATIO=3
+MAX_INSTR_PER_FRAME=60000
+MAX_RSS_KIB_PER_CALL=64
+MIN_CAPACITY=200
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/trtc-bench.XXXXXX")
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+say() { echo "bench: $*" >&2; }
+
+# 200+ calls × 2 RTP sockets, plus HTTP and SIP.
+hard=$(ulimit -Hn)
+if [ "$hard" = unlimited ] || [ "$hard" -ge 65536 ]; then ulimit -n 65536; else ulimit -n "$hard"; fi
+say "open files limit $(ulimit -n); work dir $WORK"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- build ---------------------------------------------------------------------------
+say "building (release)"
+cargo build --release --quiet --bin trtc-sipgw --example bench_peer --example bench_relay
+cargo bench --no-run --bench bridge --bench latency 2>"$WORK/bench-build.txt" || {
+    cat "$WORK/bench-build.txt" >&2
+    exit 2
+}
+exe_of() { sed -n "s|.*Executable benches/$1.rs (\(.*\))|\1|p" "$WORK/bench-build.txt" | tail -1; }
+BRIDGE=$(exe_of bridge)
+LATENCY=$(exe_of latency)
+GW=target/release/trtc-sipgw
+PEER=target/release/examples/bench_peer
+RELAY=target/release/examples/bench_relay
+for f in "$BRIDGE" "$LATENCY" "$GW" "$PEER" "$RELAY"; do
+    [ -x "$f" ] || { say "missing executable '$f'"; exit 2; }
+done
+
+# key=value lookup in a line
+kv() { sed -n "s/.*[[:space:]]$2=\([^[:space:]]*\).*/\1/p" <<<" $1" | head -1; }
+calc() { awk "BEGIN { printf \"%s\", $* }"; }
+
+# --- 1, 5, 6, 7: the gateway under load ----------------------------------------------
+cat >"$WORK/gw.toml" <<EOF
+[http]
+listen = "127.0.0.1:28080"
+[sip]
+listen = "127.0.0.1:28060"
+[sip.outbound]
+uri = "sip:{number}@127.0.0.1:28070"
+[rtp]
+ports = [40000, 49999]
+[room]
+backend = "sim"
+[room.sim]
+record_dir = ""
+[calls]
+max_calls = 5000
+state_dir = ""
+[log]
+level = "info"
+EOF
+say "gateway under load: levels $LEVELS at $RATE setups/s, ${HOLD}s each"
+"$GW" --config "$WORK/gw.toml" 2>"$WORK/gw.log" &
+GW_PID=$!
+PIDS+=("$GW_PID")
+for _ in $(seq 100); do
+    grep -q "HTTP API on" "$WORK/gw.log" && break
+    sleep 0.1
+done
+grep -q "HTTP API on" "$WORK/gw.log" || { say "gateway did not start:"; cat "$WORK/gw.log" >&2; exit 2; }
+"$PEER" --mode gateway --pid "$GW_PID" --levels "$LEVELS" --rate "$RATE" --hold "$HOLD" \
+    --gw-log "$WORK/gw.log" --stop-beyond "$MIN_CAPACITY" | tee "$WORK/peer-gw.txt" >&2
+kill -TERM "$GW_PID" 2>/dev/null || true
+wait "$GW_PID" 2>/dev/null || true
+
+# --- baseline: the relay under the same load -----------------------------------------
+say "relay baseline: levels ${CPU_LEVELS// /,}"
+"$RELAY" --base 127.0.0.1:38000 --count 200 2>"$WORK/relay.log" &
+RELAY_PID=$!
+PIDS+=("$RELAY_PID")
+sleep 0.3
+"$PEER" --mode relay --pid "$RELAY_PID" --relay-base 127.0.0.1:38000 \
+    --levels "${CPU_LEVELS// /,}" --rate "$RATE" --hold "$HOLD" | tee "$WORK/peer-relay.txt" >&2
+kill "$RELAY_PID" 2>/dev/null || true
+wait "$RELAY_PID" 2>/dev/null || true
+
+# --- 3: instructions per frame --------------------------------------------------------
+instr() { # args → instructions counted by callgrind
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$BRIDGE" "$@" 2>&1 >/dev/null |
+        sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+per_frame() { # extra args → instructions per frame (N frames minus 0 frames)
+    local a b
+    a=$(instr --frames 0 "$@")
+    b=$(instr --frames "$FRAMES" "$@")
+    [ -n "$a" ] && [ -n "$b" ] && calc "($b - $a) / $FRAMES"
+}
+if command -v valgrind >/dev/null; then
+    say "callgrind: bridge frames"
+    I8=$(per_frame --room-rate 8000)
+    I48=$(per_frame --room-rate 48000)
+    IA=$(per_frame --codec pcma --room-rate 8000)
+    IR=$(per_frame --mode relay)
+else
+    say "valgrind not installed: instruction counts not measured"
+    I8="" I48="" IA="" IR=""
+fi
+
+# --- 4: latency -----------------------------------------------------------------------
+say "latency (jitter buffer at depth 0)"
+LAT=$("$LATENCY" | tee "$WORK/latency.txt") || say "latency bench failed; its rows stay empty"
+
+# --- 5: binary sizes ------------------------------------------------------------------
+cp "$GW" "$WORK/gw.bin" && strip "$WORK/gw.bin"
+cp "$RELAY" "$WORK/relay.bin" && strip "$WORK/relay.bin"
+GW_SIZE=$(stat -c %s "$WORK/gw.bin")
+RELAY_SIZE=$(stat -c %s "$WORK/relay.bin")
+
+# --- table ----------------------------------------------------------------------------
+ROWS=()
+W='| %-62s | %-34s | %-30s | %-24s | %-4s |'
+row() { ROWS+=("$(printf "$W" "$@")"); }
+# verdict runs in a subshell ($(...)), so a miss is also noted in a file
+verdict() {
+    if [ "$1" = 1 ]; then echo PASS; elif [ "$1" = 0 ]; then touch "$WORK/missed"; echo FAIL; else echo -; fi
+}
+level_line() { grep "^LEVEL calls=$2 " "$1" | head -1 || true; }
+
+for n in $CPU_LEVELS; do
+    g=$(level_line "$WORK/peer-gw.txt" "$n")
+    r=$(level_line "$WORK/peer-relay.txt" "$n")
+    if [ -z "$g" ] || [ -z "$r" ]; then
+        row "1. CPU per call-second, $n G.711 calls" "not measured" "" "<= ${MAX_CPU_RATIO}x" "$(verdict 0)"
+        continue
+    fi
+    gu=$(kv "$g" cpu_us_per_call_s)
+    ru=$(kv "$r" cpu_us_per_call_s)
+    ratio=$(calc "$gu / $ru")
+    ok=$(calc "($ratio <= $MAX_CPU_RATIO) ? 1 : 0")
+    row "1. CPU per call-second, $n G.711 calls" \
+        "$(calc "$gu / 1000" | xargs printf '%.2f') ms ($(calc "$gu / 10000" | xargs printf '%.2f')% core)" \
+        "relay $(calc "$ru / 1000" | xargs printf '%.2f') ms" \
+        "$(printf '%.2f' "$ratio")x (<= ${MAX_CPU_RATIO}x)" "$(verdict "$ok")"
+done
+# The gateway offers only G.711 on the SIP leg so far (calls/service.rs); when Opus is
+# offered, add a load peer that answers with Opus and a row here.
+row "2. CPU per call-second, Opus" "n/a (Opus not yet on the SIP leg)" "" "" "-"
+for spec in "PCMU, room 8 kHz:$I8" "PCMA, room 8 kHz:$IA" "PCMU, room 48 kHz (resampled):$I48"; do
+    name=${spec%%:*}
+    v=${spec#*:}
+    if [ -z "$v" ]; then
+        row "3. Instructions per 20 ms frame, $name" "not measured" "" "<= $MAX_INSTR_PER_FRAME" "$(verdict 0)"
+        continue
+    fi
+    ok=$(calc "($v <= $MAX_INSTR_PER_FRAME) ? 1 : 0")
+    row "3. Instructions per 20 ms frame, $name" "$(printf '%.0f' "$v")" \
+        "RTP parse+write $(printf '%.0f' "${IR:-0}")" "<= $MAX_INSTR_PER_FRAME" "$(verdict "$ok")"
+done
+row "4. Phone RTP -> room frame (median / p99)" \
+    "$(kv "$LAT" up_median_ms) / $(kv "$LAT" up_p99_ms) ms" \
+    "UDP hop $(kv "$LAT" udp_median_ms) / $(kv "$LAT" udp_p99_ms) ms" "sent mid-tick; depth 0" "-"
+row "4. Room frame -> phone RTP (median / p99)" \
+    "$(kv "$LAT" down_median_ms) / $(kv "$LAT" down_p99_ms) ms" \
+    "UDP hop $(kv "$LAT" udp_median_ms) / $(kv "$LAT" udp_p99_ms) ms" "sent mid-tick; depth 0" "-"
+row "4. ... of which work after the tick (up/down)" \
+    "$(kv "$LAT" up_tick_median_ms) / $(kv "$LAT" down_tick_median_ms) ms" "" "median" "-"
+
+idle=$(kv "$(grep '^IDLE' "$WORK/peer-gw.txt")" rss_kib)
+ridle=$(kv "$(grep '^IDLE' "$WORK/peer-relay.txt")" rss_kib)
+row "5. RSS at idle" "$idle KiB" "relay $ridle KiB" "" "-"
+g200=$(level_line "$WORK/peer-gw.txt" 200)
+r200=$(level_line "$WORK/peer-relay.txt" 200)
+if [ -n "$g200" ]; then
+    per=$(calc "($(kv "$g200" rss_kib) - $idle) / 200")
+    rrss=$ridle
+    [ -n "$r200" ] && rrss=$(kv "$r200" rss_kib)
+    rper=$(calc "($rrss - $ridle) / 200")
+    ok=$(calc "($per <= $MAX_RSS_KIB_PER_CALL) ? 1 : 0")
+    row "5. RSS growth per call (0 -> 200 calls)" "$(printf '%.1f' "$per") KiB" \
+        "relay $(printf '%.1f' "$rper") KiB" "<= $MAX_RSS_KIB_PER_CALL KiB" "$(verdict "$ok")"
+else
+    row "5. RSS growth per call (0 -> 200 calls)" "not measured" "" "<= $MAX_RSS_KIB_PER_CALL KiB" "$(verdict 0)"
+fi
+row "5. Binary size, stripped" "$((GW_SIZE / 1024)) KiB" "relay $((RELAY_SIZE / 1024)) KiB" "" "-"
+
+s=$(grep '^SETUP' "$WORK/peer-gw.txt" || true)
+h=$(grep '^HEALTHZ' "$WORK/peer-gw.txt" || true)
+row "6. /trtc/startup -> INVITE (median / p99)" \
+    "$(kv "$s" median_ms) / $(kv "$s" p99_ms) ms" \
+    "GET /healthz $(kv "$h" median_ms) / $(kv "$h" p99_ms) ms" \
+    "$(kv "$s" n) setups at $(kv "$s" rate)/s" "$( [ "$(kv "$s" fail)" = 0 ] && verdict 1 || verdict 0)"
+
+# capacity: the highest level reached with every level up to it clean
+cap=0
+tested=""
+while read -r line; do
+    n=$(kv "$line" calls)
+    tested="$tested $n"
+    if [ "$(kv "$line" ok)" = 1 ]; then cap=$n; else break; fi
+done < <(grep '^LEVEL' "$WORK/peer-gw.txt")
+top=${tested##* }
+capshow="$cap"
+[ "$cap" = "$top" ] && capshow=">= $cap (highest tried)"
+ok=$(calc "($cap >= $MIN_CAPACITY) ? 1 : 0")
+rcap=$(grep '^LEVEL' "$WORK/peer-relay.txt" | awk '/ ok=1/ { n = $2 } END { sub("calls=", "", n); print n }' || true)
+row "7. Concurrent G.711 calls, no late frames" "$capshow" "relay >= ${rcap:-0} (highest tried)" \
+    ">= $MIN_CAPACITY" "$(verdict "$ok")"
+
+echo
+echo "trtc-sipgw benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(uname -sr), load average before run: $LOAD_BEFORE"
+printf "$W\n" figure gateway baseline "budget / note" ok
+printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..64})" "$(printf -- '-%.0s' {1..36})" \
+    "$(printf -- '-%.0s' {1..32})" "$(printf -- '-%.0s' {1..26})" "$(printf -- '-%.0s' {1..6})"
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "raw figures: $WORK"
+if [ -e "$WORK/missed" ]; then
+    echo "bench: a budget was missed" >&2
+    exit 1
+fi
