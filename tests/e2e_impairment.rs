@@ -23,6 +23,7 @@ use common::rig::make_tones;
 use common::tmp::TestDir;
 use common::wait::secs;
 use serde_json::Value;
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 use trtc_sipgw::media::tone_snr_db;
 
@@ -226,6 +227,12 @@ fn print_table(runs: &[&Figures]) {
     row("callstats tx.packets / rtt_ms", &|r| {
         format!("{} / {}", r.stats["tx"]["packets"], r.stats["rtt_ms"])
     });
+    row("RTCP relayed gw->phone / phone->gw", &|r| {
+        format!(
+            "{} / {}",
+            r.leg.counters.rtcp_to_phone, r.leg.counters.rtcp_to_gateway
+        )
+    });
     row("depth_ms min/median/max (1/s)", &|r| r.depth_summary());
     row("jitter_buffer.max_depth_ms", &|r| {
         r.jb("max_depth_ms").to_string()
@@ -335,4 +342,138 @@ fn lossy_jittery_link_against_a_clean_baseline_end_to_end() {
             f.peak_hz
         );
     }
+}
+
+fn sip_message(start: &str, call_id: &str, rtp_port: u16) -> String {
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+    );
+    format!(
+        "{start}\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK{call_id}\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+fn recv_text(s: &UdpSocket) -> String {
+    let mut buf = [0u8; 4096];
+    let (n, _) = s.recv_from(&mut buf).expect("the proxy relayed nothing");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// The head is relayed unchanged but for Content-Length, which matches the new body.
+fn assert_rewritten(sent: &str, got: &str, port: u16) {
+    let (head, body) = got.split_once("\r\n\r\n").unwrap();
+    let declared: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert_eq!(
+        declared,
+        body.len(),
+        "Content-Length after rewriting:\n{got}"
+    );
+    assert!(
+        body.contains(&format!("\r\nm=audio {port} RTP/AVP 0\r\n")),
+        "{got}"
+    );
+    let strip = |h: &str| -> Vec<String> {
+        h.lines()
+            .filter(|l| !l.starts_with("Content-Length"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(strip(head), strip(sent.split_once("\r\n\r\n").unwrap().0));
+}
+
+/// The harness's proxy on its own: SDP rewritten both ways, media routed through it
+/// from the addresses the SDP named, and the same seed giving the same losses and
+/// duplicates, exactly counted.
+#[test]
+fn impairment_proxy_rewrites_sdp_and_repeats_its_schedule() {
+    let block = PortBlock::new();
+    let bind = || {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s
+    };
+    let (gw_sip, phone_sip) = (bind(), bind());
+    let proxy = ImpairProxy::start(
+        phone_sip.local_addr().unwrap(),
+        block.range(P_BARESIP_RTP, P_BARESIP_RTP_END),
+    );
+    let mut outcomes = Vec::new();
+    for call in 0..2 {
+        proxy.set_impairment(Some(Impairment::lossy_jittery(7)));
+        let (gw_rtp, phone_rtp) = (bind(), bind());
+        let call_id = format!("selftest{call}");
+        let invite = sip_message(
+            "INVITE sip:1002@127.0.0.1 SIP/2.0",
+            &call_id,
+            gw_rtp.local_addr().unwrap().port(),
+        );
+        gw_sip.send_to(invite.as_bytes(), proxy.sip_addr).unwrap();
+        let relayed = recv_text(&phone_sip);
+        let leg = proxy.last_leg().expect("no relay for the INVITE");
+        assert_rewritten(&invite, &relayed, leg.port_a);
+        let ok = sip_message(
+            "SIP/2.0 200 OK",
+            &call_id,
+            phone_rtp.local_addr().unwrap().port(),
+        );
+        phone_sip.send_to(ok.as_bytes(), proxy.sip_addr).unwrap();
+        assert_rewritten(&ok, &recv_text(&gw_sip), leg.port_b);
+        let leg = proxy.last_leg().unwrap();
+        assert_eq!(leg.gateway_rtp, Some(gw_rtp.local_addr().unwrap()));
+        assert_eq!(leg.phone_rtp, Some(phone_rtp.local_addr().unwrap()));
+
+        let (a, b) = (
+            std::net::SocketAddr::from(([127, 0, 0, 1], leg.port_a)),
+            std::net::SocketAddr::from(([127, 0, 0, 1], leg.port_b)),
+        );
+        // The gateway side drains while the phone sends (its socket buffer is small).
+        let gw_rx = gw_rtp.try_clone().unwrap();
+        gw_rx
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let counter = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            let mut received = 0u64;
+            while let Ok((_, from)) = gw_rx.recv_from(&mut buf) {
+                assert_eq!(from, b, "the gateway must see one steady source");
+                received += 1;
+            }
+            received
+        });
+        let sent = 400u16;
+        for seq in 0..sent {
+            let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+            pkt[2..4].copy_from_slice(&seq.to_be_bytes());
+            pkt.resize(172, 0xff);
+            phone_rtp.send_to(&pkt, a).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        gw_rtp.send_to(b"to the phone", b).unwrap();
+        let mut buf = [0u8; 2048];
+        let (n, from) = phone_rtp.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&b"to the phone"[..], a));
+        let received = counter.join().unwrap();
+        let c = proxy.last_leg().unwrap().counters;
+        assert_eq!(c.from_phone, u64::from(sent), "{c:?}");
+        assert_eq!(received, c.from_phone - c.dropped + c.duplicated, "{c:?}");
+        assert_eq!(c.delivered, received, "{c:?}");
+        assert!(
+            c.dropped > 0 && c.duplicated > 0 && c.reordered > 0,
+            "{c:?}"
+        );
+        outcomes.push((c.dropped, c.duplicated));
+    }
+    assert_eq!(outcomes[0], outcomes[1], "same seed, same schedule");
+    println!(
+        "400 packets, seed 7: (dropped, duplicated) = {:?}",
+        outcomes[0]
+    );
 }
