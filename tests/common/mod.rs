@@ -9,6 +9,7 @@ pub mod audio;
 pub mod callstate;
 pub mod gateway;
 pub mod http;
+pub mod impair;
 pub mod net;
 pub mod peers;
 pub mod proc;
