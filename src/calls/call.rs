@@ -415,6 +415,9 @@ impl CallTask {
         config.telephone_event_pt = media.telephone_event_pt;
         config.remote = Some(media.remote);
         config.jitter_depth_frames = self.jitter_frames;
+        // `[rtp] jitter_frames` is also the floor the adaptive buffer may drain to, so a
+        // LAN box configured for 0 runs at the least delay.
+        config.jitter_min_frames = config.jitter_min_frames.min(self.jitter_frames);
         config.initial_sequence = rand::random();
         config.initial_timestamp = rand::random();
         config.room_rate = self.room_rate;
