@@ -11,10 +11,8 @@ mod common;
 use common::gateway::Gateway;
 use common::room::double as helpers;
 use common::tmp::TestDir;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-const IN_NETNS: &str = "SIPGW_TEST_IN_ISOLATED_NETNS";
 const TEST_NAME: &str = "real_sdk_startup_fails_cleanly_and_leaves_nothing_behind";
 const ATTEMPTS: usize = 20;
 const WARM_UP: usize = 3;
@@ -26,76 +24,12 @@ fn real_sdk_startup_fails_cleanly_and_leaves_nothing_behind() {
     let Some((sdk_dir, shim)) = helpers::sdk_or_skip(TEST_NAME) else {
         return;
     };
-    if std::env::var_os(IN_NETNS).is_none() {
-        run_in_isolated_namespace();
+    if !helpers::in_isolated_namespace() {
+        helpers::run_in_isolated_namespace(TEST_NAME);
         return;
     }
-    assert_isolated();
+    helpers::assert_isolated();
     inside_namespace(&sdk_dir, &shim);
-}
-
-fn run_in_isolated_namespace() {
-    let usable = Command::new("unshare")
-        .args(["-n", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !usable {
-        assert!(
-            std::env::var_os("SIPGW_REQUIRE_TRTC").is_none(),
-            "`unshare -n` is not permitted here, and the real SDK must not run outside an isolated namespace"
-        );
-        eprintln!("{TEST_NAME}: skipped, `unshare -n` is not permitted here");
-        return;
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let status = Command::new("unshare")
-        .args([
-            "-n",
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$0\" \"$@\"",
-        ])
-        .arg(exe)
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-        .env(IN_NETNS, "1")
-        // The SDK keeps a cache under $HOME/.cache/<program>/liteav: keep it in target/.
-        .env(
-            "HOME",
-            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("liteav-netns-home"),
-        )
-        .status()
-        .expect("run the test under unshare -n");
-    assert!(
-        status.success(),
-        "the test failed inside the isolated namespace ({status})"
-    );
-}
-
-/// Loopback must be the only interface, with no route anywhere else.
-fn assert_isolated() {
-    let dev = std::fs::read_to_string("/proc/self/net/dev").expect("/proc/self/net/dev");
-    let interfaces: Vec<&str> = dev
-        .lines()
-        .skip(2)
-        .filter_map(|l| l.split(':').next())
-        .map(str::trim)
-        .collect();
-    assert_eq!(
-        interfaces,
-        ["lo"],
-        "not an isolated namespace: {interfaces:?}"
-    );
-    for table in ["/proc/self/net/route", "/proc/self/net/ipv6_route"] {
-        let routes = std::fs::read_to_string(table).unwrap_or_default();
-        assert!(
-            routes
-                .lines()
-                .filter(|l| !l.starts_with("Iface"))
-                .all(|l| l.trim_end().ends_with("lo")),
-            "not an isolated namespace: {table} has {routes}"
-        );
-    }
 }
 
 fn threads_of(pid: u32) -> usize {

@@ -14,13 +14,10 @@
 mod helpers;
 
 use helpers::*;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use trtc_sipgw::room::trtc::{TrtcBackend, TrtcRoomConfig};
 use trtc_sipgw::room::{RoomBackend, RoomError, RoomId, RoomParams};
 
-/// Set in the re-executed child, which runs inside the namespace.
-const IN_NETNS: &str = "SIPGW_TEST_IN_ISOLATED_NETNS";
 const TEST_NAME: &str = "real_sdk_entry_fails_cleanly_without_network";
 /// Attempts whose threads and memory must all be given back.
 const ATTEMPTS: usize = 20;
@@ -32,75 +29,12 @@ fn real_sdk_entry_fails_cleanly_without_network() {
     let Some((sdk_dir, shim)) = sdk_or_skip(TEST_NAME) else {
         return;
     };
-    if std::env::var_os(IN_NETNS).is_none() {
-        run_in_isolated_namespace();
+    if !helpers::in_isolated_namespace() {
+        helpers::run_in_isolated_namespace(TEST_NAME);
         return;
     }
-    assert_isolated();
+    helpers::assert_isolated();
     inside_namespace(sdk_dir, shim);
-}
-
-/// Re-runs this test in a fresh network namespace and passes on its verdict.
-fn run_in_isolated_namespace() {
-    let usable = Command::new("unshare")
-        .args(["-n", "true"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !usable {
-        assert!(
-            std::env::var_os("SIPGW_REQUIRE_TRTC").is_none(),
-            "`unshare -n` is not permitted here, and the real SDK must not run outside an isolated namespace"
-        );
-        eprintln!("{TEST_NAME}: skipped, `unshare -n` is not permitted here");
-        return;
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let status = Command::new("unshare")
-        .arg("-n")
-        .arg("--")
-        .arg(exe)
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-        .env(IN_NETNS, "1")
-        // The SDK keeps a cache under $HOME/.cache/<program>/liteav: keep it in target/.
-        .env(
-            "HOME",
-            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("liteav-netns-home"),
-        )
-        .status()
-        .expect("run the test under unshare -n");
-    assert!(
-        status.success(),
-        "the test failed inside the isolated namespace ({status})"
-    );
-}
-
-/// Refuses to go on unless loopback is the only network interface of this process's
-/// namespace and no route leads anywhere else (/proc/self/net is per namespace; /sys/class/net
-/// is not remounted by unshare and shows the parent's).
-fn assert_isolated() {
-    let dev = std::fs::read_to_string("/proc/self/net/dev").expect("/proc/self/net/dev");
-    let interfaces: Vec<&str> = dev
-        .lines()
-        .skip(2)
-        .filter_map(|l| l.split(':').next())
-        .map(str::trim)
-        .collect();
-    assert_eq!(
-        interfaces,
-        ["lo"],
-        "not an isolated namespace: interfaces {interfaces:?}"
-    );
-    for table in ["/proc/self/net/route", "/proc/self/net/ipv6_route"] {
-        let routes = std::fs::read_to_string(table).unwrap_or_default();
-        assert!(
-            routes
-                .lines()
-                .filter(|l| !l.starts_with("Iface"))
-                .all(|l| l.trim_end().ends_with("lo")),
-            "not an isolated namespace: {table} has {routes}"
-        );
-    }
 }
 
 fn params(n: usize) -> RoomParams {

@@ -153,3 +153,81 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Set in a test re-executed under `unshare -n`, which runs inside the namespace.
+pub const IN_NETNS: &str = "SIPGW_TEST_IN_ISOLATED_NETNS";
+
+/// Whether this process is the copy re-executed inside the isolated namespace.
+pub fn in_isolated_namespace() -> bool {
+    std::env::var_os(IN_NETNS).is_some()
+}
+
+/// Re-runs the test `test_name` of this binary in a fresh network namespace (loopback
+/// only, brought up so 127.0.0.1 works inside) and passes on its verdict. The real SDK
+/// connects to Tencent's public addresses by itself: it must only ever run in there.
+/// Skipped when `unshare -n` is not permitted, unless `SIPGW_REQUIRE_TRTC` is set.
+pub fn run_in_isolated_namespace(test_name: &str) {
+    let usable = Command::new("unshare")
+        .args(["-n", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        assert!(
+            std::env::var_os("SIPGW_REQUIRE_TRTC").is_none(),
+            "`unshare -n` is not permitted here, and the real SDK must not run outside an isolated namespace"
+        );
+        eprintln!("{test_name}: skipped, `unshare -n` is not permitted here");
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let status = Command::new("unshare")
+        .args([
+            "-n",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
+        .arg(exe)
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(IN_NETNS, "1")
+        // The SDK keeps a cache under $HOME/.cache/<program>/liteav: keep it in target/.
+        .env(
+            "HOME",
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("liteav-netns-home"),
+        )
+        .status()
+        .expect("run the test under unshare -n");
+    assert!(
+        status.success(),
+        "the test failed inside the isolated namespace ({status})"
+    );
+}
+
+/// Refuses to go on unless loopback is the only network interface of this process's
+/// namespace and no route leads anywhere else (/proc/self/net is per namespace;
+/// /sys/class/net is not remounted by unshare and shows the parent's).
+pub fn assert_isolated() {
+    let dev = std::fs::read_to_string("/proc/self/net/dev").expect("/proc/self/net/dev");
+    let interfaces: Vec<&str> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        interfaces,
+        ["lo"],
+        "not an isolated namespace: interfaces {interfaces:?}"
+    );
+    for table in ["/proc/self/net/route", "/proc/self/net/ipv6_route"] {
+        let routes = std::fs::read_to_string(table).unwrap_or_default();
+        assert!(
+            routes
+                .lines()
+                .filter(|l| !l.starts_with("Iface"))
+                .all(|l| l.trim_end().ends_with("lo")),
+            "not an isolated namespace: {table} has {routes}"
+        );
+    }
+}
