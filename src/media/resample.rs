@@ -21,7 +21,9 @@ pub const MAX_PHASES: u32 = 480;
 /// Taps come in blocks of this many: the unit the dot product is vectorised in (two
 /// 8-lane `pmaddwd`).
 const LANES: usize = 16;
-/// Input samples filtered per pass (20 ms at 48 kHz); longer inputs are taken in pieces.
+/// Most input samples filtered per pass (20 ms at 48 kHz). A filter's pass is one 20 ms
+/// frame at its input rate (no larger: the buffer is per call); longer inputs are taken
+/// in pieces.
 const BLOCK: usize = 960;
 /// Fraction bits of the fixed-point coefficients (Q15), lowered only if a filter's
 /// coefficients could overflow the `i32` accumulator.
@@ -169,7 +171,9 @@ struct Polyphase {
     coeffs: Vec<i16>,
     /// Fraction bits of `coeffs`.
     bits: u32,
-    /// The last `taps - 1` input samples, oldest first, then room for one [`BLOCK`].
+    /// Input samples per pass: one 20 ms frame at the input rate, at most [`BLOCK`].
+    block: usize,
+    /// The last `taps - 1` input samples, oldest first, then room for one pass.
     buf: Vec<i16>,
     /// Next output: index of its first (oldest) sample in `buf`'s block-relative window
     /// and its branch.
@@ -189,6 +193,7 @@ impl Polyphase {
         let taps = d.taps_per_unit * ratio;
         let h = prototype(up, down, d, taps);
         let (coeffs, bits) = quantise(&h, up as usize, taps);
+        let block = (in_rate / 50).clamp(LANES as u32, BLOCK as u32) as usize;
         Some(Polyphase {
             up,
             step: (down / up) as usize,
@@ -196,7 +201,8 @@ impl Polyphase {
             taps,
             coeffs,
             bits,
-            buf: vec![0; taps - 1 + BLOCK],
+            block,
+            buf: vec![0; taps - 1 + block],
             idx: 0,
             phase: 0,
         })
@@ -204,15 +210,15 @@ impl Polyphase {
 
     fn process(&mut self, input: &[i16], out: &mut [i16]) -> usize {
         let mut written = 0;
-        for block in input.chunks(BLOCK) {
+        for piece in input.chunks(self.block) {
             let rest = out.get_mut(written..).unwrap_or_default();
-            written += self.block(block, rest);
+            written += self.pass(piece, rest);
         }
         written
     }
 
-    /// Filters at most [`BLOCK`] samples.
-    fn block(&mut self, input: &[i16], out: &mut [i16]) -> usize {
+    /// Filters at most `self.block` samples.
+    fn pass(&mut self, input: &[i16], out: &mut [i16]) -> usize {
         let hist = self.taps - 1;
         let n_in = input.len();
         let Some(fresh) = self.buf.get_mut(hist..hist + n_in) else {
