@@ -1454,4 +1454,12 @@ mod tests {
         let (_, snr, _) = tone_snr_db(&audio[1600..], 8000, 440.0);
         assert!(snr > 15.0, "{snr}");
     }
+
+    #[test]
+    fn a_call_stays_small() {
+        // A bridge per call, all of it touched at creation: issue 5 budgets a whole call
+        // at 64 KiB of RSS (it was 45 KiB with a 64 x 640-byte jitter ring).
+        let size = std::mem::size_of::<MediaBridge>();
+        assert!(size <= 20 * 1024, "MediaBridge is {size} bytes");
+    }
 }

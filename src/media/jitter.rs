@@ -28,15 +28,26 @@
 
 use std::time::{Duration, Instant};
 
-/// Frames the ring can hold: 1.28 s of 20 ms frames, far more than any sane depth.
-pub const JITTER_SLOTS: usize = 64;
+/// Frames the ring can hold: 640 ms of 20 ms frames. The adaptive depth tops out at
+/// 10 frames by default, so this leaves as much again for reordering and early packets,
+/// while the ring stays small: it is most of a call's memory (issue 5 budgets a call at
+/// 64 KiB of RSS).
+pub const JITTER_SLOTS: usize = 32;
 
-/// Largest frame, in payload bytes, a slot can hold (20 ms of a 16 kHz 1-byte-per-tick clock).
+/// Largest frame, in payload bytes, a slot can hold in byte mode (20 ms of a 16 kHz
+/// 1-byte-per-tick clock; G.711 and G.722 need 160). Longer packets are cut into slots.
 pub const MAX_SLOT_BYTES: usize = 320;
 
-/// Largest packet a slot holds in packet mode (Opus at 256 kbit/s for 20 ms; voice at
-/// 16 kHz needs a tenth of it).
-pub const MAX_PACKET_BYTES: usize = 640;
+/// Largest packet a slot holds in packet mode (Opus at 128 kbit/s for 20 ms; the voice
+/// Opus we send and receive runs at 32 kbit/s, 80 bytes). Larger packets are unusable.
+pub const MAX_PACKET_BYTES: usize = 320;
+
+/// Bytes of storage per slot: enough for either mode.
+const SLOT_BYTES: usize = if MAX_SLOT_BYTES > MAX_PACKET_BYTES {
+    MAX_SLOT_BYTES
+} else {
+    MAX_PACKET_BYTES
+};
 
 /// Packets whose transit times set the adaptive target (about 2.5 s at 20 ms).
 pub const TRANSIT_WINDOW: usize = 128;
@@ -85,7 +96,7 @@ impl Default for JitterConfig {
             frame_ticks: 160,
             frame_duration: Duration::from_millis(20),
             depth_frames: 2,
-            max_frames: 50,
+            max_frames: JITTER_SLOTS as u16,
             silence_byte: 0xff,
             packet_mode: false,
             adaptive: false,
@@ -151,14 +162,14 @@ pub struct JitterStats {
 
 #[derive(Clone, Copy)]
 struct Slot {
-    data: [u8; MAX_PACKET_BYTES],
+    data: [u8; SLOT_BYTES],
     /// Payload bytes written into this frame; 0 = empty.
     filled: u16,
 }
 
 impl Slot {
     const EMPTY: Slot = Slot {
-        data: [0; MAX_PACKET_BYTES],
+        data: [0; SLOT_BYTES],
         filled: 0,
     };
 }
@@ -280,7 +291,7 @@ impl JitterBuffer {
         } else {
             self.cfg.frame_ticks as usize
         };
-        Some(&slot.data[..len.min(MAX_PACKET_BYTES)])
+        Some(&slot.data[..len.min(SLOT_BYTES)])
     }
 
     /// Records a packet's transit time and updates the adaptive target.
@@ -555,7 +566,7 @@ impl JitterBuffer {
         let idx = (self.head + k) % JITTER_SLOTS;
         let slot = &mut self.slots[idx];
         if slot.filled == 0 {
-            let n = payload.len().min(MAX_PACKET_BYTES);
+            let n = payload.len().min(SLOT_BYTES);
             slot.data[..n].copy_from_slice(&payload[..n]);
             slot.filled = n as u16;
         }
@@ -678,7 +689,7 @@ impl JitterBuffer {
             } else {
                 frame as usize
             };
-            Playout::Frame(&self.slots[idx].data[..len.min(MAX_PACKET_BYTES)])
+            Playout::Frame(&self.slots[idx].data[..len.min(SLOT_BYTES)])
         } else {
             self.stats.lost += 1;
             Playout::Missing
@@ -718,7 +729,7 @@ impl JitterBuffer {
             } else {
                 frame as usize
             };
-            let quiet = is_quiet(&self.slots[self.head].data[..len.min(MAX_PACKET_BYTES)]);
+            let quiet = is_quiet(&self.slots[self.head].data[..len.min(SLOT_BYTES)]);
             if quiet || self.drain_wait >= DRAIN_PATIENCE {
                 self.slots[self.head].filled = 0;
                 self.head = (self.head + 1) % JITTER_SLOTS;
@@ -1176,6 +1187,70 @@ mod tests {
     }
 
     #[test]
+    fn packet_mode_keeps_whole_packets_up_to_the_cap() {
+        let c = Clock::new();
+        let mut b = JitterBuffer::new(JitterConfig {
+            frame_ticks: 960,
+            packet_mode: true,
+            depth_frames: 0,
+            ..JitterConfig::default()
+        });
+        // 20 ms Opus packets: DTX, voice, a loud frame, and one at the cap
+        for (i, n) in [3usize, 80, 200, MAX_PACKET_BYTES].into_iter().enumerate() {
+            let payload: Vec<u8> = (0..n).map(|k| (k + i) as u8).collect();
+            let at = i as u64 * 20;
+            assert_eq!(
+                b.push(c.at(at), i as u16, i as u32 * 960, 5, i == 0, &payload),
+                PushOutcome::Accepted
+            );
+            match b.pop(c.at(at + 5)) {
+                Playout::Frame(f) => assert_eq!(f, &payload[..], "packet of {n} bytes"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // one byte more than a slot holds is refused, never truncated
+        let big = [1u8; MAX_PACKET_BYTES + 1];
+        assert_eq!(
+            b.push(c.at(80), 4, 4 * 960, 5, false, &big),
+            PushOutcome::Unusable
+        );
+        assert_eq!(b.stats().unusable, 1);
+        assert_eq!(b.stats().played, 4);
+    }
+
+    #[test]
+    fn ring_holds_a_burst_three_times_the_deepest_default_depth() {
+        // A network stall releases 30 frames at once: the default ring keeps them all
+        // (the adaptive depth tops out at 10 frames), in order, without overflow.
+        let c = Clock::new();
+        let mut b = JitterBuffer::new(JitterConfig {
+            adaptive: true,
+            depth_frames: 10,
+            ..JitterConfig::default()
+        });
+        assert!(b.config().max_depth_frames >= 10);
+        for i in 0..30 {
+            assert_eq!(
+                b.push(c.at(1), i as u16, i * F, 7, i == 0, &frame(i)),
+                PushOutcome::Accepted
+            );
+        }
+        assert_eq!(b.buffered_frames(), 30);
+        let played: Vec<_> = (0..30).map(|k| tag(b.pop(c.at(300 + k * 20)))).collect();
+        let played: Vec<u8> = played.into_iter().flatten().collect();
+        assert_eq!(played[0], 0);
+        assert!(played.windows(2).all(|w| w[0] < w[1]), "{played:?}");
+        assert_eq!(b.stats().overflow, 0);
+    }
+
+    #[test]
+    fn a_buffer_stays_small() {
+        // most of a call's memory; issue 5 budgets a whole call at 64 KiB of RSS
+        let size = std::mem::size_of::<JitterBuffer>();
+        assert!(size <= 12 * 1024, "JitterBuffer is {size} bytes");
+    }
+
+    #[test]
     fn random_abuse_never_panics_and_stays_bounded() {
         let c = Clock::new();
         let mut b = jb(2);
@@ -1208,7 +1283,7 @@ mod tests {
                     assert_eq!(f.len(), 160);
                 }
             }
-            assert!(b.buffered_frames() <= 50);
+            assert!(b.buffered_frames() <= JITTER_SLOTS as u32);
         }
     }
 }
