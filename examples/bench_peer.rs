@@ -12,7 +12,7 @@
 //! For each level of `--levels` it ramps from 0 to that many calls, lets them settle,
 //! measures CPU time (sum of `/proc/PID/task/*/schedstat`, i.e. nanoseconds on a CPU,
 //! not wall time) and RSS over `--hold` seconds, tears the calls down and, for the
-//! gateway, reads the `media MediaStats {..}` lines the calls logged at their end.
+//! gateway, reads the `media counters MediaStats {..}` lines the calls logged at their end.
 //! One `LEVEL ...` line per level and a `SETUP ...` line go to stdout as `key=value`.
 //!
 //! A packet from the process under test counts as late at the phone when it arrives more
@@ -348,7 +348,7 @@ fn signalling(uas: &mut Uas, shared: Arc<Mutex<Shared>>, stop: Arc<AtomicBool>) 
     }
 }
 
-/// Totals of the `media MediaStats {..}` lines calls logged at their end.
+/// Totals of the `media counters MediaStats {..}` lines calls logged at their end.
 #[derive(Default, Debug)]
 struct GwMedia {
     calls: u64,
@@ -376,7 +376,7 @@ fn read_gw_log(path: &str, offset: &mut u64) -> GwMedia {
             break; // a partial last line is read again next time
         }
         *offset += n as u64;
-        if let Some(rest) = line.split("media MediaStats {").nth(1) {
+        if let Some(rest) = line.split("MediaStats {").nth(1) {
             g.calls += 1;
             for kv in rest.trim_end_matches(['}', '\n', ' ']).split(',') {
                 let Some((k, v)) = kv.split_once(':') else {

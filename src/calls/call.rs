@@ -147,7 +147,7 @@ impl CallTask {
         self.publish_stats(&bridge);
         if let Some(bridge) = bridge.as_ref() {
             log::info!("call {}: media {}", self.id, bridge.call_stats().to_json());
-            log::debug!("call {}: media counters {:?}", self.id, bridge.stats());
+            log::info!("call {}: media counters {:?}", self.id, bridge.stats());
         }
     }
 
