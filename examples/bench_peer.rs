@@ -5,9 +5,14 @@
 //!
 //! Two modes, so the gateway and its baseline see the same packets at the same rate:
 //! - `gateway`: calls are placed through the HTTP API; the gateway dials our UAS, we
-//!   stream 20 ms PCMU to the RTP address of its offer and receive what it sends.
+//!   stream 20 ms packets to the RTP address of its offer and receive what it sends.
 //! - `relay`: no signalling; we stream to `--relay-base` port + i, and the relay
 //!   (`bench_relay`) echoes every packet back.
+//!
+//! `--codec pcmu` (default) answers and streams PCMU; `--codec opus` answers with the
+//! offer's Opus payload type and streams Opus. The Opus packets are encoded once at start
+//! (3 s of a tone with the gateway's own encoder) and replayed in a loop with fresh
+//! sequence numbers and timestamps, so the driver itself spends no CPU on encoding.
 //!
 //! For each level of `--levels` it ramps from 0 to that many calls, lets them settle,
 //! measures CPU time (sum of `/proc/PID/task/*/schedstat`, i.e. nanoseconds on a CPU,
@@ -30,7 +35,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use trtc_sipgw::media::g711;
-use uas::{Uas, UasEvent};
+use trtc_sipgw::media::opus::{OpusEncoder, OpusEncoderConfig, OPUS_PCM_RATE, OPUS_RTP_CLOCK};
+use uas::{Answer, Uas, UasEvent};
 
 const FRAME: Duration = Duration::from_millis(20);
 /// Groups of streams sent at different phases within a frame, so the process under
@@ -46,8 +52,21 @@ enum Mode {
     Relay,
 }
 
+/// What the phones speak.
+#[derive(Clone, Copy, PartialEq)]
+enum PeerCodec {
+    Pcmu,
+    Opus,
+}
+
+/// Seconds of Opus encoded at start and replayed.
+const OPUS_LOOP_S: usize = 3;
+/// Payload type of Opus towards the relay, which has no offer to take it from.
+const RELAY_OPUS_PT: u8 = 96;
+
 struct Args {
     mode: Mode,
+    codec: PeerCodec,
     http: SocketAddr,
     sip: SocketAddr,
     rtp: SocketAddr,
@@ -64,6 +83,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         mode: Mode::Gateway,
+        codec: PeerCodec::Pcmu,
         http: sa("127.0.0.1:28080"),
         sip: sa("127.0.0.1:28070"),
         rtp: sa("127.0.0.1:28072"),
@@ -86,6 +106,13 @@ fn parse_args() -> Result<Args, String> {
                     "gateway" => Mode::Gateway,
                     "relay" => Mode::Relay,
                     _ => return Err(format!("unknown mode {v}")),
+                }
+            }
+            "--codec" => {
+                a.codec = match v.as_str() {
+                    "pcmu" => PeerCodec::Pcmu,
+                    "opus" => PeerCodec::Opus,
+                    _ => return Err(format!("unknown codec {v}")),
                 }
             }
             "--http" => a.http = v.parse().map_err(|_| format!("bad --http {v}"))?,
@@ -124,6 +151,10 @@ fn sa(s: &str) -> SocketAddr {
 /// One call's media as the phone sees it.
 struct Stream {
     phase: usize,
+    /// RTP payload type of our packets (what our SDP answer said).
+    pt: u8,
+    /// Next packet of the replayed payloads.
+    next: usize,
     ssrc: u32,
     seq: u16,
     ts: u32,
@@ -156,7 +187,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn add_stream(&mut self, to: SocketAddr) {
+    fn add_stream(&mut self, to: SocketAddr, pt: u8) {
         let phase = self.next_phase % PHASES;
         self.next_phase += 1;
         let n = self.streams.len() as u32;
@@ -164,6 +195,8 @@ impl Shared {
             to,
             Stream {
                 phase,
+                pt,
+                next: n as usize,
                 ssrc: 0x5eed_0000 ^ n ^ (u32::from(to.port()) << 8),
                 seq: n as u16 * 7,
                 ts: n * 1000,
@@ -197,17 +230,28 @@ fn run(args: Args) -> Result<(), String> {
     rtp.set_read_timeout(Some(Duration::from_millis(100)))
         .map_err(|e| e.to_string())?;
     let rtp_tx = rtp.try_clone().map_err(|e| e.to_string())?;
+    let media = match args.codec {
+        PeerCodec::Pcmu => pcmu_media(),
+        PeerCodec::Opus => opus_media()?,
+    };
     let mut threads = vec![];
     {
         let (shared, stop) = (shared.clone(), stop.clone());
-        threads.push(thread::spawn(move || sender(rtp_tx, shared, stop, epoch)));
+        threads.push(thread::spawn(move || {
+            sender(rtp_tx, &media, shared, stop, epoch)
+        }));
     }
     {
         let (shared, stop) = (shared.clone(), stop.clone());
         threads.push(thread::spawn(move || receiver(rtp, shared, stop, epoch)));
     }
     if args.mode == Mode::Gateway {
-        let mut uas = Uas::bind(args.sip, args.rtp).map_err(|e| format!("bind SIP: {e}"))?;
+        let answer = match args.codec {
+            PeerCodec::Pcmu => Answer::Pcmu,
+            PeerCodec::Opus => Answer::Opus,
+        };
+        let mut uas = Uas::bind_answering(args.sip, args.rtp, answer)
+            .map_err(|e| format!("bind SIP: {e}"))?;
         let (shared, stop) = (shared.clone(), stop.clone());
         threads.push(thread::spawn(move || signalling(&mut uas, shared, stop)));
     }
@@ -224,20 +268,65 @@ fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Streams one 20 ms PCMU packet per call per frame, each call at its phase.
-fn sender(socket: UdpSocket, shared: Arc<Mutex<Shared>>, stop: Arc<AtomicBool>, epoch: Instant) {
-    // 1 kHz at 8 kHz repeats every 8 samples, so one payload serves every frame.
-    let mut payload = [0u8; 160];
-    for (i, b) in payload.iter_mut().enumerate() {
-        let x = (std::f64::consts::TAU * i as f64 / 8.0).sin() * 8000.0;
-        *b = g711::linear_to_ulaw(x as i16);
+/// The payloads a phone streams, one per 20 ms frame, replayed in a loop.
+struct Media {
+    payloads: Vec<Vec<u8>>,
+    /// RTP timestamp ticks per frame.
+    ticks: u32,
+}
+
+/// 1 kHz at 8 kHz repeats every 8 samples, so one PCMU payload serves every frame.
+fn pcmu_media() -> Media {
+    let payload = (0..160)
+        .map(|i| {
+            let x = (std::f64::consts::TAU * f64::from(i) / 8.0).sin() * 8000.0;
+            g711::linear_to_ulaw(x as i16)
+        })
+        .collect();
+    Media {
+        payloads: vec![payload],
+        ticks: 160,
     }
-    let mut packet = [0u8; 172];
-    packet[12..].copy_from_slice(&payload);
+}
+
+/// [`OPUS_LOOP_S`] seconds of a 1 kHz tone through the gateway's Opus encoder (16 kHz
+/// mono voice, its default settings), one packet per 20 ms.
+fn opus_media() -> Result<Media, String> {
+    let mut enc =
+        OpusEncoder::new(OpusEncoderConfig::default()).map_err(|e| format!("Opus encoder: {e}"))?;
+    let frame = (OPUS_PCM_RATE / 50) as usize;
+    let mut pcm = vec![0i16; frame];
+    let mut out = [0u8; 1500];
+    let mut payloads = Vec::new();
+    for k in 0..OPUS_LOOP_S * 50 {
+        for (i, x) in pcm.iter_mut().enumerate() {
+            let t = (k * frame + i) as f64 / f64::from(OPUS_PCM_RATE);
+            *x = ((std::f64::consts::TAU * 1000.0 * t).sin() * 8000.0) as i16;
+        }
+        let n = enc
+            .encode(&pcm, &mut out)
+            .map_err(|e| format!("Opus encode: {e}"))?;
+        payloads.push(out[..n].to_vec());
+    }
+    Ok(Media {
+        payloads,
+        ticks: OPUS_RTP_CLOCK / 50,
+    })
+}
+
+/// Streams one 20 ms packet per call per frame, each call at its phase.
+fn sender(
+    socket: UdpSocket,
+    media: &Media,
+    shared: Arc<Mutex<Shared>>,
+    stop: Arc<AtomicBool>,
+    epoch: Instant,
+) {
+    let mut packet = [0u8; 1500];
     let step = FRAME / PHASES as u32;
     let mut k: u64 = 0;
     let start = Instant::now();
-    let mut out: Vec<(SocketAddr, [u8; 12])> = Vec::new();
+    let mut out: Vec<(SocketAddr, [u8; 12], usize)> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let due = start + step * k as u32;
         let now = Instant::now();
@@ -254,19 +343,24 @@ fn sender(socket: UdpSocket, shared: Arc<Mutex<Shared>>, stop: Arc<AtomicBool>, 
             for (to, st) in s.streams.iter_mut().filter(|(_, st)| st.phase == phase) {
                 let mut h = [0u8; 12];
                 h[0] = 0x80;
-                h[1] = 0;
+                h[1] = st.pt & 0x7f;
                 h[2..4].copy_from_slice(&st.seq.to_be_bytes());
                 h[4..8].copy_from_slice(&st.ts.to_be_bytes());
                 h[8..12].copy_from_slice(&st.ssrc.to_be_bytes());
                 st.seq = st.seq.wrapping_add(1);
-                st.ts = st.ts.wrapping_add(160);
-                out.push((*to, h));
+                st.ts = st.ts.wrapping_add(media.ticks);
+                let payload = st.next % media.payloads.len();
+                st.next = payload + 1;
+                out.push((*to, h, payload));
             }
             s.counters.tx += out.len() as u64;
         }
-        for (to, h) in &out {
+        for (to, h, payload) in &out {
+            let payload = &media.payloads[*payload];
+            let len = 12 + payload.len().min(packet.len() - 12);
             packet[..12].copy_from_slice(h);
-            let _ = socket.send_to(&packet, to);
+            packet[12..len].copy_from_slice(&payload[..len - 12]);
+            let _ = socket.send_to(&packet[..len], to);
         }
     }
     let _ = epoch;
@@ -308,7 +402,7 @@ fn receiver(socket: UdpSocket, shared: Arc<Mutex<Shared>>, stop: Arc<AtomicBool>
 
 /// Answers the gateway's SIP and turns its dialogs into streams.
 fn signalling(uas: &mut Uas, shared: Arc<Mutex<Shared>>, stop: Arc<AtomicBool>) {
-    let mut pending: HashMap<String, SocketAddr> = HashMap::new();
+    let mut pending: HashMap<String, (SocketAddr, u8)> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         let ev = match uas.poll() {
             Ok(Some(ev)) => ev,
@@ -324,16 +418,17 @@ fn signalling(uas: &mut Uas, shared: Arc<Mutex<Shared>>, stop: Arc<AtomicBool>) 
                 call_id,
                 number,
                 remote_rtp,
+                payload_type,
                 at,
             } => {
                 s.invites.insert(number, at);
                 if let Some(to) = remote_rtp {
-                    pending.insert(call_id, to);
+                    pending.insert(call_id, (to, payload_type));
                 }
             }
             UasEvent::Ack { call_id } => {
-                if let Some(to) = pending.remove(&call_id) {
-                    s.add_stream(to);
+                if let Some((to, pt)) = pending.remove(&call_id) {
+                    s.add_stream(to, pt);
                     s.calls.insert(call_id, to);
                 }
             }
@@ -554,7 +649,11 @@ fn levels(args: &Args, shared: &Arc<Mutex<Shared>>) -> Result<(), String> {
                 Mode::Relay => {
                     let mut to = args.relay_base;
                     to.set_port(to.port() + i as u16);
-                    lock(shared).add_stream(to);
+                    let pt = match args.codec {
+                        PeerCodec::Pcmu => 0,
+                        PeerCodec::Opus => RELAY_OPUS_PT,
+                    };
+                    lock(shared).add_stream(to, pt);
                 }
                 Mode::Gateway => {
                     number += 1;
@@ -660,10 +759,14 @@ fn levels(args: &Args, shared: &Arc<Mutex<Shared>>) -> Result<(), String> {
             && gw_bad == 0
             && (args.mode == Mode::Relay || gw.calls == level as u64);
         println!(
-            "LEVEL calls={level} streaming={streaming} ramp_s={ramp_s:.2} window_s={wall:.2} cpu_ms={cpu_ms:.1} \
+            "LEVEL calls={level} codec={} streaming={streaming} ramp_s={ramp_s:.2} window_s={wall:.2} cpu_ms={cpu_ms:.1} \
              cpu_us_per_call_s={per_call_us:.2} rss_kib={rss} phone_rx={} phone_tx={} phone_late={} \
              phone_max_late_ms={:.2} peer_send_late_max_ms={:.2} gw_calls={} gw_rx={} gw_concealed={} \
              gw_lost={} gw_late={} gw_overflow={} gw_stretched={} gw_resets={} ok={}",
+            match args.codec {
+                PeerCodec::Pcmu => "pcmu",
+                PeerCodec::Opus => "opus",
+            },
             counters.rx,
             counters.tx,
             counters.late,

@@ -3,11 +3,12 @@
 # each figure next to a baseline measured in the same run. Prints one table and exits
 # non-zero when a budget is missed (see docs/PERFORMANCE.md for what each row means).
 #
-#   bash scripts/bench.sh                 # full run, about 5 minutes on 2 cores
+#   bash scripts/bench.sh                 # full run, about 7 minutes on 2 cores
 #   BENCH_HOLD=4 BENCH_LEVELS=10,50,200 bash scripts/bench.sh   # quicker, rougher
 #
 # Loopback only. Ports: HTTP 28080, SIP 28060, gateway RTP 40000-49999, load peer SIP
-# 28070 / RTP 28072, relay 38000+, latency bench 39000-39999.
+# 28070 / RTP 28072, relay 38000+, latency bench 39000-39999. BENCH_OPUS_LEVELS and
+# BENCH_OPUS_HOLD set the Opus levels of row 2 (default 10,50,200 and BENCH_HOLD).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,8 @@ HOLD=${BENCH_HOLD:-10}                 # seconds of measurement per level
 LEVELS=${BENCH_LEVELS:-10,50,200,400,600}
 RATE=${BENCH_RATE:-20}                 # call setups per second
 CPU_LEVELS="10 50 200"                 # levels compared with the relay
+OPUS_LEVELS=${BENCH_OPUS_LEVELS:-10,50,200}  # Opus calls, each compared with the relay
+OPUS_HOLD=${BENCH_OPUS_HOLD:-$HOLD}    # seconds of measurement per Opus level
 FRAMES=2000                            # frames counted by callgrind
 
 # budgets
@@ -60,11 +63,17 @@ kv() { sed -n "s/.*[[:space:]]$2=\([^[:space:]]*\).*/\1/p" <<<" $1" | head -1; }
 calc() { awk "BEGIN { printf \"%s\", $* }"; }
 
 # --- 1, 5, 6, 7: the gateway under load ----------------------------------------------
-cat >"$WORK/gw.toml" <<EOF
+# gateway_config CODECS...: the bench's gateway offering only these codecs. The room
+# runs at the first one's rate, so G.711 calls keep the room at 8 kHz and Opus at 16 kHz.
+gateway_config() {
+    local list
+    list=$(printf '"%s", ' "$@")
+    cat <<EOF
 [http]
 listen = "127.0.0.1:28080"
 [sip]
 listen = "127.0.0.1:28060"
+codecs = [${list%, }]
 [sip.outbound]
 uri = "sip:{number}@127.0.0.1:28070"
 [rtp]
@@ -79,19 +88,37 @@ state_dir = ""
 [log]
 level = "info"
 EOF
-say "gateway under load: levels $LEVELS at $RATE setups/s, ${HOLD}s each"
-"$GW" --config "$WORK/gw.toml" 2>"$WORK/gw.log" &
-GW_PID=$!
-PIDS+=("$GW_PID")
-for _ in $(seq 100); do
-    grep -q "HTTP API on" "$WORK/gw.log" && break
-    sleep 0.1
-done
-grep -q "HTTP API on" "$WORK/gw.log" || { say "gateway did not start:"; cat "$WORK/gw.log" >&2; exit 2; }
+}
+# start_gateway NAME: runs the gateway with $WORK/NAME.toml, logging to $WORK/NAME.log
+start_gateway() {
+    "$GW" --config "$WORK/$1.toml" 2>"$WORK/$1.log" &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    for _ in $(seq 100); do
+        grep -q "HTTP API on" "$WORK/$1.log" && break
+        sleep 0.1
+    done
+    grep -q "HTTP API on" "$WORK/$1.log" || { say "gateway did not start:"; cat "$WORK/$1.log" >&2; exit 2; }
+}
+stop_gateway() {
+    kill -TERM "$GW_PID" 2>/dev/null || true
+    wait "$GW_PID" 2>/dev/null || true
+}
+
+gateway_config pcmu pcma >"$WORK/gw.toml"
+say "gateway under load (G.711): levels $LEVELS at $RATE setups/s, ${HOLD}s each"
+start_gateway gw
 "$PEER" --mode gateway --pid "$GW_PID" --levels "$LEVELS" --rate "$RATE" --hold "$HOLD" \
     --gw-log "$WORK/gw.log" --stop-beyond "$MIN_CAPACITY" | tee "$WORK/peer-gw.txt" >&2
-kill -TERM "$GW_PID" 2>/dev/null || true
-wait "$GW_PID" 2>/dev/null || true
+stop_gateway
+
+# --- 2: the same with Opus on the SIP leg ----------------------------------------------
+gateway_config opus >"$WORK/gw-opus.toml"
+say "gateway under load (Opus): levels $OPUS_LEVELS, ${OPUS_HOLD}s each"
+start_gateway gw-opus
+"$PEER" --mode gateway --codec opus --pid "$GW_PID" --levels "$OPUS_LEVELS" --rate "$RATE" \
+    --hold "$OPUS_HOLD" --gw-log "$WORK/gw-opus.log" | tee "$WORK/peer-gw-opus.txt" >&2
+stop_gateway
 
 # --- baseline: the relay under the same load -----------------------------------------
 say "relay baseline: levels ${CPU_LEVELS// /,}"
@@ -101,6 +128,8 @@ PIDS+=("$RELAY_PID")
 sleep 0.3
 "$PEER" --mode relay --pid "$RELAY_PID" --relay-base 127.0.0.1:38000 \
     --levels "${CPU_LEVELS// /,}" --rate "$RATE" --hold "$HOLD" | tee "$WORK/peer-relay.txt" >&2
+"$PEER" --mode relay --codec opus --pid "$RELAY_PID" --relay-base 127.0.0.1:38000 \
+    --levels "$OPUS_LEVELS" --rate "$RATE" --hold "$OPUS_HOLD" | tee "$WORK/peer-relay-opus.txt" >&2
 kill "$RELAY_PID" 2>/dev/null || true
 wait "$RELAY_PID" 2>/dev/null || true
 
@@ -162,9 +191,23 @@ for n in $CPU_LEVELS; do
         "relay $(calc "$ru / 1000" | xargs printf '%.2f') ms" \
         "$(printf '%.2f' "$ratio")x (<= ${MAX_CPU_RATIO}x)" "$(verdict "$ok")"
 done
-# The gateway offers only G.711 on the SIP leg so far (calls/service.rs); when Opus is
-# offered, add a load peer that answers with Opus and a row here.
-row "2. CPU per call-second, Opus" "n/a (Opus not yet on the SIP leg)" "" "" "-"
+# No budget for Opus (issue 5 sets none): the ratio is printed for information.
+for n in ${OPUS_LEVELS//,/ }; do
+    g=$(level_line "$WORK/peer-gw-opus.txt" "$n")
+    r=$(level_line "$WORK/peer-relay-opus.txt" "$n")
+    if [ -z "$g" ] || [ -z "$r" ]; then
+        row "2. CPU per call-second, $n Opus calls (room 16 kHz)" "not measured" "" "no budget" "-"
+        continue
+    fi
+    gu=$(kv "$g" cpu_us_per_call_s)
+    ru=$(kv "$r" cpu_us_per_call_s)
+    clean=""
+    [ "$(kv "$g" ok)" = 1 ] || clean=", late"
+    row "2. CPU per call-second, $n Opus calls (room 16 kHz)" \
+        "$(calc "$gu / 1000" | xargs printf '%.2f') ms ($(calc "$gu / 10000" | xargs printf '%.2f')% core)" \
+        "relay $(calc "$ru / 1000" | xargs printf '%.2f') ms" \
+        "$(printf '%.2f' "$(calc "$gu / $ru")")x (no budget)$clean" "-"
+done
 for spec in "PCMU, room 8 kHz:$I8" "PCMA, room 8 kHz:$IA" "PCMU, room 48 kHz (resampled):$I48"; do
     name=${spec%%:*}
     v=${spec#*:}

@@ -1,5 +1,6 @@
 //! A deliberately small SIP user agent server for the benchmarks: it answers every
-//! INVITE at once with 200 OK and a PCMU answer, acknowledges BYE and CANCEL, and
+//! INVITE at once with 200 OK and a PCMU answer (or, with [`Answer::Opus`], the
+//! offer's Opus format), acknowledges BYE and CANCEL, and
 //! reports what happened with the time it happened. It stands in for a phone or a
 //! trunk in `bench_peer` (load) and `latency` (timing), where sipp cannot stream
 //! hundreds of calls and where the INVITE's arrival must be stamped by the same clock
@@ -17,6 +18,16 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+/// The codec the phone answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// PCMU, payload type 0, whatever the offer's order (what a G.711 phone does).
+    Pcmu,
+    /// The offer's Opus payload type with `opus/48000/2` and the offer's fmtp (a phone
+    /// that prefers Opus). An offer without Opus gets 488 Not Acceptable Here.
+    Opus,
+}
+
 /// Something the phone side saw, stamped when its datagram was read.
 #[derive(Debug, Clone)]
 pub enum UasEvent {
@@ -28,6 +39,9 @@ pub enum UasEvent {
         number: String,
         /// Where the gateway wants RTP (from its SDP offer).
         remote_rtp: Option<SocketAddr>,
+        /// The RTP payload type we answered with (0 for PCMU, the offer's dynamic type
+        /// for Opus); our packets must carry it.
+        payload_type: u8,
         /// When the datagram was read.
         at: Instant,
     },
@@ -48,6 +62,8 @@ pub struct Uas {
     socket: UdpSocket,
     /// Where our RTP lives, written into the SDP answer.
     rtp: SocketAddr,
+    /// The codec we answer with.
+    codec: Answer,
     /// Answers already sent to INVITEs, for their retransmissions.
     answered: HashMap<String, Vec<u8>>,
     buf: Vec<u8>,
@@ -55,13 +71,19 @@ pub struct Uas {
 }
 
 impl Uas {
-    /// Binds `addr`; answers will offer RTP at `rtp`.
+    /// Binds `addr`; answers will offer RTP at `rtp`, with PCMU.
     pub fn bind(addr: SocketAddr, rtp: SocketAddr) -> io::Result<Uas> {
+        Uas::bind_answering(addr, rtp, Answer::Pcmu)
+    }
+
+    /// Binds `addr`; answers will offer RTP at `rtp`, with `codec`.
+    pub fn bind_answering(addr: SocketAddr, rtp: SocketAddr, codec: Answer) -> io::Result<Uas> {
         let socket = UdpSocket::bind(addr)?;
         socket.set_read_timeout(Some(Duration::from_millis(100)))?;
         Ok(Uas {
             socket,
             rtp,
+            codec,
             answered: HashMap::new(),
             buf: vec![0; 65536],
             tag: 1,
@@ -98,10 +120,27 @@ impl Uas {
                     self.socket.send_to(answer, from)?;
                     return Ok(None);
                 }
+                let (payload_type, format) = match self.codec {
+                    Answer::Pcmu => (0, "a=rtpmap:0 PCMU/8000\r\n".to_string()),
+                    Answer::Opus => match opus_offer(msg.body) {
+                        Some((pt, fmtp)) => {
+                            let mut f = format!("a=rtpmap:{pt} opus/48000/2\r\n");
+                            if let Some(fmtp) = fmtp {
+                                f.push_str(&format!("a=fmtp:{pt} {fmtp}\r\n"));
+                            }
+                            (pt, f)
+                        }
+                        None => {
+                            let answer = msg.response("488 Not Acceptable Here", ";tag=p0", "", "");
+                            self.socket.send_to(&answer, from)?;
+                            return Ok(None);
+                        }
+                    },
+                };
                 self.tag += 1;
                 let sdp = format!(
                     "v=0\r\no=- {tag} 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
-                     m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
+                     m=audio {port} RTP/AVP {payload_type}\r\n{format}a=ptime:20\r\na=sendrecv\r\n",
                     tag = self.tag,
                     ip = self.rtp.ip(),
                     port = self.rtp.port()
@@ -115,6 +154,7 @@ impl Uas {
                     call_id: msg.call_id.to_string(),
                     number: msg.number().to_string(),
                     remote_rtp: remote_rtp(msg.body),
+                    payload_type,
                     at,
                 }))
             }
@@ -228,4 +268,21 @@ fn remote_rtp(sdp: &str) -> Option<SocketAddr> {
         }
     }
     Some(SocketAddr::new(ip?, port?))
+}
+
+/// The Opus payload type of an offer (`a=rtpmap:<pt> opus/48000/2`) and its fmtp value.
+fn opus_offer(sdp: &str) -> Option<(u8, Option<String>)> {
+    let pt = sdp.lines().find_map(|line| {
+        let (pt, enc) = line.strip_prefix("a=rtpmap:")?.split_once(' ')?;
+        if !enc.trim().to_ascii_lowercase().starts_with("opus/48000") {
+            return None;
+        }
+        pt.trim().parse::<u8>().ok()
+    })?;
+    let prefix = format!("a=fmtp:{pt} ");
+    let fmtp = sdp
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map(|f| f.trim().to_string());
+    Some((pt, fmtp))
 }
