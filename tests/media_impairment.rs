@@ -117,12 +117,13 @@ fn run(codec: Codec, impaired: bool, seed: u64) -> Figures {
         }
     }
     let s = gw.stats();
-    let cs = gw.call_stats();
+    // What `/trtc/callstats` would report.
+    let cs = trtc_sipgw::http::callstats::callstats_json(&gw.snapshot());
     Figures {
         snr,
         longest_gap_ms: longest,
         injected_loss_pct: lost as f64 * 100.0 / FRAMES as f64,
-        reported_loss_pct: cs.rx.loss_percent,
+        reported_loss_pct: cs["rx"]["loss_percent"].as_f64().unwrap_or(f64::NAN),
         depth_per_second,
         concealed: s.concealed_frames,
         late: s.late,

@@ -1,42 +1,41 @@
-//! The task that carries one call from its INVITE to its end: it feeds SIP events to
-//! the call state machine, moves audio between the RTP socket and the room on a 20 ms
-//! clock, and enforces the TTL and the no-RTP timeout. Protocol decisions live in the
-//! cores (`sip`, `media::bridge`, `calls::state`); this is the I/O shell around them.
+//! The task that carries one call: the I/O shell around its [`CallCore`]. It moves SIP
+//! events, commands, room events and audio, datagrams and the 20 ms tick into the core,
+//! and carries out what the core asks (state lines, SIP requests, the room, sockets).
+//! Every decision about the call is in `core.rs`; there is no timer here other than the
+//! shared media tick, which also serves the core's deadlines.
 
 use super::clock::MediaClock;
-use super::registry::{Control, Registry, SharedStats};
+use super::core::{Action, CallCore, Control, MediaSocket, MAX_DATAGRAM};
+use super::registry::{Registry, SharedStats};
 use super::rtp_ports::RtpSockets;
-use super::state::{CallMachine, HangupCause};
-use crate::media::bridge::{BridgeConfig, MediaBridge, MediaEvent};
-use crate::media::dtmf;
+use super::state::HangupCause;
+use crate::http::callstats::callstats_json;
+use crate::media::MediaSnapshot;
 use crate::room::Room;
-use crate::sip::sdp::{self, LocalMedia, NegotiatedMedia};
 use crate::sip::{CallKey, SipEvent, SipService};
 use bytes::Bytes;
 use futures_lite::future::{or, pending};
 use futures_lite::StreamExt;
 use smol::channel::Receiver;
+use smol::net::UdpSocket;
 use smol::LocalExecutor;
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Largest datagram the media sockets read; RTP on a LAN fits easily.
+/// Largest datagram the media sockets read; RTP on a LAN fits easily, a longer one is
+/// truncated and then fails to parse, which is harmless.
 const MEDIA_DATAGRAM: usize = 2048;
 
-/// RTCP is read only to be dropped; a longer datagram is truncated, which is harmless.
-const RTCP_DATAGRAM: usize = 1500;
-
-/// How long the gateway waits for the SIP leg to confirm a hang-up (487 to a CANCEL,
-/// 200 to a BYE) before it writes the call's end anyway.
-const TEARDOWN_GRACE: Duration = Duration::from_secs(4);
+/// The call's core, shared by the call task and its two receive tasks (never borrowed
+/// across an await).
+type SharedCore = Rc<RefCell<CallCore>>;
 
 /// Everything one call task needs, gathered by the startup handler.
 pub struct CallTask {
     /// The gateway's call id.
     pub id: String,
-    /// Where state lines go.
+    /// Where state lines, webhooks and DTMF notifications go.
     pub registry: Rc<RefCell<Registry>>,
     /// The SIP user agent.
     pub sip: SipService,
@@ -44,172 +43,135 @@ pub struct CallTask {
     pub sip_call: CallKey,
     /// SIP events of this call.
     pub sip_events: Receiver<SipEvent>,
-    /// Commands from the API (shutdown) and the gateway (stopping).
+    /// Commands from the API (shutdown, DTMF) and the gateway (stopping).
     pub control: Receiver<Control>,
     /// The call's room.
     pub room: Box<dyn Room>,
     /// The call's media sockets.
     pub sockets: RtpSockets,
-    /// What we offered.
-    pub local_media: LocalMedia,
-    /// The state machine, with CALLING already recorded.
-    pub machine: CallMachine,
-    /// When the TTL ends the call.
-    pub ttl_deadline: Instant,
-    /// Hang up an answered call after this long without RTP.
-    pub no_rtp_timeout: Duration,
-    /// Jitter buffer depth in frames.
-    pub jitter_frames: u8,
-    /// False while the phone has put the call on hold (it sends no RTP then).
-    pub phone_sends: bool,
+    /// The call's core, with CALLING already recorded.
+    pub core: CallCore,
     /// The gateway's shared 20 ms media clock.
     pub clock: MediaClock,
     /// The executor the call runs on; its socket loops run beside it as tasks.
     pub executor: Rc<LocalExecutor<'static>>,
-    /// Sample rate the room runs at; the bridge resamples when the codec's differs.
-    pub room_rate: u32,
     /// Where the task publishes its media statistics.
     pub stats: SharedStats,
 }
-
-/// Media statistics are republished every this many ticks (one second).
-const STATS_EVERY_TICKS: u32 = 50;
 
 enum Wake {
     Sip(Option<SipEvent>),
     Control(Option<Control>),
     Tick,
-    Ttl,
 }
 
-/// The call's media core, shared by the receive task and the tick (never borrowed
-/// across an await).
-type SharedBridge = Rc<RefCell<Option<Box<MediaBridge>>>>;
+/// The task's I/O: what the core's actions and datagrams are carried out with.
+struct Shell {
+    id: String,
+    registry: Rc<RefCell<Registry>>,
+    sip: SipService,
+    sip_call: CallKey,
+    room: Box<dyn Room>,
+    sockets: RtpSockets,
+    clock: MediaClock,
+    executor: Rc<LocalExecutor<'static>>,
+    stats: SharedStats,
+}
 
 impl CallTask {
     /// Runs the call to its end; the DISCONNCTD line is recorded before this returns.
     ///
-    /// A call is three tasks: RTP reception and RTCP draining run as tasks of their
-    /// own beside this one (SIP, control, TTL and the 20 ms tick of the shared
-    /// [`MediaClock`]). They must not share a task: async-io's socket futures treat any
-    /// wake-up of their task as readiness, so each wake-up for another reason costs them
-    /// a `recvfrom` and an `epoll_ctl` (measured: 5 `recvfrom` and 4 `epoll_ctl` per
-    /// call every 20 ms when they shared one, 2 and 1 apart, as for a plain relay).
-    ///
-    /// [`MediaClock`]: super::clock::MediaClock
-    pub async fn run(mut self) {
-        let bridge: SharedBridge = Rc::new(RefCell::new(None));
-        let receive = {
-            let (rtp, bridge, id) = (self.sockets.rtp.clone(), bridge.clone(), self.id.clone());
-            self.executor.spawn(async move {
-                let mut buf = [0u8; MEDIA_DATAGRAM];
-                loop {
-                    match rtp.recv_from(&mut buf).await {
-                        Ok((n, from)) => {
-                            if let Some(bridge) = bridge.borrow_mut().as_mut() {
-                                if let Err(e) = bridge.handle_rtp(Instant::now(), from, &buf[..n]) {
-                                    log::debug!("call {id}: RTP from {from} dropped: {e:?}");
-                                }
-                            }
-                        }
-                        Err(e) => log::debug!("call {id}: RTP socket: {e}"),
-                    }
-                }
-            })
+    /// A call is three tasks: RTP and RTCP reception run as tasks of their own beside
+    /// this one (SIP, control and the 20 ms tick of the shared [`MediaClock`]). They must
+    /// not share a task: async-io's socket futures treat any wake-up of their task as
+    /// readiness, so each wake-up for another reason costs them a `recvfrom` and an
+    /// `epoll_ctl` (measured: 5 `recvfrom` and 4 `epoll_ctl` per call every 20 ms when
+    /// they shared one, 2 and 1 apart, as for a plain relay).
+    pub async fn run(self) {
+        let CallTask {
+            id,
+            registry,
+            sip,
+            sip_call,
+            sip_events,
+            control,
+            room,
+            sockets,
+            core,
+            clock,
+            executor,
+            stats,
+        } = self;
+        let mut shell = Shell {
+            id,
+            registry,
+            sip,
+            sip_call,
+            room,
+            sockets,
+            clock,
+            executor,
+            stats,
         };
-        let drain_rtcp = {
-            let (rtcp, bridge, id) = (self.sockets.rtcp.clone(), bridge.clone(), self.id.clone());
-            self.executor.spawn(async move {
-                let mut buf = [0u8; RTCP_DATAGRAM];
-                loop {
-                    match rtcp.recv_from(&mut buf).await {
-                        Ok((n, from)) => {
-                            if let Some(bridge) = bridge.borrow_mut().as_mut() {
-                                if let Err(e) = bridge.handle_rtcp(Instant::now(), from, &buf[..n])
-                                {
-                                    log::debug!("call {id}: RTCP from {from} dropped: {e:?}");
-                                }
-                            }
-                        }
-                        Err(e) => log::debug!("call {id}: RTCP socket: {e}"),
-                    }
-                }
-            })
-        };
-        self.call_loop(&bridge).await;
+        let core: SharedCore = Rc::new(RefCell::new(core));
+        let receive_rtp = shell.spawn_receive(&core, shell.sockets.rtp.clone(), MediaSocket::Rtp);
+        let receive_rtcp =
+            shell.spawn_receive(&core, shell.sockets.rtcp.clone(), MediaSocket::Rtcp);
+        let last_stats = shell.call_loop(&core, sip_events, control).await;
         // Dropping a task cancels it.
-        drop(receive);
-        drop(drain_rtcp);
-
-        self.room.leave();
-        self.sip.hangup(self.sip_call);
-        let bridge = bridge.borrow();
-        self.publish_stats(&bridge);
-        if let Some(bridge) = bridge.as_ref() {
-            log::info!("call {}: media {}", self.id, bridge.call_stats().to_json());
-            log::info!("call {}: media counters {:?}", self.id, bridge.stats());
+        drop(receive_rtp);
+        drop(receive_rtcp);
+        if let Some(snapshot) = last_stats {
+            log::info!("call {}: media {}", shell.id, callstats_json(&snapshot));
+            log::info!("call {}: media counters {:?}", shell.id, snapshot.counters);
         }
     }
+}
 
-    fn publish_stats(&self, bridge: &Option<Box<MediaBridge>>) {
-        if let Some(bridge) = bridge {
-            *self.stats.borrow_mut() = Some(bridge.call_stats().to_json());
-        }
-    }
-
-    /// A touch tone from the phone: to the webhook and to the room.
-    fn on_dtmf(&mut self, digit: char) {
-        log::info!("call {}: DTMF {digit} from the phone", self.id);
-        self.registry.borrow_mut().notify_dtmf(&self.id, digit);
-        self.room.send_dtmf(digit);
-    }
-
-    /// Touch tones to the phone: RFC 4733 events when the phone negotiated them, SIP
-    /// INFO (application/dtmf-relay) otherwise.
-    fn send_dtmf(&mut self, bridge: &mut Option<Box<MediaBridge>>, digits: &str) {
-        if let Some(bridge) = bridge {
-            if bridge.send_dtmf(digits) > 0 {
-                return;
+impl Shell {
+    /// Reads one media socket into the core until the task is dropped.
+    fn spawn_receive(
+        &self,
+        core: &SharedCore,
+        socket: UdpSocket,
+        which: MediaSocket,
+    ) -> smol::Task<()> {
+        let (core, id) = (core.clone(), self.id.clone());
+        self.executor.spawn(async move {
+            let mut buf = [0u8; MEDIA_DATAGRAM];
+            loop {
+                match socket.recv_from(&mut buf).await {
+                    Ok((n, from)) => {
+                        let mut core = core.borrow_mut();
+                        match which {
+                            MediaSocket::Rtp => core.handle_rtp(Instant::now(), from, &buf[..n]),
+                            MediaSocket::Rtcp => core.handle_rtcp(Instant::now(), from, &buf[..n]),
+                        }
+                    }
+                    Err(e) => log::debug!("call {id}: {which:?} socket: {e}"),
+                }
             }
-        }
-        for digit in digits.chars() {
-            let Some(body) = dtmf::dtmf_relay_body(digit, 100) else {
-                continue;
-            };
-            if !self
-                .sip
-                .send_info(self.sip_call, "application/dtmf-relay", Bytes::from(body))
-            {
-                log::warn!(
-                    "call {}: DTMF {digits} not sent: the call is not answered",
-                    self.id
-                );
-                return;
-            }
-        }
+        })
     }
 
-    /// Everything but the media sockets: SIP, control, TTL, and the 20 ms tick.
-    async fn call_loop(&mut self, bridge: &SharedBridge) {
+    /// Feeds the core until it is done; returns the last statistics it published.
+    async fn call_loop(
+        &mut self,
+        core: &SharedCore,
+        sip_events: Receiver<SipEvent>,
+        control: Receiver<Control>,
+    ) -> Option<MediaSnapshot> {
         let mut ticks = self.clock.subscribe();
-        let mut ttl = async_io::Timer::at(self.ttl_deadline);
-        let mut ttl_pending = true;
-        let mut sip_open = true;
-        let mut confirmed_at: Option<Instant> = None;
-        let mut give_up_at: Option<Instant> = None;
-        let mut out = [0u8; MEDIA_DATAGRAM];
-        let mut tick_count: u32 = 0;
-        // The channels move into inboxes (closed placeholders stay behind).
-        let mut sip_events = Inbox::new(std::mem::replace(
-            &mut self.sip_events,
-            smol::channel::bounded(1).1,
-        ));
-        let mut control = Inbox::new(std::mem::replace(
-            &mut self.control,
-            smol::channel::bounded(1).1,
-        ));
-
-        while !self.machine.is_done() {
+        let mut out = [0u8; MAX_DATAGRAM];
+        let mut last_stats = None;
+        let (mut sip_open, mut control_open) = (true, true);
+        let mut sip_events = Inbox::new(sip_events);
+        let mut control = Inbox::new(control);
+        loop {
+            self.drain(core, &mut out, &mut last_stats).await;
+            if core.borrow().is_done() {
+                return last_stats;
+            }
             let wake = {
                 let sip_next = sip_events.recv();
                 let control_next = control.recv();
@@ -220,286 +182,94 @@ impl CallTask {
                         pending().await
                     }
                 };
-                let control = async { Wake::Control(control_next.await) };
-                let tick = async {
-                    ticks.tick().await;
-                    Wake::Tick
-                };
-                let ttl_fired = async {
-                    if ttl_pending {
-                        (&mut ttl).await;
-                        Wake::Ttl
+                let control = async {
+                    if control_open {
+                        Wake::Control(control_next.await)
                     } else {
                         pending().await
                     }
                 };
-                or(sip, or(control, or(tick, ttl_fired))).await
+                let tick = async {
+                    ticks.tick().await;
+                    Wake::Tick
+                };
+                or(sip, or(control, tick)).await
             };
             let now = Instant::now();
+            let mut c = core.borrow_mut();
             match wake {
+                Wake::Sip(Some(event)) => c.handle_sip_event(now, event),
                 Wake::Sip(None) => sip_open = false,
-                Wake::Sip(Some(event)) => {
-                    self.on_sip_event(event, &mut bridge.borrow_mut(), &mut confirmed_at, now);
-                }
-                Wake::Control(Some(Control::Hangup(cause))) => self.hangup(cause),
-                Wake::Control(Some(Control::Dtmf(digits))) => {
-                    self.send_dtmf(&mut bridge.borrow_mut(), &digits)
-                }
-                Wake::Control(None) => self.hangup(HangupCause::GatewayStopping),
-                Wake::Ttl => {
-                    ttl_pending = false;
-                    self.hangup(HangupCause::Ttl);
+                Wake::Control(Some(command)) => c.handle_command(now, command),
+                Wake::Control(None) => {
+                    // The gateway dropped its end: it is stopping.
+                    control_open = false;
+                    c.handle_command(now, Control::Hangup(HangupCause::GatewayStopping));
                 }
                 Wake::Tick => {
-                    self.on_tick(now, bridge, confirmed_at, &mut out).await;
-                    tick_count = tick_count.wrapping_add(1);
-                    if tick_count.is_multiple_of(STATS_EVERY_TICKS) {
-                        self.publish_stats(&bridge.borrow());
+                    if let Some(event) = self.room.poll_event(now) {
+                        c.handle_room_event(now, event);
                     }
+                    let frame = self.room.poll_audio();
+                    c.handle_media_tick(now, frame.as_ref());
                 }
             }
-            if self.machine.hangup_cause().is_some() && give_up_at.is_none() {
-                give_up_at = Some(now + TEARDOWN_GRACE);
+            if c.poll_timeout().is_some_and(|at| at <= now) {
+                c.handle_timeout(now);
             }
-            if give_up_at.is_some_and(|at| now >= at) && !self.machine.is_done() {
-                log::warn!(
-                    "call {}: SIP leg did not confirm the hang-up in time",
-                    self.id
-                );
-                self.machine.give_up();
-            }
-            self.flush_changes();
         }
     }
 
-    fn hangup(&mut self, cause: HangupCause) {
-        log::info!("call {}: hanging up: {}", self.id, cause.reason());
-        if self.machine.hangup(cause) {
-            self.sip.hangup(self.sip_call);
-        }
-    }
-
-    fn flush_changes(&mut self) {
-        while let Some(change) = self.machine.poll_change() {
-            if change.state == super::state::CallState::Disconnected {
-                // Leave first, so the room's side (a recording, the SDK) is complete
-                // by the time a client sees the call done.
-                self.room.leave();
-            }
-            self.registry.borrow_mut().record(&self.id, &change);
-        }
-    }
-
-    fn on_sip_event(
+    /// Carries out what the core asked: actions in order, the phone's audio to the room,
+    /// then the datagrams for the phone.
+    async fn drain(
         &mut self,
-        event: SipEvent,
-        bridge: &mut Option<Box<MediaBridge>>,
-        confirmed_at: &mut Option<Instant>,
-        now: Instant,
-    ) {
-        match event {
-            SipEvent::Progress {
-                code, reason, sdp, ..
-            } => {
-                self.machine.provisional(code, &reason);
-                if let Some(sdp) = sdp {
-                    // Early media: the room hears the ringback. A bad early SDP is not fatal.
-                    if let Ok(media) = sdp::parse_answer(&sdp, &self.local_media.codecs) {
-                        self.start_media(bridge, &media);
-                    }
-                }
-            }
-            SipEvent::Answered {
-                code, reason, sdp, ..
-            } => {
-                self.machine.answered(code, &reason);
-                match sdp
-                    .as_deref()
-                    .map(|s| sdp::parse_answer(s, &self.local_media.codecs))
-                {
-                    Some(Ok(media)) => {
-                        self.note_direction(&media, confirmed_at, now);
-                        self.start_media(bridge, &media);
-                    }
-                    Some(Err(e)) => {
-                        log::warn!("call {}: answer SDP unusable: {e:?}", self.id);
-                        self.hangup(HangupCause::NoCommonCodec);
-                    }
-                    None if bridge.is_some() => {} // the early answer stands
-                    None => {
-                        log::warn!("call {}: 2xx without SDP answer", self.id);
-                        self.hangup(HangupCause::NoCommonCodec);
-                    }
-                }
-            }
-            SipEvent::Confirmed { .. } => {
-                self.machine.confirmed();
-                *confirmed_at = Some(now);
-            }
-            SipEvent::RemoteOffer { sdp, .. } => match sdp::answer_offer(&sdp, &self.local_media) {
-                Ok((_answer, media)) => {
-                    self.note_direction(&media, confirmed_at, now);
-                    self.start_media(bridge, &media);
-                }
-                Err(e) => log::warn!("call {}: re-offer unusable: {e:?}", self.id),
-            },
-            SipEvent::Info {
-                content_type, body, ..
-            } => {
-                let text = String::from_utf8_lossy(&body);
-                let content_type = content_type.to_ascii_lowercase();
-                let digit = if content_type.starts_with("application/dtmf-relay") {
-                    dtmf::parse_dtmf_relay(&text)
-                } else if content_type.starts_with("application/dtmf") {
-                    text.trim()
-                        .chars()
-                        .next()
-                        .filter(|c| c.is_ascii_digit() || "*#ABCDabcd".contains(*c))
-                } else {
-                    None
-                };
-                if let Some(digit) = digit {
-                    self.on_dtmf(digit.to_ascii_uppercase());
-                }
-            }
-            SipEvent::Terminated {
-                code,
-                reason,
-                cause,
-                ..
-            } => {
-                self.machine.sip_terminated(code, &reason, cause);
-            }
-        }
-    }
-
-    /// Follows whether the phone sends audio at all: on hold (sendonly from our side,
-    /// inactive) silence is expected, so the no-RTP clock only runs while it sends, and
-    /// restarts when it resumes.
-    fn note_direction(
-        &mut self,
-        media: &NegotiatedMedia,
-        confirmed_at: &mut Option<Instant>,
-        now: Instant,
-    ) {
-        let sends = media.we_receive();
-        if sends && !self.phone_sends && confirmed_at.is_some() {
-            *confirmed_at = Some(now);
-        }
-        self.phone_sends = sends;
-    }
-
-    /// Creates the media bridge for a negotiated session, or points the existing one at
-    /// the (possibly moved) remote address.
-    fn start_media(&mut self, bridge: &mut Option<Box<MediaBridge>>, media: &NegotiatedMedia) {
-        if let Some(existing) = bridge {
-            if existing.remote() != Some(media.remote) {
-                existing.set_remote(media.remote);
-            }
-            let config = existing.config();
-            if config.codec != media.codec || config.payload_type != media.payload_type {
-                existing.reconfigure(media.codec, media.payload_type, media.telephone_event_pt);
-            }
-            return;
-        }
-        log::info!(
-            "call {}: media {} pt {} to {} (local {})",
-            self.id,
-            media.codec.name(),
-            media.payload_type,
-            media.remote,
-            self.sockets.addr
-        );
-        let mut config = BridgeConfig::new(media.codec, rand::random());
-        config.payload_type = media.payload_type;
-        config.telephone_event_pt = media.telephone_event_pt;
-        config.remote = Some(media.remote);
-        config.jitter_depth_frames = self.jitter_frames;
-        // `[rtp] jitter_frames` is also the floor the adaptive buffer may drain to, so a
-        // LAN box configured for 0 runs at the least delay.
-        config.jitter_min_frames = config.jitter_min_frames.min(self.jitter_frames);
-        config.initial_sequence = rand::random();
-        config.initial_timestamp = rand::random();
-        config.room_rate = self.room_rate;
-        config.rtcp_mux = media.rtcp_mux;
-        config.opus_dtx = media.fmtp_param("usedtx") == Some("1");
-        *bridge = Some(Box::new(MediaBridge::new(config)));
-        self.publish_stats(bridge);
-    }
-
-    async fn on_tick(
-        &mut self,
-        now: Instant,
-        bridge: &SharedBridge,
-        confirmed_at: Option<Instant>,
+        core: &SharedCore,
         out: &mut [u8],
+        last_stats: &mut Option<MediaSnapshot>,
     ) {
-        if let Some(crate::room::RoomEvent::Closed { reason }) = self.room.poll_event(now) {
-            self.room.leave();
-            self.hangup(HangupCause::Room(reason));
+        loop {
+            let action = core.borrow_mut().poll_action();
+            let Some(action) = action else { break };
+            self.apply(action, last_stats);
         }
-        let room_frame = self.room.poll_audio();
-        let mut rtcp: heapless::Vec<(heapless::Vec<u8, RTCP_DATAGRAM>, SocketAddr, bool), 2> =
-            heapless::Vec::new();
-        let mut events: heapless::Vec<MediaEvent, 8> = heapless::Vec::new();
-        let send = {
-            let mut guard = bridge.borrow_mut();
-            let Some(bridge) = guard.as_mut() else { return };
-            while events.len() < events.capacity() {
-                let Some(event) = bridge.poll_event() else {
-                    break;
-                };
-                let _ = events.push(event);
-            }
-            let mut report = [0u8; RTCP_DATAGRAM];
-            while rtcp.len() < rtcp.capacity() {
-                let Some(n) = bridge.poll_rtcp(now, &mut report) else {
-                    break;
-                };
-                let Some(to) = bridge.rtcp_remote() else {
-                    break;
-                };
-                let bytes = heapless::Vec::from_slice(&report[..n]).unwrap_or_default();
-                let _ = rtcp.push((bytes, to, bridge.config().rtcp_mux));
-            }
-            let phone_frame = bridge.pull_phone_audio(now);
-            self.room.send_audio(&phone_frame);
-            let mut send = None;
-            if let (Some(frame), Some(remote)) = (room_frame, bridge.remote()) {
-                match bridge.push_room_audio(&frame, out) {
-                    Ok(n) => send = Some((n, remote)),
-                    Err(e) => log::debug!("call {}: room frame not sent: {e:?}", self.id),
-                }
-            }
-            if let Some(confirmed) = confirmed_at.filter(|_| self.phone_sends) {
-                let heard = bridge.last_rx().map_or(confirmed, |t| t.max(confirmed));
-                if self.machine.hangup_cause().is_none()
-                    && now.duration_since(heard) >= self.no_rtp_timeout
-                {
-                    self.hangup(HangupCause::NoRtp(self.no_rtp_timeout.as_secs() as u32));
-                }
-            }
-            send
-        };
-        for event in events {
-            match event {
-                MediaEvent::Dtmf { digit } => self.on_dtmf(digit),
-                MediaEvent::RtcpBye => log::info!("call {}: the phone sent RTCP BYE", self.id),
-            }
+        let frame = core.borrow_mut().poll_room_audio();
+        if let Some(frame) = frame {
+            self.room.send_audio(&frame);
         }
-        if let Some((n, remote)) = send {
-            if let Err(e) = self.sockets.rtp.send_to(&out[..n], remote).await {
-                log::debug!("call {}: RTP send to {remote}: {e}", self.id);
-            }
-        }
-        for (report, to, mux) in rtcp {
-            let socket = if mux {
-                &self.sockets.rtp
-            } else {
-                &self.sockets.rtcp
+        loop {
+            let transmit = core.borrow_mut().poll_transmit(out);
+            let Some(t) = transmit else { break };
+            let socket = match t.socket {
+                MediaSocket::Rtp => &self.sockets.rtp,
+                MediaSocket::Rtcp => &self.sockets.rtcp,
             };
-            if let Err(e) = socket.send_to(&report, to).await {
-                log::debug!("call {}: RTCP send to {to}: {e}", self.id);
+            if let Err(e) = socket.send_to(&out[..t.len], t.to).await {
+                log::debug!("call {}: {:?} send to {}: {e}", self.id, t.socket, t.to);
+            }
+        }
+    }
+
+    fn apply(&mut self, action: Action, last_stats: &mut Option<MediaSnapshot>) {
+        match action {
+            Action::Record(change) => self.registry.borrow_mut().record(&self.id, &change),
+            Action::SipHangup => self.sip.hangup(self.sip_call),
+            Action::SipInfo { content_type, body } => {
+                if !self
+                    .sip
+                    .send_info(self.sip_call, content_type, Bytes::from(body))
+                {
+                    log::warn!("call {}: INFO not sent: no confirmed dialog", self.id);
+                }
+            }
+            Action::PhoneDtmf(digit) => {
+                self.registry.borrow_mut().notify_dtmf(&self.id, digit);
+                self.room.send_dtmf(digit);
+            }
+            Action::LeaveRoom => self.room.leave(),
+            Action::Stats(snapshot) => {
+                *self.stats.borrow_mut() = Some(snapshot);
+                *last_stats = Some(snapshot);
             }
         }
     }
@@ -536,10 +306,4 @@ impl<T> Inbox<T> {
             polled
         })
     }
-}
-
-/// The SDP the SIP layer re-sends when the phone re-offers; kept beside the call so a
-/// later issue can bump its version on hold/resume.
-pub fn offer_body(local: &LocalMedia) -> Bytes {
-    Bytes::from(sdp::build_offer(local))
 }

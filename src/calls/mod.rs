@@ -3,6 +3,7 @@
 
 pub mod call;
 pub mod clock;
+pub mod core;
 pub mod log;
 pub mod registry;
 pub mod rtp_ports;

@@ -1,9 +1,11 @@
 //! Every call the gateway knows about, running or finished: their state lines, the
 //! way to reach a running call, and the count that enforces the capacity limit.
 
+pub use super::core::Control;
 use super::log::{dtmf_webhook_body, format_line, local_timestamp, webhook_body};
-use super::state::{CallState, HangupCause, StateChange};
+use super::state::{CallState, StateChange};
 use super::store::{unix_seconds, CallStore};
+use crate::media::MediaSnapshot;
 use smol::channel::Sender;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,18 +13,9 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-/// A message to a running call's task.
-#[derive(Debug, Clone)]
-pub enum Control {
-    /// End the call for this reason.
-    Hangup(HangupCause),
-    /// Send these touch tones to the phone.
-    Dtmf(String),
-}
-
 /// The latest media statistics of a call, written by its task about once a second and
 /// at its end, read by `/trtc/callstats`.
-pub type SharedStats = Rc<RefCell<Option<serde_json::Value>>>;
+pub type SharedStats = Rc<RefCell<Option<MediaSnapshot>>>;
 
 struct CallEntry {
     lines: String,
@@ -112,8 +105,8 @@ impl Registry {
 
     /// The call's latest media statistics: None for unknown ids, Some(None) for a
     /// call known but without media (unanswered, or from before a restart).
-    pub fn stats(&self, id: &str) -> Option<Option<serde_json::Value>> {
-        self.calls.get(id).map(|e| e.stats.borrow().clone())
+    pub fn stats(&self, id: &str) -> Option<Option<MediaSnapshot>> {
+        self.calls.get(id).map(|e| *e.stats.borrow())
     }
 
     /// Stamps and records a state change: the callstate line, the persisted log and the

@@ -2,11 +2,12 @@
 //! Each `/trtc/startup` enters the room, binds media sockets, sends the INVITE and
 //! hands the call to its own task; every failure on the way is written to the call log.
 
-use super::call::{offer_body, CallTask};
+use super::call::CallTask;
 use super::clock::MediaClock;
+use super::core::{Action, CallConfig, CallCore};
 use super::registry::{Control, Registry};
 use super::rtp_ports::RtpPorts;
-use super::state::{CallMachine, HangupCause};
+use super::state::HangupCause;
 use super::webhook::{spawn_sender, WebhookPolicy};
 use crate::config::Config;
 use crate::http::api::{Api, CallStateReply, RoomRef, StartupRequest};
@@ -114,11 +115,38 @@ impl Gateway {
         ))
     }
 
-    fn record_failure(&self, id: &str, machine: &mut CallMachine, code: u16, reason: String) {
-        machine.fail(code, reason);
-        while let Some(change) = machine.poll_change() {
-            self.registry.borrow_mut().record(id, &change);
+    /// Carries out what a call's core asks while the startup request is still setting it
+    /// up: state lines, and leaving the room when set-up fails after entering it. (The
+    /// call's task takes over once the INVITE is out.)
+    fn apply_setup_actions(
+        &self,
+        id: &str,
+        core: &mut CallCore,
+        mut room: Option<&mut Box<dyn crate::room::Room>>,
+    ) {
+        while let Some(action) = core.poll_action() {
+            match action {
+                Action::Record(change) => self.registry.borrow_mut().record(id, &change),
+                Action::LeaveRoom => {
+                    if let Some(room) = room.as_mut() {
+                        room.leave();
+                    }
+                }
+                other => log::warn!("call {id}: {other:?} asked during set-up, ignored"),
+            }
         }
+    }
+
+    /// The call ends before its INVITE: record why, leave the room if it was entered.
+    fn fail_setup(
+        &self,
+        id: &str,
+        core: &mut CallCore,
+        room: Option<&mut Box<dyn crate::room::Room>>,
+        reason: String,
+    ) {
+        core.setup_failed(Instant::now(), 0, reason);
+        self.apply_setup_actions(id, core, room);
     }
 }
 
@@ -151,8 +179,7 @@ impl Api for Gateway {
             spawn_sender(&self.executor, id.clone(), url.clone(), policy)
         });
         let stats = self.registry.borrow_mut().begin(&id, control_tx, webhook);
-        let ttl_deadline = Instant::now() + Duration::from_secs(req.ttl_s as u64);
-        let mut machine = CallMachine::new();
+        let started_at = Instant::now();
         log::info!(
             "call {id}: startup to {} ttl {} s",
             req.phonenumber,
@@ -163,6 +190,18 @@ impl Api for Gateway {
         // when the phone picks another).
         let codecs = self.config.offered_codecs();
         let room_rate = codecs.first().map_or(8000, |c| c.sample_rate());
+        let mut core = CallCore::new(
+            started_at,
+            CallConfig {
+                id: id.clone(),
+                started_at,
+                ttl: Duration::from_secs(req.ttl_s as u64),
+                no_rtp_timeout: Duration::from_secs(self.config.rtp.no_rtp_timeout_s as u64),
+                jitter_frames: self.config.rtp.jitter_frames,
+                room_rate,
+                seed: rand::random(),
+            },
+        );
         let params = RoomParams {
             call_id: id.clone(),
             sdk_app_id: req.trtc.sdk_app_id,
@@ -180,22 +219,27 @@ impl Api for Gateway {
             Some(Ok(room)) => room,
             Some(Err(e)) => {
                 let reason = format!("room entry failed: {e}");
-                self.record_failure(&id, &mut machine, 0, reason.clone());
+                self.fail_setup(&id, &mut core, None, reason.clone());
                 return Err(ApiError::room_failed(reason));
             }
             None => {
                 let reason = "room entry timed out".to_string();
-                self.record_failure(&id, &mut machine, 0, reason.clone());
+                self.fail_setup(&id, &mut core, None, reason.clone());
                 return Err(ApiError::room_failed(reason));
             }
         };
+        core.room_entered(Instant::now());
 
         // 2. Media sockets.
         let sockets = match self.ports.allocate() {
             Ok(s) => s,
             Err(e) => {
-                room.leave();
-                self.record_failure(&id, &mut machine, 0, format!("no media port: {e}"));
+                self.fail_setup(
+                    &id,
+                    &mut core,
+                    Some(&mut room),
+                    format!("no media port: {e}"),
+                );
                 return Err(ApiError::unavailable(format!("no free RTP port: {e}")));
             }
         };
@@ -210,20 +254,16 @@ impl Api for Gateway {
 
         // 3. The INVITE.
         let uri = self.request_uri(&req.phonenumber);
-        let (sip_call, sip_events) = match self.sip.invite(&uri, offer_body(&local_media)).await {
+        let (sip_call, sip_events) = match self.sip.invite(&uri, local_media).await {
             Ok(v) => v,
             Err(e) => {
-                room.leave();
                 let reason = format!("cannot call {uri}: {e}");
-                self.record_failure(&id, &mut machine, 0, reason.clone());
+                self.fail_setup(&id, &mut core, Some(&mut room), reason.clone());
                 return Err(ApiError::new(502, "sip_failed", reason));
             }
         };
-        self.sip.set_local_media(sip_call, local_media.clone());
-        machine.invite_sent();
-        while let Some(change) = machine.poll_change() {
-            self.registry.borrow_mut().record(&id, &change);
-        }
+        core.invite_sent(Instant::now());
+        self.apply_setup_actions(&id, &mut core, Some(&mut room));
 
         let task = CallTask {
             id: id.clone(),
@@ -234,13 +274,7 @@ impl Api for Gateway {
             control: control_rx,
             room,
             sockets,
-            local_media,
-            machine,
-            ttl_deadline,
-            no_rtp_timeout: Duration::from_secs(self.config.rtp.no_rtp_timeout_s as u64),
-            jitter_frames: self.config.rtp.jitter_frames,
-            phone_sends: true,
-            room_rate,
+            core,
             stats,
             clock: self.clock.clone(),
             executor: self.executor.clone(),
@@ -270,7 +304,7 @@ impl Api for Gateway {
         }
     }
 
-    fn callstats(&self, id: &str) -> Result<serde_json::Value, ApiError> {
+    fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, ApiError> {
         match self.registry.borrow().stats(id) {
             Some(Some(stats)) => Ok(stats),
             Some(None) => Err(ApiError::not_found(format!(

@@ -106,8 +106,8 @@ pub trait Api {
     fn callstate(&self, id: &str) -> Result<CallStateReply, ApiError>;
     /// Queue touch tones to a running call's phone (RFC 4733, or SIP INFO).
     fn dtmf(&self, id: &str, digits: &str) -> Result<(), ApiError>;
-    /// The call's media statistics as the `/trtc/callstats` JSON object.
-    fn callstats(&self, id: &str) -> Result<serde_json::Value, ApiError>;
+    /// The call's latest media figures, for `/trtc/callstats`.
+    fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, ApiError>;
 }
 
 /// Parse and validate a startup body. All of SPEC section 1's rules live here.

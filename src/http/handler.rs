@@ -85,7 +85,11 @@ async fn answer<A: Api>(
         Route::CallStats => {
             let id = query_id(query)?;
             let stats = api.callstats(id)?;
-            Ok(Response::ok(stats.to_string().into_bytes()))
+            Ok(Response::ok(
+                super::callstats::callstats_json(&stats)
+                    .to_string()
+                    .into_bytes(),
+            ))
         }
     }
 }
@@ -146,9 +150,12 @@ mod tests {
             }
         }
 
-        fn callstats(&self, id: &str) -> Result<serde_json::Value, ApiError> {
+        fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, ApiError> {
             if id == "live" {
-                Ok(serde_json::json!({"codec": "PCMU"}))
+                Ok(crate::media::MediaSnapshot {
+                    codec: crate::media::Codec::Pcmu,
+                    counters: Default::default(),
+                })
             } else {
                 Err(ApiError::not_found("no such call"))
             }

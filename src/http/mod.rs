@@ -7,6 +7,7 @@
 //! The call side implements [`api::Api`]; `main` calls [`server::serve`].
 
 pub mod api;
+pub mod callstats;
 pub mod client;
 pub mod errors;
 pub mod handler;

@@ -55,9 +55,12 @@ impl Api for Fake {
         }
     }
 
-    fn callstats(&self, id: &str) -> Result<serde_json::Value, ApiError> {
+    fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, ApiError> {
         if id == "live" {
-            Ok(serde_json::json!({"codec": "PCMU"}))
+            Ok(crate::media::MediaSnapshot {
+                codec: crate::media::Codec::Pcmu,
+                counters: Default::default(),
+            })
         } else {
             Err(ApiError::not_found("no such call"))
         }

@@ -27,7 +27,6 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use heapless::Deque;
-use serde::Serialize;
 
 use super::codec::Codec;
 use super::conceal::WaveformConcealer;
@@ -200,69 +199,15 @@ pub struct MediaStats {
     pub rtt_us: Option<u32>,
 }
 
-/// `GET /trtc/callstats` as JSON: the shape the API documents.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CallStats {
-    /// Codec name as in SDP (`PCMU`, `G722`, `opus`…).
-    pub codec: String,
-    /// What came from the phone.
-    pub rx: RxStats,
-    /// What went to the phone.
-    pub tx: TxStats,
-    /// The jitter buffer.
-    pub jitter_buffer: JitterBufferStats,
-    /// Round-trip time from RTCP, ms; `null` until measured.
-    pub rtt_ms: Option<f64>,
-}
-
-/// `callstats.rx`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RxStats {
-    /// RTP packets received.
-    pub packets: u64,
-    /// Packets lost on the network (RFC 3550 cumulative).
-    pub lost: i64,
-    /// Lost share of expected packets, percent.
-    pub loss_percent: f64,
-    /// Interarrival jitter, ms.
-    pub jitter_ms: f64,
-    /// DTMF digits received.
-    pub dtmf: u64,
-}
-
-/// `callstats.tx`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TxStats {
-    /// RTP packets sent.
-    pub packets: u64,
-    /// DTMF digits sent.
-    pub dtmf: u64,
-}
-
-/// `callstats.jitter_buffer`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JitterBufferStats {
-    /// Current delay, ms.
-    pub depth_ms: u32,
-    /// Current target, ms.
-    pub target_ms: u32,
-    /// Deepest so far, ms.
-    pub max_depth_ms: u32,
-    /// Frames synthesised by concealment.
-    pub concealed_frames: u64,
-    /// Packets that came too late to play.
-    pub late_frames: u64,
-    /// Frames the buffer reported lost.
-    pub lost_frames: u64,
-    /// Opus frames rebuilt from FEC.
-    pub fec_recovered: u64,
-}
-
-impl CallStats {
-    /// The JSON object for the API and the end-of-call log.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-    }
+/// A call's media figures at one moment, as plain data: the call layer keeps the latest
+/// one without holding the bridge, and the API shapes it into `callstats` (presentation
+/// stays beside the API, so this core has no JSON in it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaSnapshot {
+    /// The codec the phone leg runs.
+    pub codec: Codec,
+    /// Every counter (jitter buffer, RTCP and DTMF figures folded in).
+    pub counters: MediaStats,
 }
 
 /// The media core of one call. See the module documentation for how the shell drives it.
@@ -451,37 +396,11 @@ impl MediaBridge {
         }
     }
 
-    /// The `callstats` view of [`MediaBridge::stats`].
-    pub fn call_stats(&self) -> CallStats {
-        let s = self.stats();
-        let loss_percent = if s.rx_expected > 0 {
-            (s.rx_lost.max(0) as f64 * 100.0 / s.rx_expected as f64 * 100.0).round() / 100.0
-        } else {
-            0.0
-        };
-        CallStats {
-            codec: self.cfg.codec.name().to_string(),
-            rx: RxStats {
-                packets: s.rx_packets,
-                lost: s.rx_lost,
-                loss_percent,
-                jitter_ms: f64::from(s.rx_jitter_us / 10) / 100.0,
-                dtmf: s.dtmf_received,
-            },
-            tx: TxStats {
-                packets: s.tx_packets,
-                dtmf: s.dtmf_sent,
-            },
-            jitter_buffer: JitterBufferStats {
-                depth_ms: s.jitter_depth_ms,
-                target_ms: s.jitter_target_ms,
-                max_depth_ms: s.jitter_max_depth_ms,
-                concealed_frames: s.concealed_frames,
-                late_frames: s.late,
-                lost_frames: s.lost,
-                fec_recovered: s.fec_recovered,
-            },
-            rtt_ms: s.rtt_us.map(|us| f64::from(us / 10) / 100.0),
+    /// The codec and every counter, for the call layer to publish.
+    pub fn snapshot(&self) -> MediaSnapshot {
+        MediaSnapshot {
+            codec: self.cfg.codec,
+            counters: self.stats(),
         }
     }
 
@@ -1389,20 +1308,15 @@ mod tests {
         assert_eq!(sb.rx_lost, 20);
         let rtt = sa.rtt_us.unwrap();
         assert!((9_000..=12_000).contains(&rtt), "rtt {rtt} µs");
-        let json = b.call_stats().to_json();
-        assert_eq!(json["codec"], "PCMU");
-        assert_eq!(json["rx"]["packets"], 380);
-        assert_eq!(json["rx"]["lost"], 20);
-        let pct = json["rx"]["loss_percent"].as_f64().unwrap();
-        assert!((pct - 5.0).abs() < 0.1, "{pct}");
-        assert!(json["rx"]["jitter_ms"].as_f64().unwrap() < 1.0);
-        assert_eq!(json["tx"]["packets"], 400);
-        for k in ["depth_ms", "concealed_frames", "late_frames"] {
-            assert!(json["jitter_buffer"][k].is_u64(), "{k}");
-        }
-        assert!(json["rtt_ms"].is_f64());
+        let snap = b.snapshot();
+        assert_eq!(snap.codec, Codec::Pcmu);
+        assert_eq!(snap.counters.rx_packets, 380);
+        assert_eq!(snap.counters.rx_expected, 400);
+        assert!(snap.counters.rx_jitter_us < 1000);
+        assert_eq!(snap.counters.tx_packets, 400);
+        assert!(snap.counters.rtt_us.is_some());
         // a's own stats: nothing lost on its side, RTT known
-        assert_eq!(a.call_stats().rx.lost, 0);
+        assert_eq!(a.snapshot().counters.rx_lost, 0);
     }
 
     #[test]

@@ -294,6 +294,24 @@ pub fn parse_dtmf_relay(body: &str) -> Option<char> {
     })
 }
 
+/// Reads the digit from a SIP INFO body by its Content-Type: `application/dtmf-relay`
+/// (`Signal=5`) or `application/dtmf` (the bare digit). Other INFO bodies carry no digit.
+pub fn digit_of_info(content_type: &str, body: &[u8]) -> Option<char> {
+    let text = String::from_utf8_lossy(body);
+    let content_type = content_type.trim().to_ascii_lowercase();
+    let digit = if content_type.starts_with("application/dtmf-relay") {
+        parse_dtmf_relay(&text)
+    } else if content_type.starts_with("application/dtmf") {
+        text.trim()
+            .chars()
+            .next()
+            .and_then(|c| event_of_digit(c).and_then(digit_of_event))
+    } else {
+        None
+    };
+    digit.map(|d| d.to_ascii_uppercase())
+}
+
 /// The `application/dtmf-relay` body for sending a digit by SIP INFO.
 pub fn dtmf_relay_body(digit: char, duration_ms: u32) -> Option<String> {
     let d = digit_of_event(event_of_digit(digit)?)?;
@@ -303,6 +321,23 @@ pub fn dtmf_relay_body(digit: char, duration_ms: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn info_bodies_by_content_type() {
+        assert_eq!(
+            digit_of_info("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"),
+            Some('5')
+        );
+        assert_eq!(
+            digit_of_info("Application/DTMF-Relay; x=y", b"Signal=10\r\n"),
+            Some('*')
+        );
+        assert_eq!(digit_of_info("application/dtmf", b" # \r\n"), Some('#'));
+        assert_eq!(digit_of_info("application/dtmf", b"a"), Some('A'));
+        assert_eq!(digit_of_info("application/dtmf", b"x"), None);
+        assert_eq!(digit_of_info("text/plain", b"Signal=5"), None);
+        assert_eq!(digit_of_info("application/dtmf-relay", &[0xff, 0xfe]), None);
+    }
 
     fn send_all(digits: &str, ts0: u32) -> Vec<(u32, DtmfPacket)> {
         let mut s = DtmfSender::new();

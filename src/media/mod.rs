@@ -20,7 +20,7 @@ pub mod transcode;
 pub mod wav;
 
 pub use analysis::tone_snr_db;
-pub use bridge::{BridgeConfig, CallStats, MediaBridge, MediaEvent, MediaStats};
+pub use bridge::{BridgeConfig, MediaBridge, MediaEvent, MediaSnapshot, MediaStats};
 pub use codec::Codec;
 pub use frame::{PcmFrame, FRAME_MS, MAX_FRAME_SAMPLES};
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};

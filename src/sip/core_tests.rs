@@ -9,7 +9,6 @@ use sha2::Digest;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-const SDP: &[u8] = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
 const PEER_SDP: &[u8] = b"v=0\r\no=- 2 2 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n";
 
 fn peer() -> SocketAddr {
@@ -46,12 +45,7 @@ impl Harness {
     fn invite(&mut self) -> (CallKey, Request) {
         let key = self
             .core
-            .invite(
-                self.now,
-                "sip:bob@10.0.0.2",
-                peer(),
-                Bytes::from_static(SDP),
-            )
+            .invite(self.now, "sip:bob@10.0.0.2", peer(), local_media())
             .unwrap();
         let sent = self.sent();
         assert_eq!(sent.len(), 1, "one INVITE expected");
@@ -214,7 +208,11 @@ fn invite_headers() {
     assert!(text.contains("User-Agent: trtc-sipgw/"), "{text}");
     assert!(text.contains("Allow: INVITE, ACK, CANCEL, BYE"), "{text}");
     assert!(text.contains("Content-Type: application/sdp\r\n"), "{text}");
-    assert_eq!(&invite.body[..], SDP);
+    assert_eq!(
+        &invite.body[..],
+        super::sdp::build_offer(&local_media()).as_bytes(),
+        "the offer is built from the call's media"
+    );
 }
 
 #[test]
@@ -222,11 +220,11 @@ fn bad_uri_is_an_error() {
     let mut h = Harness::new();
     assert!(h
         .core
-        .invite(h.now, "not a uri", peer(), Bytes::new())
+        .invite(h.now, "not a uri", peer(), local_media())
         .is_err());
     assert!(h
         .core
-        .invite(h.now, "tel:+123", peer(), Bytes::new())
+        .invite(h.now, "tel:+123", peer(), local_media())
         .is_err());
     assert!(h.sent().is_empty());
 }
@@ -289,13 +287,13 @@ fn provisional_events_with_sdp() {
                 call,
                 code: 180,
                 reason: "Ringing".into(),
-                sdp: None
+                media: None
             },
             SipEvent::Progress {
                 call,
                 code: 183,
                 reason: "Session Progress".into(),
-                sdp: Some(Bytes::from_static(PEER_SDP))
+                media: Some(Ok(peer_media()))
             },
         ]
     );
@@ -319,7 +317,7 @@ fn answer_is_acked_along_the_route_and_retransmitted_200_reacked() {
                 call,
                 code: 200,
                 reason: "OK".into(),
-                sdp: Some(Bytes::from_static(PEER_SDP))
+                media: Some(Ok(peer_media()))
             },
             SipEvent::Confirmed { call }
         ]
@@ -692,8 +690,6 @@ fn remote_bye() {
 fn reinvite_answered_with_local_sdp() {
     let mut h = Harness::new();
     let (call, invite, _) = answered(&mut h);
-    h.core
-        .set_local_sdp(call, Bytes::from_static(b"v=0\r\nnew\r\n"));
     let body = std::str::from_utf8(PEER_SDP).unwrap();
     let reinvite = peer_request(
         &invite,
@@ -708,14 +704,18 @@ fn reinvite_answered_with_local_sdp() {
     assert_eq!(sent.len(), 1);
     let r = resp(&sent[0]);
     assert_eq!(r.code(), 200);
-    assert_eq!(&r.body[..], b"v=0\r\nnew\r\n");
+    let answer = std::str::from_utf8(&r.body).unwrap();
+    assert!(
+        answer.contains("m=audio 20000 RTP/AVP 0 101"),
+        "answered from our media, PCMU as offered:\n{answer}"
+    );
     assert_eq!(r.content_type().unwrap(), "application/sdp");
     assert!(r.headers.contains(&Name::CONTACT));
     assert_eq!(
         h.events(),
         vec![SipEvent::RemoteOffer {
             call,
-            sdp: Bytes::from_static(PEER_SDP)
+            media: peer_media()
         }]
     );
     // No ACK yet: the 200 is retransmitted.
@@ -735,6 +735,11 @@ f: <sip:bob@10.0.0.2>;tag=bobtag\r\nt: <sip:alice@10.0.0.1>;tag={}\r\ni: {}\r\nC
     assert!(h.run_until(Duration::from_secs(10)).is_empty());
 }
 
+/// What the call layer gets for [`PEER_SDP`] read against [`local_media`].
+fn peer_media() -> super::sdp::NegotiatedMedia {
+    super::sdp::parse_answer(PEER_SDP, &local_media().codecs).unwrap()
+}
+
 fn local_media() -> super::sdp::LocalMedia {
     super::sdp::LocalMedia {
         ip: "10.0.0.1".parse().unwrap(),
@@ -749,8 +754,7 @@ fn local_media() -> super::sdp::LocalMedia {
 #[test]
 fn hold_reinvite_gets_a_mirrored_answer_and_unacceptable_offers_488() {
     let mut h = Harness::new();
-    let (call, invite, _) = answered(&mut h);
-    h.core.set_local_media(call, local_media());
+    let (_, invite, _) = answered(&mut h);
     let hold = "v=0\r\no=- 2 3 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n\
 m=audio 5000 RTP/AVP 8 0\r\na=sendonly\r\n";
     let sdp_header = "Content-Type: application/sdp\r\n";
@@ -817,7 +821,7 @@ fn update_and_options_and_info_in_dialog() {
         h.events(),
         vec![SipEvent::RemoteOffer {
             call,
-            sdp: Bytes::from_static(PEER_SDP)
+            media: peer_media()
         }]
     );
 }
@@ -884,7 +888,7 @@ m: <sip:bob@10.0.0.2:5062>\r\nc: application/sdp\r\nl: {}\r\n\r\n{body}",
     h.recv(msg.as_bytes());
     let ev = h.events();
     assert!(
-        matches!(&ev[0], SipEvent::Answered { call: c, sdp: Some(s), .. } if *c == call && &s[..] == PEER_SDP),
+        matches!(&ev[0], SipEvent::Answered { call: c, media: Some(Ok(m)), .. } if *c == call && *m == peer_media()),
         "{ev:?}"
     );
     let sent = h.sent();

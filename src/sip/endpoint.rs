@@ -4,7 +4,7 @@
 
 use super::dialog::Local;
 use super::message::{parse, CommonHeaders, Message, ParseError, Request, Response};
-use super::sdp::LocalMedia;
+use super::sdp::{LocalMedia, NegotiatedMedia, SdpError};
 use super::transaction::{TimerConfig, Transactions, TxEvent, TxKey};
 use super::uac::{Role, UacCall};
 use bytes::Bytes;
@@ -73,8 +73,9 @@ pub enum SipEvent {
         code: u16,
         /// Reason phrase.
         reason: String,
-        /// SDP answer for early media, if the response carried one.
-        sdp: Option<Bytes>,
+        /// Early media: the phone's SDP answer read against our offer, if the response
+        /// carried one (an unusable early answer is not fatal: the 2xx may fix it).
+        media: Option<Result<NegotiatedMedia, SdpError>>,
     },
     /// The first 2xx: the phone answered. The ACK follows at once (then `Confirmed`).
     Answered {
@@ -84,21 +85,22 @@ pub enum SipEvent {
         code: u16,
         /// Reason phrase.
         reason: String,
-        /// SDP answer.
-        sdp: Option<Bytes>,
+        /// The phone's SDP answer read against our offer; None when the 2xx had no body
+        /// (the early answer then stands), an error when nothing in it is usable.
+        media: Option<Result<NegotiatedMedia, SdpError>>,
     },
     /// The ACK for the 2xx has been sent: media flows both ways.
     Confirmed {
         /// The call.
         call: CallKey,
     },
-    /// The peer sent a new offer (re-INVITE/UPDATE, or SDP in an ACK); we already answered it
-    /// with the local SDP.
+    /// The peer sent a new offer (re-INVITE/UPDATE, or SDP in an ACK) and we accepted it
+    /// (an unacceptable one got 488 and changes nothing): media follows what was agreed.
     RemoteOffer {
         /// The call.
         call: CallKey,
-        /// The peer's SDP.
-        sdp: Bytes,
+        /// What our answer agreed to (codec, remote address, direction for hold).
+        media: NegotiatedMedia,
     },
     /// The peer sent an INFO with a body (e.g. `application/dtmf-relay`); already answered 200.
     Info {
@@ -259,13 +261,15 @@ impl SipCore {
         }
     }
 
-    /// Start an outbound call: the INVITE leaves with the next `poll_transmit`.
+    /// Start an outbound call: the INVITE, carrying the offer built from `media`, leaves with
+    /// the next `poll_transmit`. The call keeps `media`, so every answer and later offer of
+    /// the phone is negotiated here, once, and reaches the call layer as [`NegotiatedMedia`].
     pub fn invite(
         &mut self,
         now: Instant,
         request_uri: &str,
         destination: SocketAddr,
-        sdp_offer: Bytes,
+        media: LocalMedia,
     ) -> Result<CallKey, SipError> {
         let uri = SipUri::from_str(request_uri.trim())
             .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
@@ -288,15 +292,7 @@ impl SipCore {
         };
         let key = CallKey(self.next_call);
         self.next_call += 1;
-        let call = UacCall::start(
-            &mut self.shared,
-            now,
-            key,
-            uri,
-            from,
-            destination,
-            sdp_offer,
-        );
+        let call = UacCall::start(&mut self.shared, now, key, uri, from, destination, media);
         self.calls.insert(key, call);
         Ok(key)
     }
@@ -308,13 +304,6 @@ impl SipCore {
             c.hangup(&mut self.shared, now);
         }
         self.pump(now);
-    }
-
-    /// The SDP we answer later re-INVITEs/UPDATEs with (initially our offer).
-    pub fn set_local_sdp(&mut self, call: CallKey, sdp: Bytes) {
-        if let Some(c) = self.calls.get_mut(&call) {
-            c.set_local_sdp(sdp);
-        }
     }
 
     /// Sends an INFO inside the call's confirmed dialog; false when the call has none.
@@ -329,14 +318,6 @@ impl SipCore {
             return false;
         };
         c.send_info(&mut self.shared, now, content_type, body)
-    }
-
-    /// What the call can receive, so the core answers the phone's later offers
-    /// (hold, resume, codec change) per RFC 3264 rather than replaying our offer.
-    pub fn set_local_media(&mut self, call: CallKey, media: LocalMedia) {
-        if let Some(c) = self.calls.get_mut(&call) {
-            c.set_local_media(media);
-        }
     }
 
     /// A datagram arrived. Anything that is not SIP is counted and dropped.

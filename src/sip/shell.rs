@@ -73,7 +73,7 @@ impl SipService {
     pub async fn invite(
         &self,
         request_uri: &str,
-        sdp_offer: Bytes,
+        media: super::sdp::LocalMedia,
     ) -> Result<(CallKey, Receiver<SipEvent>), SipError> {
         let uri = SipUri::from_str(request_uri.trim())
             .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
@@ -100,11 +100,11 @@ impl SipService {
                     .ok_or_else(|| SipError::Resolve(name.clone()))?
             }
         };
-        let key =
-            self.inner
-                .core
-                .borrow_mut()
-                .invite(Instant::now(), request_uri, dest, sdp_offer)?;
+        let key = self
+            .inner
+            .core
+            .borrow_mut()
+            .invite(Instant::now(), request_uri, dest, media)?;
         let (tx, rx) = smol::channel::unbounded();
         self.inner.calls.borrow_mut().insert(key, tx);
         self.wake();
@@ -126,16 +126,6 @@ impl SipService {
             .send_info(Instant::now(), call, content_type, body);
         self.wake();
         sent
-    }
-
-    /// What the call can receive: later offers of the phone are answered from it.
-    pub fn set_local_media(&self, call: CallKey, media: super::sdp::LocalMedia) {
-        self.inner.core.borrow_mut().set_local_media(call, media);
-    }
-
-    /// The SDP to answer later re-INVITEs/UPDATEs with, when no media description is set.
-    pub fn set_local_sdp(&self, call: CallKey, sdp: Bytes) {
-        self.inner.core.borrow_mut().set_local_sdp(call, sdp);
     }
 
     /// Counters of the core.
@@ -289,21 +279,29 @@ mod tests {
                 .expect("bind");
             ex.spawn(run).detach();
             assert_ne!(svc.local_addr().port(), 0);
-            let sdp = Bytes::from_static(
-                b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
-            );
+            let media = crate::sip::sdp::LocalMedia {
+                ip: "127.0.0.1".parse().unwrap(),
+                rtp_port: 40000,
+                codecs: vec![crate::media::Codec::Pcmu],
+                telephone_event: false,
+                session_id: 1,
+                session_version: 1,
+            };
             // sipp may still be starting: Timer A retransmits the INVITE until it listens.
             let (call, rx) = svc
-                .invite(&format!("sip:service@127.0.0.1:{port}"), sdp)
+                .invite(&format!("sip:service@127.0.0.1:{port}"), media)
                 .await
                 .expect("invite");
             let mut answered = false;
             loop {
                 match next(&rx, "Answered").await {
                     SipEvent::Progress { code, .. } => assert!((101..200).contains(&code)),
-                    SipEvent::Answered { code, sdp, .. } => {
+                    SipEvent::Answered { code, media, .. } => {
                         assert_eq!(code, 200);
-                        assert!(sdp.is_some(), "sipp answers with SDP");
+                        assert!(
+                            matches!(media, Some(Ok(_))),
+                            "sipp answers with SDP: {media:?}"
+                        );
                         answered = true;
                     }
                     SipEvent::Confirmed { .. } => break,

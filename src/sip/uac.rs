@@ -6,7 +6,7 @@ use super::auth::Auth;
 use super::dialog::{uri_addr, Dialog};
 use super::endpoint::{CallKey, EndCause, Shared, SipEvent};
 use super::message::{CommonHeaders, Request, Response};
-use super::sdp::{self, LocalMedia};
+use super::sdp::{self, LocalMedia, NegotiatedMedia};
 use super::transaction::TxKey;
 use bytes::Bytes;
 use bytesstr::BytesStr;
@@ -68,10 +68,11 @@ pub(crate) struct UacCall {
     request_uri: SipUri,
     dest: SocketAddr,
     cseq: u32,
+    /// The last SDP we sent (our offer, then our latest answer).
     local_sdp: Bytes,
-    /// What we can receive, so later offers of the phone get a real answer
-    /// (direction mirrored for hold, codec chosen) instead of a replay of our offer.
-    local_media: Option<LocalMedia>,
+    /// What we can receive: answers are read against it, and later offers of the phone
+    /// get a real answer (direction mirrored for hold, codec chosen).
+    local_media: LocalMedia,
     invite_tx: Option<TxKey>,
     state: State,
     cancel: Cancel,
@@ -91,7 +92,7 @@ impl UacCall {
         request_uri: SipUri,
         from_addr: NameAddr,
         dest: SocketAddr,
-        sdp: Bytes,
+        media: LocalMedia,
     ) -> Self {
         let tag = sh.token(16);
         let call_id = format!("{}@{}", sh.token(24), sh.local.addr.ip());
@@ -104,8 +105,8 @@ impl UacCall {
             request_uri,
             dest,
             cseq: 0,
-            local_sdp: sdp,
-            local_media: None,
+            local_sdp: Bytes::from(sdp::build_offer(&media)),
+            local_media: media,
             invite_tx: None,
             state: State::Calling,
             cancel: Cancel::None,
@@ -123,29 +124,25 @@ impl UacCall {
         self.linger_until
     }
 
-    pub(crate) fn set_local_sdp(&mut self, sdp: Bytes) {
-        self.local_sdp = sdp;
-    }
-
-    pub(crate) fn set_local_media(&mut self, media: LocalMedia) {
-        self.local_media = Some(media);
-    }
-
-    /// The body answering a peer's offer: computed from our media when we know it
-    /// (RFC 3264: mirrored direction, the peer's preferred common codec, the session
-    /// version bumped only when the description changes); our last SDP otherwise.
-    /// None when nothing in the offer is acceptable (the request then gets 488).
-    fn answer_for(&mut self, offer: &[u8]) -> Option<Bytes> {
-        let Some(media) = self.local_media.as_mut() else {
-            return Some(self.local_sdp.clone());
-        };
-        let (mut answer, _) = sdp::answer_offer(offer, media).ok()?;
+    /// The body answering a peer's offer and what it agrees to (RFC 3264: mirrored
+    /// direction, the peer's preferred common codec, the session version bumped only when
+    /// the description changes). None when nothing in the offer is acceptable (the request
+    /// then gets 488).
+    fn answer_for(&mut self, offer: &[u8]) -> Option<(Bytes, NegotiatedMedia)> {
+        let media = &mut self.local_media;
+        let (mut answer, mut agreed) = sdp::answer_offer(offer, media).ok()?;
         if without_origin(answer.as_bytes()) != without_origin(&self.local_sdp) {
             media.session_version += 1;
-            answer = sdp::answer_offer(offer, media).ok()?.0;
+            (answer, agreed) = sdp::answer_offer(offer, media).ok()?;
         }
         self.local_sdp = Bytes::from(answer);
-        Some(self.local_sdp.clone())
+        Some((self.local_sdp.clone(), agreed))
+    }
+
+    /// The phone's answer (in a provisional or the 2xx) read against our offer.
+    fn read_answer(&self, resp: &Response) -> Option<Result<NegotiatedMedia, sdp::SdpError>> {
+        resp.sdp()
+            .map(|body| sdp::parse_answer(&body, &self.local_media.codecs))
     }
 
     pub(crate) fn matches(&self, req: &Request) -> bool {
@@ -424,7 +421,7 @@ impl UacCall {
                         call: self.key,
                         code,
                         reason: resp.reason(),
-                        sdp: resp.sdp(),
+                        media: self.read_answer(&resp),
                     });
                 }
             }
@@ -500,7 +497,7 @@ impl UacCall {
             call: self.key,
             code: resp.code(),
             reason: resp.reason(),
-            sdp: resp.sdp(),
+            media: self.read_answer(&resp),
         });
         sh.events.push_back(SipEvent::Confirmed { call: self.key });
     }
@@ -575,10 +572,14 @@ impl UacCall {
         let cseq = req.cseq().map(|c| c.cseq).unwrap_or(0);
         if method == Method::ACK {
             sh.tx.ack_2xx(now, &self.call_id, cseq);
-            if let Some(sdp) = req.sdp() {
+            // SDP in an ACK answers the offer we made in a 2xx to a re-INVITE without one.
+            let agreed = req
+                .sdp()
+                .and_then(|body| sdp::answer_offer(&body, &self.local_media).ok());
+            if let Some((_, media)) = agreed {
                 sh.events.push_back(SipEvent::RemoteOffer {
                     call: self.key,
-                    sdp,
+                    media,
                 });
             }
             return;
@@ -615,10 +616,13 @@ impl UacCall {
                 sh.local.decorate_response(&mut resp, true);
                 // Re-INVITE always gets our SDP (answer, or offer when the peer sent none);
                 // UPDATE only when it carried an offer.
-                let body = match &offer {
-                    Some(offer) => self.answer_for(offer),
-                    None if method == Method::INVITE => Some(self.local_sdp.clone()),
-                    None => Some(Bytes::new()),
+                let (body, agreed) = match &offer {
+                    Some(offer) => match self.answer_for(offer) {
+                        Some((body, agreed)) => (Some(body), Some(agreed)),
+                        None => (None, None),
+                    },
+                    None if method == Method::INVITE => (Some(self.local_sdp.clone()), None),
+                    None => (Some(Bytes::new()), None),
                 };
                 let Some(body) = body else {
                     // Nothing acceptable: the session stays as it was (RFC 3264 section 8).
@@ -633,10 +637,10 @@ impl UacCall {
                 }
                 resp.body = body;
                 sh.tx.send_response(now, tx, resp);
-                if let Some(sdp) = offer {
+                if let Some(media) = agreed {
                     sh.events.push_back(SipEvent::RemoteOffer {
                         call: self.key,
-                        sdp,
+                        media,
                     });
                 }
             }

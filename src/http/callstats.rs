@@ -1,0 +1,155 @@
+//! `GET /trtc/callstats`: the JSON shape the API documents, built from the media core's
+//! plain counters. It lives beside the API so the media core carries no presentation.
+
+use crate::media::MediaSnapshot;
+use serde::Serialize;
+
+/// `callstats` as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct CallStats {
+    /// Codec name as in SDP (`PCMU`, `G722`, `opus`…).
+    codec: &'static str,
+    rx: RxStats,
+    tx: TxStats,
+    jitter_buffer: JitterBufferStats,
+    /// Round-trip time from RTCP, ms; `null` until measured.
+    rtt_ms: Option<f64>,
+}
+
+/// `callstats.rx`: what came from the phone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct RxStats {
+    /// RTP packets received.
+    packets: u64,
+    /// Packets lost on the network (RFC 3550 cumulative).
+    lost: i64,
+    /// Lost share of expected packets, percent.
+    loss_percent: f64,
+    /// Interarrival jitter, ms.
+    jitter_ms: f64,
+    /// DTMF digits received.
+    dtmf: u64,
+}
+
+/// `callstats.tx`: what went to the phone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct TxStats {
+    /// RTP packets sent.
+    packets: u64,
+    /// DTMF digits sent.
+    dtmf: u64,
+}
+
+/// `callstats.jitter_buffer`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct JitterBufferStats {
+    /// Current delay, ms.
+    depth_ms: u32,
+    /// Current target, ms.
+    target_ms: u32,
+    /// Deepest so far, ms.
+    max_depth_ms: u32,
+    /// Frames synthesised by concealment.
+    concealed_frames: u64,
+    /// Packets that came too late to play.
+    late_frames: u64,
+    /// Frames the buffer reported lost.
+    lost_frames: u64,
+    /// Opus frames rebuilt from FEC.
+    fec_recovered: u64,
+}
+
+/// The `callstats` object for a snapshot of a call's media (also written to the log at
+/// the end of each call).
+pub fn callstats_json(snapshot: &MediaSnapshot) -> serde_json::Value {
+    let s = &snapshot.counters;
+    let loss_percent = if s.rx_expected > 0 {
+        (s.rx_lost.max(0) as f64 * 100.0 / s.rx_expected as f64 * 100.0).round() / 100.0
+    } else {
+        0.0
+    };
+    let stats = CallStats {
+        codec: snapshot.codec.name(),
+        rx: RxStats {
+            packets: s.rx_packets,
+            lost: s.rx_lost,
+            loss_percent,
+            jitter_ms: f64::from(s.rx_jitter_us / 10) / 100.0,
+            dtmf: s.dtmf_received,
+        },
+        tx: TxStats {
+            packets: s.tx_packets,
+            dtmf: s.dtmf_sent,
+        },
+        jitter_buffer: JitterBufferStats {
+            depth_ms: s.jitter_depth_ms,
+            target_ms: s.jitter_target_ms,
+            max_depth_ms: s.jitter_max_depth_ms,
+            concealed_frames: s.concealed_frames,
+            late_frames: s.late,
+            lost_frames: s.lost,
+            fec_recovered: s.fec_recovered,
+        },
+        rtt_ms: s.rtt_us.map(|us| f64::from(us / 10) / 100.0),
+    };
+    serde_json::to_value(stats).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::{Codec, MediaStats};
+
+    #[test]
+    fn counters_land_in_the_documented_keys() {
+        let snapshot = MediaSnapshot {
+            codec: Codec::Pcmu,
+            counters: MediaStats {
+                rx_packets: 380,
+                rx_lost: 20,
+                rx_expected: 400,
+                rx_jitter_us: 1_234,
+                tx_packets: 400,
+                dtmf_received: 2,
+                dtmf_sent: 3,
+                jitter_depth_ms: 40,
+                jitter_target_ms: 60,
+                jitter_max_depth_ms: 80,
+                concealed_frames: 5,
+                late: 6,
+                lost: 7,
+                fec_recovered: 8,
+                rtt_us: Some(12_345),
+                ..MediaStats::default()
+            },
+        };
+        let json = callstats_json(&snapshot);
+        assert_eq!(json["codec"], "PCMU");
+        assert_eq!(json["rx"]["packets"], 380);
+        assert_eq!(json["rx"]["lost"], 20);
+        assert_eq!(json["rx"]["loss_percent"], 5.0);
+        assert_eq!(json["rx"]["jitter_ms"], 1.23);
+        assert_eq!(json["rx"]["dtmf"], 2);
+        assert_eq!(json["tx"]["packets"], 400);
+        assert_eq!(json["tx"]["dtmf"], 3);
+        assert_eq!(json["jitter_buffer"]["depth_ms"], 40);
+        assert_eq!(json["jitter_buffer"]["target_ms"], 60);
+        assert_eq!(json["jitter_buffer"]["max_depth_ms"], 80);
+        assert_eq!(json["jitter_buffer"]["concealed_frames"], 5);
+        assert_eq!(json["jitter_buffer"]["late_frames"], 6);
+        assert_eq!(json["jitter_buffer"]["lost_frames"], 7);
+        assert_eq!(json["jitter_buffer"]["fec_recovered"], 8);
+        assert_eq!(json["rtt_ms"], 12.34);
+    }
+
+    #[test]
+    fn no_rtt_yet_is_null_and_nothing_expected_is_no_loss() {
+        let json = callstats_json(&MediaSnapshot {
+            codec: Codec::Opus,
+            counters: MediaStats::default(),
+        });
+        assert_eq!(json["codec"], "opus");
+        assert!(json["rtt_ms"].is_null());
+        assert_eq!(json["rx"]["loss_percent"], 0.0);
+    }
+}
