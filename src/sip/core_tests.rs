@@ -706,7 +706,7 @@ fn reinvite_answered_with_local_sdp() {
     assert_eq!(r.code(), 200);
     let answer = std::str::from_utf8(&r.body).unwrap();
     assert!(
-        answer.contains("m=audio 20000 RTP/AVP 0 101"),
+        answer.contains("m=audio 20000 RTP/AVP 0\r\n"),
         "answered from our media, PCMU as offered:\n{answer}"
     );
     assert_eq!(r.content_type().unwrap(), "application/sdp");
