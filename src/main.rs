@@ -95,16 +95,11 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
 
     let advertise_ip = advertised_ip(&config);
     let outbound = &config.sip.outbound;
-    let sip_config = SipConfig {
-        local_addr: SocketAddr::new(advertise_ip, config.sip.listen.port()),
-        from: outbound.from.clone(),
-        username: outbound.username.clone(),
-        password: outbound.password.clone(),
-        user_agent: format!("trtc-sipgw/{}", env!("CARGO_PKG_VERSION")),
-        t1: Duration::from_millis(config.sip.t1_ms),
-        t2: Duration::from_secs(4),
-        t4: Duration::from_secs(5),
-    };
+    let mut sip_config = SipConfig::new(SocketAddr::new(advertise_ip, config.sip.listen.port()));
+    sip_config.from = outbound.from.clone();
+    sip_config.username = outbound.username.clone();
+    sip_config.password = outbound.password.clone();
+    sip_config.timers.t1 = Duration::from_millis(config.sip.t1_ms);
     let (sip, sip_loop) = SipService::bind(config.sip.listen, Some(advertise_ip), sip_config)
         .await
         .map_err(|e| format!("cannot listen for SIP on udp {}: {e}", config.sip.listen))?;

@@ -18,3 +18,4 @@ mod core_tests;
 
 pub use endpoint::{CallKey, EndCause, SipConfig, SipCore, SipEvent};
 pub use shell::SipService;
+pub use transaction::TimerConfig;
