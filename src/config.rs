@@ -138,6 +138,14 @@ pub struct OutboundConfig {
     pub from: Option<String>,
 }
 
+impl OutboundConfig {
+    /// The request URI for a phone number: the template with `{number}` replaced, `#`
+    /// escaped as SIP URIs require.
+    pub fn request_uri(&self, number: &str) -> String {
+        self.uri.replace("{number}", &number.replace('#', "%23"))
+    }
+}
+
 impl Default for OutboundConfig {
     fn default() -> Self {
         OutboundConfig {
@@ -481,6 +489,16 @@ dismiss_after_s = 0
     fn the_shipped_example_config_is_valid() {
         let c = Config::parse(include_str!("../board/example.toml")).unwrap();
         assert_eq!(c.sip.outbound.uri, "sip:{number}@pbx.lan:5060");
+    }
+
+    #[test]
+    fn request_uri_fills_the_number_in() {
+        let c =
+            Config::parse("[sip.outbound]\nuri = \"sip:{number}@pbx.lan;user=phone\"\n").unwrap();
+        assert_eq!(
+            c.sip.outbound.request_uri("+1*2#"),
+            "sip:+1*2%23@pbx.lan;user=phone"
+        );
     }
 
     #[test]

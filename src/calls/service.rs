@@ -82,16 +82,6 @@ impl Gateway {
         }
     }
 
-    /// The request URI for a phone number: the configured template with `{number}`
-    /// replaced, `#` escaped as SIP URIs require.
-    fn request_uri(&self, number: &str) -> String {
-        self.config
-            .sip
-            .outbound
-            .uri
-            .replace("{number}", &number.replace('#', "%23"))
-    }
-
     /// The request's userSig, or one the gateway signs with the application's configured
     /// secret key (SPEC section 5) when the client left it out.
     fn user_sig_for(&self, req: &StartupRequest) -> Result<String, CallError> {
@@ -206,7 +196,7 @@ impl Api for Gateway {
         };
 
         // 3. The INVITE.
-        let uri = self.request_uri(&req.phonenumber);
+        let uri = self.config.sip.outbound.request_uri(&req.phonenumber);
         let (sip_call, sip_events) = match self.sip.invite(&uri, offer_body(&local_media)).await {
             Ok(v) => v,
             Err(e) => {
