@@ -36,11 +36,11 @@ use smol::LocalExecutor;
 use trtc_sipgw::calls::registry::Registry;
 use trtc_sipgw::calls::service::Gateway;
 use trtc_sipgw::config::Config;
-use trtc_sipgw::http::api::{Api, RoomRef, StartupRequest, TrtcParams};
+use trtc_sipgw::http::api::{Api, StartupRequest, TrtcParams};
 use trtc_sipgw::http::client::WebhookClient;
 use trtc_sipgw::media::g711::{linear_to_ulaw, ulaw_to_linear};
 use trtc_sipgw::media::PcmFrame;
-use trtc_sipgw::room::{EnterFuture, Room, RoomBackend, RoomEvent, RoomParams};
+use trtc_sipgw::room::{EnterFuture, Room, RoomBackend, RoomEvent, RoomId, RoomParams};
 use trtc_sipgw::sip::{SipConfig, SipService};
 
 const FRAME: Duration = Duration::from_millis(20);
@@ -387,7 +387,7 @@ fn main() {
                 trtc: TrtcParams {
                     sdk_app_id: 1_400_000_001,
                     user_sig: Some("bench".into()),
-                    room: RoomRef::Numeric(4242),
+                    room: RoomId::Numeric(4242),
                     user_id: "latency".into(),
                 },
                 notify_url: None,

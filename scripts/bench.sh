@@ -53,9 +53,10 @@ cargo bench --no-run --bench bridge --bench latency 2>"$WORK/bench-build.txt" ||
 exe_of() { sed -n "s|.*Executable benches/$1.rs (\(.*\))|\1|p" "$WORK/bench-build.txt" | tail -1; }
 BRIDGE=$(exe_of bridge)
 LATENCY=$(exe_of latency)
-GW=target/release/trtc-sipgw
-PEER=target/release/examples/bench_peer
-RELAY=target/release/examples/bench_relay
+TARGET=${CARGO_TARGET_DIR:-target}     # where cargo puts the binaries (as .ci/run, when set)
+GW=$TARGET/release/trtc-sipgw
+PEER=$TARGET/release/examples/bench_peer
+RELAY=$TARGET/release/examples/bench_relay
 for f in "$BRIDGE" "$LATENCY" "$GW" "$PEER" "$RELAY"; do
     [ -x "$f" ] || { say "missing executable '$f'"; exit 2; }
 done

@@ -1,6 +1,8 @@
 //! The gateway's TOML configuration: every key has a built-in default, so the binary
 //! runs with no file at all, and a bad file is refused at start with the key named.
 
+use crate::room_config::{SimConfig, TrtcRoomConfig};
+use crate::sip::TimerConfig;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -25,7 +27,7 @@ pub struct Config {
     /// The SIPx-compatible HTTP API.
     pub http: HttpConfig,
     /// The SIP user agent (the phone leg's signalling).
-    pub sip: SipConfig,
+    pub sip: SipSection,
     /// RTP media sockets of the phone leg.
     pub rtp: RtpConfig,
     /// Which room backend carries the TRTC leg.
@@ -91,10 +93,11 @@ impl Default for HttpConfig {
     }
 }
 
-/// `[sip]`
+/// `[sip]`: the file's view of the phone leg's signalling. Not named `SipConfig`: that is
+/// the SIP user agent's own settings (`sip::SipConfig`), which `main` fills from this.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SipConfig {
+pub struct SipSection {
     /// UDP address of the SIP socket.
     pub listen: SocketAddr,
     /// Address written into Via/Contact/SDP when `listen` is a wildcard; found from the
@@ -109,12 +112,12 @@ pub struct SipConfig {
     pub outbound: OutboundConfig,
 }
 
-impl Default for SipConfig {
+impl Default for SipSection {
     fn default() -> Self {
-        SipConfig {
+        SipSection {
             listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             advertise_ip: None,
-            t1_ms: 500,
+            t1_ms: TimerConfig::default().t1.as_millis() as u64,
             codecs: ["opus", "g722", "pcmu", "pcma"].map(String::from).to_vec(),
             outbound: OutboundConfig::default(),
         }
@@ -133,6 +136,14 @@ pub struct OutboundConfig {
     pub password: Option<String>,
     /// Caller id (From URI).
     pub from: Option<String>,
+}
+
+impl OutboundConfig {
+    /// The request URI for a phone number: the template with `{number}` replaced, `#`
+    /// escaped as SIP URIs require.
+    pub fn request_uri(&self, number: &str) -> String {
+        self.uri.replace("{number}", &number.replace('#', "%23"))
+    }
 }
 
 impl Default for OutboundConfig {
@@ -180,9 +191,9 @@ pub struct RoomConfig {
     /// The gateway's own bound on room entry, in seconds.
     pub entry_timeout_s: u32,
     /// Settings of the simulated room.
-    pub sim: SimRoomConfig,
+    pub sim: SimConfig,
     /// Settings of Tencent's LiteAV SDK (`backend = "trtc"`).
-    pub trtc: crate::room::trtc::TrtcRoomConfig,
+    pub trtc: TrtcRoomConfig,
 }
 
 impl Default for RoomConfig {
@@ -190,30 +201,8 @@ impl Default for RoomConfig {
         RoomConfig {
             backend: "sim".into(),
             entry_timeout_s: 15,
-            sim: SimRoomConfig::default(),
+            sim: SimConfig::default(),
             trtc: Default::default(),
-        }
-    }
-}
-
-/// `[room.sim]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SimRoomConfig {
-    /// Frequency of the tone the simulated remote user speaks.
-    pub tone_hz: f32,
-    /// Where the room records what it hears from the phone (`<call id>.wav`); empty = off.
-    pub record_dir: PathBuf,
-    /// Dismiss the room this many seconds after entry; 0 = never.
-    pub dismiss_after_s: u32,
-}
-
-impl Default for SimRoomConfig {
-    fn default() -> Self {
-        SimRoomConfig {
-            tone_hz: 1000.0,
-            record_dir: PathBuf::new(),
-            dismiss_after_s: 0,
         }
     }
 }
@@ -348,7 +337,7 @@ impl Config {
             "sim" | "trtc" => {}
             _ => return bad("room.backend", "must be `sim` or `trtc`"),
         }
-        if let Err((key, why)) = self.room.trtc.validate() {
+        if let Err((key, why)) = self.room.trtc.validate().and(self.room.sim.validate()) {
             return bad(key, &why);
         }
         for (app, cfg) in &self.trtc.apps {
@@ -365,9 +354,6 @@ impl Config {
         }
         if self.room.entry_timeout_s == 0 {
             return bad("room.entry_timeout_s", "must be at least 1");
-        }
-        if !(self.room.sim.tone_hz > 0.0 && self.room.sim.tone_hz < 4000.0) {
-            return bad("room.sim.tone_hz", "must be between 0 and 4000 Hz");
         }
         if self.calls.max_calls == 0 {
             return bad("calls.max_calls", "must be at least 1");
@@ -503,6 +489,16 @@ dismiss_after_s = 0
     fn the_shipped_example_config_is_valid() {
         let c = Config::parse(include_str!("../board/example.toml")).unwrap();
         assert_eq!(c.sip.outbound.uri, "sip:{number}@pbx.lan:5060");
+    }
+
+    #[test]
+    fn request_uri_fills_the_number_in() {
+        let c =
+            Config::parse("[sip.outbound]\nuri = \"sip:{number}@pbx.lan;user=phone\"\n").unwrap();
+        assert_eq!(
+            c.sip.outbound.request_uri("+1*2#"),
+            "sip:+1*2%23@pbx.lan;user=phone"
+        );
     }
 
     #[test]

@@ -10,4 +10,11 @@ pub mod http;
 pub mod logger;
 pub mod media;
 pub mod room;
+pub mod room_config;
+pub mod room_id;
 pub mod sip;
+pub mod usersig;
+
+/// The product token sent as SIP `User-Agent` and as the webhooks' HTTP `User-Agent`,
+/// in one place so peers' logs name the gateway and its version the same way.
+pub const USER_AGENT: &str = concat!("trtc-sipgw/", env!("CARGO_PKG_VERSION"));

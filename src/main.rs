@@ -17,6 +17,7 @@ use trtc_sipgw::http::server::{serve, HttpLimits};
 use trtc_sipgw::room::sim::SimBackend;
 use trtc_sipgw::room::trtc::TrtcBackend;
 use trtc_sipgw::room::RoomBackend;
+use trtc_sipgw::sip::target::Target;
 use trtc_sipgw::sip::{SipConfig, SipService};
 
 const USAGE: &str = "usage: trtc-sipgw [--config FILE]
@@ -95,16 +96,11 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
 
     let advertise_ip = advertised_ip(&config);
     let outbound = &config.sip.outbound;
-    let sip_config = SipConfig {
-        local_addr: SocketAddr::new(advertise_ip, config.sip.listen.port()),
-        from: outbound.from.clone(),
-        username: outbound.username.clone(),
-        password: outbound.password.clone(),
-        user_agent: format!("trtc-sipgw/{}", env!("CARGO_PKG_VERSION")),
-        t1: Duration::from_millis(config.sip.t1_ms),
-        t2: Duration::from_secs(4),
-        t4: Duration::from_secs(5),
-    };
+    let mut sip_config = SipConfig::new(SocketAddr::new(advertise_ip, config.sip.listen.port()));
+    sip_config.from = outbound.from.clone();
+    sip_config.username = outbound.username.clone();
+    sip_config.password = outbound.password.clone();
+    sip_config.timers.t1 = Duration::from_millis(config.sip.t1_ms);
     let (sip, sip_loop) = SipService::bind(config.sip.listen, Some(advertise_ip), sip_config)
         .await
         .map_err(|e| format!("cannot listen for SIP on udp {}: {e}", config.sip.listen))?;
@@ -165,54 +161,16 @@ fn advertised_ip(config: &Config) -> IpAddr {
         return listen;
     }
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let Some(target) = uri_host_port(&config.sip.outbound.uri) else {
+    // Any number reaches the same host.
+    let Some(target) = Target::parse(&config.sip.outbound.request_uri("0")) else {
         return loopback;
     };
-    let Some(addr) = target.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+    let found = (target.host_text().as_str(), target.port).to_socket_addrs();
+    let Some(addr) = found.ok().and_then(|mut a| a.next()) else {
         return loopback;
     };
     UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
         .and_then(|s| s.connect(addr).and_then(|_| s.local_addr()))
         .map(|a| a.ip())
         .unwrap_or(loopback)
-}
-
-/// `host:port` of a SIP URI template such as `sip:{number}@pbx.lan:5060;transport=udp`.
-fn uri_host_port(uri: &str) -> Option<String> {
-    let rest = uri.split_once(':')?.1;
-    let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    let hostport = hostport.split([';', '?', '>']).next()?;
-    if hostport.starts_with('[') {
-        return Some(if hostport.contains("]:") {
-            hostport.to_string()
-        } else {
-            format!("{hostport}:5060")
-        });
-    }
-    Some(if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:5060")
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::uri_host_port;
-
-    #[test]
-    fn host_and_port_of_uri_templates() {
-        assert_eq!(
-            uri_host_port("sip:{number}@127.0.0.1:25060").as_deref(),
-            Some("127.0.0.1:25060")
-        );
-        assert_eq!(
-            uri_host_port("sip:{number}@pbx.lan;transport=udp").as_deref(),
-            Some("pbx.lan:5060")
-        );
-        assert_eq!(
-            uri_host_port("sip:{number}@[::1]:5062").as_deref(),
-            Some("[::1]:5062")
-        );
-    }
 }

@@ -10,10 +10,10 @@ use super::rtp_ports::RtpPorts;
 use super::state::HangupCause;
 use super::webhook::{spawn_sender, WebhookPolicy};
 use crate::config::Config;
-use crate::http::api::{Api, CallStateReply, RoomRef, StartupRequest};
+use crate::http::api::{Api, CallStateReply, StartupRequest};
+use crate::http::call_error::CallError;
 use crate::http::client::WebhookClient;
-use crate::http::errors::ApiError;
-use crate::room::{RoomBackend, RoomId, RoomParams};
+use crate::room::{RoomBackend, RoomParams};
 use crate::sip::sdp::LocalMedia;
 use crate::sip::SipService;
 use smol::LocalExecutor;
@@ -83,30 +83,20 @@ impl Gateway {
         }
     }
 
-    /// The request URI for a phone number: the configured template with `{number}`
-    /// replaced, `#` escaped as SIP URIs require.
-    fn request_uri(&self, number: &str) -> String {
-        self.config
-            .sip
-            .outbound
-            .uri
-            .replace("{number}", &number.replace('#', "%23"))
-    }
-
     /// The request's userSig, or one the gateway signs with the application's configured
     /// secret key (SPEC section 5) when the client left it out.
-    fn user_sig_for(&self, req: &StartupRequest) -> Result<String, ApiError> {
+    fn user_sig_for(&self, req: &StartupRequest) -> Result<String, CallError> {
         if let Some(sig) = &req.trtc.user_sig {
             return Ok(sig.clone());
         }
         let app = self.config.trtc.apps.get(&req.trtc.sdk_app_id.to_string());
         let Some(app) = app else {
-            return Err(ApiError::missing_field("trtcParams.userSig"));
+            return Err(CallError::MissingField("trtcParams.userSig"));
         };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        Ok(crate::room::trtc::usersig::gen_user_sig(
+        Ok(crate::usersig::gen_user_sig(
             &app.secret_key,
             &req.trtc.user_id,
             req.trtc.sdk_app_id,
@@ -156,12 +146,12 @@ fn new_call_id() -> String {
 }
 
 impl Api for Gateway {
-    async fn startup(&self, req: StartupRequest) -> Result<String, ApiError> {
+    async fn startup(&self, req: StartupRequest) -> Result<String, CallError> {
         if self.stopping.get() {
-            return Err(ApiError::unavailable("the gateway is stopping"));
+            return Err(CallError::Unavailable("the gateway is stopping".into()));
         }
         if self.registry.borrow().active() >= self.config.calls.max_calls {
-            return Err(ApiError::unavailable(format!(
+            return Err(CallError::Unavailable(format!(
                 "at capacity: {} calls in progress",
                 self.config.calls.max_calls
             )));
@@ -207,10 +197,7 @@ impl Api for Gateway {
             sdk_app_id: req.trtc.sdk_app_id,
             user_id: req.trtc.user_id.clone(),
             user_sig,
-            room: match &req.trtc.room {
-                RoomRef::Numeric(n) => RoomId::Numeric(*n),
-                RoomRef::Named(s) => RoomId::Named(s.clone()),
-            },
+            room: req.trtc.room.clone(),
             sample_rate: room_rate,
         };
         let entry_timeout = Duration::from_secs(self.config.room.entry_timeout_s as u64);
@@ -220,12 +207,12 @@ impl Api for Gateway {
             Some(Err(e)) => {
                 let reason = format!("room entry failed: {e}");
                 self.fail_setup(&id, &mut core, None, reason.clone());
-                return Err(ApiError::room_failed(reason));
+                return Err(CallError::RoomFailed(reason));
             }
             None => {
                 let reason = "room entry timed out".to_string();
                 self.fail_setup(&id, &mut core, None, reason.clone());
-                return Err(ApiError::room_failed(reason));
+                return Err(CallError::RoomFailed(reason));
             }
         };
         core.room_entered(Instant::now());
@@ -240,7 +227,7 @@ impl Api for Gateway {
                     Some(&mut room),
                     format!("no media port: {e}"),
                 );
-                return Err(ApiError::unavailable(format!("no free RTP port: {e}")));
+                return Err(CallError::Unavailable(format!("no free RTP port: {e}")));
             }
         };
         let local_media = LocalMedia {
@@ -253,13 +240,13 @@ impl Api for Gateway {
         };
 
         // 3. The INVITE.
-        let uri = self.request_uri(&req.phonenumber);
+        let uri = self.config.sip.outbound.request_uri(&req.phonenumber);
         let (sip_call, sip_events) = match self.sip.invite(&uri, local_media).await {
             Ok(v) => v,
             Err(e) => {
                 let reason = format!("cannot call {uri}: {e}");
                 self.fail_setup(&id, &mut core, Some(&mut room), reason.clone());
-                return Err(ApiError::new(502, "sip_failed", reason));
+                return Err(CallError::SipFailed(reason));
             }
         };
         core.invite_sent(Instant::now());
@@ -283,41 +270,41 @@ impl Api for Gateway {
         Ok(id)
     }
 
-    fn shutdown(&self, id: &str) -> Result<(), ApiError> {
+    fn shutdown(&self, id: &str) -> Result<(), CallError> {
         let control = self.registry.borrow().control(id);
         match control {
             Some(control) => {
                 let _ = control.try_send(Control::Hangup(HangupCause::Shutdown));
                 Ok(())
             }
-            None => Err(ApiError::not_found(format!("no running call with id {id}"))),
+            None => Err(CallError::NotFound(format!("no running call with id {id}"))),
         }
     }
 
-    fn dtmf(&self, id: &str, digits: &str) -> Result<(), ApiError> {
+    fn dtmf(&self, id: &str, digits: &str) -> Result<(), CallError> {
         let control = self.registry.borrow().control(id);
         match control {
             Some(control) => control
                 .try_send(Control::Dtmf(digits.to_string()))
-                .map_err(|_| ApiError::unavailable("the call is busy; try again")),
-            None => Err(ApiError::not_found(format!("no running call with id {id}"))),
+                .map_err(|_| CallError::Unavailable("the call is busy; try again".into())),
+            None => Err(CallError::NotFound(format!("no running call with id {id}"))),
         }
     }
 
-    fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, ApiError> {
+    fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, CallError> {
         match self.registry.borrow().stats(id) {
             Some(Some(stats)) => Ok(stats),
-            Some(None) => Err(ApiError::not_found(format!(
+            Some(None) => Err(CallError::NotFound(format!(
                 "call {id} has no media statistics (no media yet, or from before a restart)"
             ))),
-            None => Err(ApiError::not_found(format!("no call with id {id}"))),
+            None => Err(CallError::NotFound(format!("no call with id {id}"))),
         }
     }
 
-    fn callstate(&self, id: &str) -> Result<CallStateReply, ApiError> {
+    fn callstate(&self, id: &str) -> Result<CallStateReply, CallError> {
         match self.registry.borrow().callstate(id) {
             Some((data, done)) => Ok(CallStateReply { data, done }),
-            None => Err(ApiError::not_found(format!("no call with id {id}"))),
+            None => Err(CallError::NotFound(format!("no call with id {id}"))),
         }
     }
 }

@@ -19,7 +19,9 @@ use std::future::Future;
 
 use serde_json::{Map, Value};
 
+use super::call_error::CallError;
 use super::errors::ApiError;
+use crate::room_id::RoomId;
 
 /// Default call lifetime when `ttl` is absent (SPEC: 1800 s).
 pub const DEFAULT_TTL_S: u32 = 1800;
@@ -33,15 +35,6 @@ pub const MAX_NOTIFY_URL_LEN: usize = 2048;
 /// the bound only keeps garbage out of logs and lookups.
 pub const MAX_CALL_ID_LEN: usize = 128;
 
-/// Which TRTC room to enter: SIPx only knew numeric ids, TRTC also has string ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoomRef {
-    /// `trtcParams.roomId`, 1–4294967294.
-    Numeric(u32),
-    /// `trtcParams.strRoomId` (extension), 1–64 chars of `[A-Za-z0-9_]`.
-    Named(String),
-}
-
 /// Room-entry parameters of a startup request, validated.
 ///
 /// `Debug` is written by hand so that logging a request never prints the userSig.
@@ -53,7 +46,7 @@ pub struct TrtcParams {
     /// (the call side decides whether a configured secret may fill it).
     pub user_sig: Option<String>,
     /// The room to enter.
-    pub room: RoomRef,
+    pub room: RoomId,
     /// The TRTC user the phone appears as.
     pub user_id: String,
 }
@@ -94,20 +87,20 @@ pub struct CallStateReply {
 /// What the HTTP layer needs from the call side.
 ///
 /// Single-threaded: implementors use `Rc`/`RefCell`; the futures are not `Send`.
-/// Errors are returned as `ApiError` so the call side picks the status
-/// (404 unknown id, 502 room failed, 503 at capacity, 403 number refused...).
+/// Errors are [`CallError`] kinds; the HTTP layer alone turns them into statuses
+/// (404 unknown id, 502 room failed, 503 at capacity...).
 pub trait Api {
     /// Place a call; resolves once the room is entered and the INVITE sent,
     /// with the new call's id.
-    fn startup(&self, req: StartupRequest) -> impl Future<Output = Result<String, ApiError>>;
-    /// End a call whatever its state; `not_found` for unknown or finished ids.
-    fn shutdown(&self, id: &str) -> Result<(), ApiError>;
-    /// The call's history; `not_found` for ids never seen or past retention.
-    fn callstate(&self, id: &str) -> Result<CallStateReply, ApiError>;
+    fn startup(&self, req: StartupRequest) -> impl Future<Output = Result<String, CallError>>;
+    /// End a call whatever its state; `NotFound` for unknown or finished ids.
+    fn shutdown(&self, id: &str) -> Result<(), CallError>;
+    /// The call's history; `NotFound` for ids never seen or past retention.
+    fn callstate(&self, id: &str) -> Result<CallStateReply, CallError>;
     /// Queue touch tones to a running call's phone (RFC 4733, or SIP INFO).
-    fn dtmf(&self, id: &str, digits: &str) -> Result<(), ApiError>;
+    fn dtmf(&self, id: &str, digits: &str) -> Result<(), CallError>;
     /// The call's latest media figures, for `/trtc/callstats`.
-    fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, ApiError>;
+    fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, CallError>;
 }
 
 /// Parse and validate a startup body. All of SPEC section 1's rules live here.
@@ -296,8 +289,8 @@ fn parse_trtc_params(t: &Map<String, Value>) -> Result<TrtcParams, ApiError> {
         }
     };
     let room = match (room_id, str_room_id) {
-        (Some(n), None) => RoomRef::Numeric(n),
-        (None, Some(s)) => RoomRef::Named(s),
+        (Some(n), None) => RoomId::Numeric(n),
+        (None, Some(s)) => RoomId::Named(s),
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_field(
                 "trtcParams.roomId",
@@ -455,7 +448,7 @@ mod tests {
         assert_eq!(r.ttl_s, 60);
         assert_eq!(r.trtc.sdk_app_id, 1);
         assert_eq!(r.trtc.user_sig.as_deref(), Some("ABCDEFGHIJKLMNOP"));
-        assert_eq!(r.trtc.room, RoomRef::Numeric(1));
+        assert_eq!(r.trtc.room, RoomId::Numeric(1));
         assert_eq!(r.trtc.user_id, "A");
         assert_eq!(r.notify_url.as_deref(), Some("http://example.com"));
     }
@@ -470,7 +463,7 @@ mod tests {
         let r = parse(&v).unwrap();
         assert_eq!(r.ttl_s, DEFAULT_TTL_S);
         assert_eq!(r.trtc.user_sig, None);
-        assert_eq!(r.trtc.room, RoomRef::Named("room_1".into()));
+        assert_eq!(r.trtc.room, RoomId::Named("room_1".into()));
         assert_eq!(r.trtc.sdk_app_id, u32::MAX);
         assert_eq!(r.notify_url, None);
     }
@@ -484,7 +477,7 @@ mod tests {
         let r = parse(&v).unwrap();
         assert_eq!(r.ttl_s, DEFAULT_TTL_S);
         assert_eq!(r.trtc.user_sig, None);
-        assert_eq!(r.trtc.room, RoomRef::Numeric(5));
+        assert_eq!(r.trtc.room, RoomId::Numeric(5));
         assert_eq!(r.notify_url, None);
     }
 
@@ -608,7 +601,7 @@ mod tests {
         }
         let mut v = good();
         v["trtcParams"]["roomId"] = json!(4294967294u64);
-        assert_eq!(parse(&v).unwrap().trtc.room, RoomRef::Numeric(u32::MAX - 1));
+        assert_eq!(parse(&v).unwrap().trtc.room, RoomId::Numeric(u32::MAX - 1));
 
         // Neither.
         assert_eq!(field_err(f, None), f);

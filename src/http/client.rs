@@ -147,10 +147,10 @@ async fn exchange(
         .map_err(ClientError::Connect)?;
     let _ = stream.set_nodelay(true);
     let head = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: trtc-sipgw/{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         url.path_and_query,
         url.host_header(),
-        env!("CARGO_PKG_VERSION"),
+        crate::USER_AGENT,
         body.len()
     );
     let mut request = head.into_bytes();

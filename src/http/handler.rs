@@ -123,6 +123,7 @@ fn check_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
 mod tests {
     use super::*;
     use crate::http::api::{CallStateReply, StartupRequest};
+    use crate::http::call_error::CallError;
     use std::cell::RefCell;
 
     #[derive(Default)]
@@ -131,44 +132,44 @@ mod tests {
     }
 
     impl Api for Fake {
-        async fn startup(&self, req: StartupRequest) -> Result<String, ApiError> {
+        async fn startup(&self, req: StartupRequest) -> Result<String, CallError> {
             self.started.borrow_mut().push(req);
             Ok("a0f93afd5c2e91b0".into())
         }
-        fn shutdown(&self, id: &str) -> Result<(), ApiError> {
+        fn shutdown(&self, id: &str) -> Result<(), CallError> {
             if id == "live" {
                 Ok(())
             } else {
-                Err(ApiError::not_found("no such call"))
+                Err(CallError::NotFound("no such call".into()))
             }
         }
-        fn dtmf(&self, id: &str, _digits: &str) -> Result<(), ApiError> {
+        fn dtmf(&self, id: &str, _digits: &str) -> Result<(), CallError> {
             if id == "live" {
                 Ok(())
             } else {
-                Err(ApiError::not_found("no such call"))
+                Err(CallError::NotFound("no such call".into()))
             }
         }
 
-        fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, ApiError> {
+        fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, CallError> {
             if id == "live" {
                 Ok(crate::media::MediaSnapshot {
                     codec: crate::media::Codec::Pcmu,
                     counters: Default::default(),
                 })
             } else {
-                Err(ApiError::not_found("no such call"))
+                Err(CallError::NotFound("no such call".into()))
             }
         }
 
-        fn callstate(&self, id: &str) -> Result<CallStateReply, ApiError> {
+        fn callstate(&self, id: &str) -> Result<CallStateReply, CallError> {
             if id == "live" {
                 Ok(CallStateReply {
                     data: "x 1 CALLING 0\n".into(),
                     done: false,
                 })
             } else {
-                Err(ApiError::not_found("no such call"))
+                Err(CallError::NotFound("no such call".into()))
             }
         }
     }

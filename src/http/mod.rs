@@ -7,6 +7,7 @@
 //! The call side implements [`api::Api`]; `main` calls [`server::serve`].
 
 pub mod api;
+pub mod call_error;
 pub mod callstats;
 pub mod client;
 pub mod errors;
@@ -20,7 +21,8 @@ mod tls;
 #[cfg(test)]
 mod server_tests;
 
-pub use api::{Api, CallStateReply, RoomRef, StartupRequest, TrtcParams};
+pub use api::{Api, CallStateReply, StartupRequest, TrtcParams};
+pub use call_error::CallError;
 pub use errors::ApiError;
 pub use server::{serve, serve_with_keys, HttpLimits};
 pub use signature::ApiKeys;

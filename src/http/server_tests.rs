@@ -14,7 +14,7 @@ use smol::net::TcpListener;
 use smol::LocalExecutor;
 
 use super::api::{Api, CallStateReply, StartupRequest};
-use super::errors::ApiError;
+use super::call_error::CallError;
 use super::server::{serve, serve_with_keys, HttpLimits};
 use super::signature::{self, ApiKeys};
 
@@ -26,12 +26,12 @@ struct Fake {
 }
 
 impl Api for Fake {
-    async fn startup(&self, req: StartupRequest) -> Result<String, ApiError> {
+    async fn startup(&self, req: StartupRequest) -> Result<String, CallError> {
         if req.phonenumber == "503" {
-            return Err(ApiError::unavailable("at capacity"));
+            return Err(CallError::Unavailable("at capacity".into()));
         }
         if req.phonenumber == "502" {
-            return Err(ApiError::room_failed("enter room failed: -100018"));
+            return Err(CallError::RoomFailed("enter room failed: -100018".into()));
         }
         // Let other tasks run, as a real startup would while entering the room.
         smol::Timer::after(Duration::from_millis(1)).await;
@@ -40,39 +40,39 @@ impl Api for Fake {
         *self.last.borrow_mut() = Some(req);
         Ok(format!("call{n}"))
     }
-    fn shutdown(&self, id: &str) -> Result<(), ApiError> {
+    fn shutdown(&self, id: &str) -> Result<(), CallError> {
         if id == "live" {
             Ok(())
         } else {
-            Err(ApiError::not_found("no such call"))
+            Err(CallError::NotFound("no such call".into()))
         }
     }
-    fn dtmf(&self, id: &str, _digits: &str) -> Result<(), ApiError> {
+    fn dtmf(&self, id: &str, _digits: &str) -> Result<(), CallError> {
         if id == "live" {
             Ok(())
         } else {
-            Err(ApiError::not_found("no such call"))
+            Err(CallError::NotFound("no such call".into()))
         }
     }
 
-    fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, ApiError> {
+    fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, CallError> {
         if id == "live" {
             Ok(crate::media::MediaSnapshot {
                 codec: crate::media::Codec::Pcmu,
                 counters: Default::default(),
             })
         } else {
-            Err(ApiError::not_found("no such call"))
+            Err(CallError::NotFound("no such call".into()))
         }
     }
 
-    fn callstate(&self, id: &str) -> Result<CallStateReply, ApiError> {
+    fn callstate(&self, id: &str) -> Result<CallStateReply, CallError> {
         match id {
             "live" => Ok(CallStateReply {
                 data: "2022-06-11T22:22:41.909837+08:00 1 CALLING 0\n".into(),
                 done: false,
             }),
-            _ => Err(ApiError::not_found("no such call")),
+            _ => Err(CallError::NotFound("no such call".into())),
         }
     }
 }

@@ -4,13 +4,16 @@
 //! and `signature` in its query string, where
 //! `signature = base64url_nopad(HMAC-SHA256(api_secret, api_key || expire_at))`.
 //! With no keys configured the check is a pass-through, so a LAN box without
-//! keys works out of the box. HMAC and base64url are a few lines each on top of
-//! `sha2`, so no extra crates are pulled in.
+//! keys works out of the box. HMAC, base64url and the constant-time comparison
+//! come from the `hmac` and `base64` crates (already in the tree for UserSig).
 
 use std::collections::HashMap;
 use std::fmt;
 
-use sha2::{Digest, Sha256};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use super::errors::ApiError;
 use super::router::Query;
@@ -81,8 +84,7 @@ pub fn check(query: &Query, keys: &ApiKeys, now_unix: u64) -> Result<(), ApiErro
     let Some(secret) = keys.secrets.get(api_key) else {
         return Err(ApiError::unauthorized("unknown api_key"));
     };
-    let expected = sign(api_key, secret, expire_at);
-    if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
+    if !verify(api_key, secret, expire_at, signature) {
         return Err(ApiError::unauthorized("signature mismatch"));
     }
     let expire: u64 = match expire_at.parse() {
@@ -105,61 +107,29 @@ pub fn check(query: &Query, keys: &ApiKeys, now_unix: u64) -> Result<(), ApiErro
 /// Public so that tests, tools and the documentation's examples can produce
 /// signed URLs with the exact same code the server checks with.
 pub fn sign(api_key: &str, api_secret: &str, expire_at: &str) -> String {
-    let mac = hmac_sha256(
-        api_secret.as_bytes(),
-        &[api_key.as_bytes(), expire_at.as_bytes()],
-    );
-    base64url_nopad(&mac)
+    match mac(api_key, api_secret, expire_at) {
+        Some(mac) => URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()),
+        None => String::new(),
+    }
 }
 
-/// RFC 2104 HMAC with SHA-256 over the concatenation of `parts`.
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut k = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    for p in parts {
-        inner.update(p);
-    }
-    let inner = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner);
-    outer.finalize().into()
-}
-
-/// RFC 4648 section 5 (URL-safe alphabet), without `=` padding.
-fn base64url_nopad(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1; // 1 byte → 2 chars, 2 → 3, 3 → 4
-        for i in 0..chars {
-            let idx = (n >> (18 - 6 * i)) & 0x3f;
-            out.push(char::from(ALPHABET[idx as usize]));
-        }
-    }
-    out
-}
-
-/// Equality whose time does not depend on where the inputs differ.
-/// (The length is not secret: all valid signatures have 43 characters.)
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+/// Whether `signature` is the SIPx signature of `api_key` and `expire_at`. The MAC is
+/// compared in constant time (`verify_slice`); the encoding must be canonical unpadded
+/// base64url, so each MAC has exactly one accepted spelling.
+fn verify(api_key: &str, api_secret: &str, expire_at: &str, signature: &str) -> bool {
+    let Ok(claimed) = URL_SAFE_NO_PAD.decode(signature) else {
         return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    };
+    mac(api_key, api_secret, expire_at).is_some_and(|mac| mac.verify_slice(&claimed).is_ok())
+}
+
+/// HMAC-SHA256 keyed with the secret over `api_key || expire_at`; None never happens
+/// (HMAC takes keys of any length), and callers treat it as a refusal.
+fn mac(api_key: &str, api_secret: &str, expire_at: &str) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(api_secret.as_bytes()).ok()?;
+    mac.update(api_key.as_bytes());
+    mac.update(expire_at.as_bytes());
+    Some(mac)
 }
 
 #[cfg(test)]
@@ -184,33 +154,36 @@ mod tests {
     }
 
     #[test]
-    fn hmac_rfc4231_case_2_and_long_key() {
-        // RFC 4231 test case 2.
-        let mac = hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+    fn mac_is_hmac_sha256_of_key_then_expiry() {
+        // RFC 4231 test case 2, split where api_key ends and expire_at begins.
+        let mac = mac("what do ya want ", "Jefe", "for nothing?").unwrap();
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(
             hex,
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        // RFC 4231 test case 6 (key longer than the block).
-        let mac = hmac_sha256(
-            &[0xaa; 131],
-            &[b"Test Using Larger Than Block-Size Key - Hash Key First"],
-        );
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            hex,
-            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
-        );
     }
 
     #[test]
-    fn base64url_lengths() {
-        assert_eq!(base64url_nopad(b""), "");
-        assert_eq!(base64url_nopad(b"f"), "Zg");
-        assert_eq!(base64url_nopad(b"fo"), "Zm8");
-        assert_eq!(base64url_nopad(b"foo"), "Zm9v");
-        assert_eq!(base64url_nopad(&[0xfb, 0xff]), "-_8");
+    fn only_the_canonical_spelling_verifies() {
+        assert!(verify("23456789", "k69x50j0", "1893456000", VECTOR));
+        // Same leading bits, other unused trailing bits; padded; standard alphabet.
+        for other in [
+            "d7vG2xBURXT-M-BdmFcCLYTHIh1chSo6SG3KT9SNhMl",
+            "d7vG2xBURXT-M-BdmFcCLYTHIh1chSo6SG3KT9SNhMk=",
+            "d7vG2xBURXT+M+BdmFcCLYTHIh1chSo6SG3KT9SNhMk",
+            "",
+        ] {
+            assert!(
+                !verify("23456789", "k69x50j0", "1893456000", other),
+                "{other}"
+            );
+        }
     }
 
     #[test]

@@ -12,14 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
-/// Which room to enter: TRTC has numeric rooms and (as an extension) named ones.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoomId {
-    /// `roomId`, 1..=4294967294.
-    Numeric(u32),
-    /// `strRoomId`, up to 64 characters of `[A-Za-z0-9_]`.
-    Named(String),
-}
+pub use crate::room_id::RoomId;
 
 /// Everything a backend needs to enter a room for one call.
 #[derive(Clone)]

@@ -3,7 +3,6 @@
 //! records what it hears from the phone.
 
 use super::{EnterFuture, Room, RoomBackend, RoomError, RoomEvent, RoomParams};
-use crate::config::SimRoomConfig;
 use crate::media::tone::ToneGenerator;
 use crate::media::wav::WavWriter;
 use crate::media::PcmFrame;
@@ -17,17 +16,20 @@ pub const REJECTED_USER_SIG: &str = "reject";
 /// TRTC's error code for an invalid userSig (ERR_TRTC_USER_SIG_CHECK_FAILED).
 pub const ERR_USER_SIG_CHECK_FAILED: i32 = -3320;
 
+/// `[room.sim]`, this backend's settings (plain data kept in [`crate::room_config`]).
+pub use crate::room_config::SimConfig;
+
 /// Level of the simulated speaker's tone: half of full scale, like the test tones.
 const TONE_AMPLITUDE: i16 = 16_000;
 
 /// Enters simulated rooms according to `[room.sim]`.
 pub struct SimBackend {
-    config: SimRoomConfig,
+    config: SimConfig,
 }
 
 impl SimBackend {
     /// A backend with the given settings.
-    pub fn new(config: SimRoomConfig) -> Self {
+    pub fn new(config: SimConfig) -> Self {
         SimBackend { config }
     }
 }
@@ -60,7 +62,7 @@ pub struct SimRoom {
 impl SimRoom {
     /// Opens the room's recording (when a directory is configured) and starts its clock.
     pub fn open(
-        config: &SimRoomConfig,
+        config: &SimConfig,
         params: &RoomParams,
         now: Instant,
     ) -> Result<SimRoom, RoomError> {

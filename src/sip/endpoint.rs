@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub use super::transaction::Transmit;
 
@@ -33,12 +33,8 @@ pub struct SipConfig {
     pub password: Option<String>,
     /// User-Agent / Server header value.
     pub user_agent: String,
-    /// RFC 3261 T1.
-    pub t1: Duration,
-    /// RFC 3261 T2.
-    pub t2: Duration,
-    /// RFC 3261 T4.
-    pub t4: Duration,
+    /// RFC 3261 T1, T2 and T4.
+    pub timers: TimerConfig,
 }
 
 impl SipConfig {
@@ -49,10 +45,8 @@ impl SipConfig {
             from: None,
             username: None,
             password: None,
-            user_agent: format!("trtc-sipgw/{}", env!("CARGO_PKG_VERSION")),
-            t1: Duration::from_millis(500),
-            t2: Duration::from_secs(4),
-            t4: Duration::from_secs(5),
+            user_agent: crate::USER_AGENT.to_string(),
+            timers: TimerConfig::default(),
         }
     }
 }
@@ -228,11 +222,7 @@ pub struct SipCore {
 impl SipCore {
     /// A core for one socket; `seed` makes tags, branches and Call-IDs reproducible in tests.
     pub fn new(config: SipConfig, seed: u64) -> Self {
-        let timers = TimerConfig {
-            t1: config.t1,
-            t2: config.t2,
-            t4: config.t4,
-        };
+        let timers = config.timers;
         let default_user = config
             .username
             .clone()

@@ -2,7 +2,7 @@
 //!
 //! Layers, bottom up: `message` (datagram ⇄ message), `transaction` (RFC 3261 §17 timers and
 //! retransmissions), `dialog` (§12 identifiers, route set), `uac` (one outbound call), `auth`
-//! (digest), `endpoint` (`SipCore`: all of it for one socket, no I/O) and `shell` (smol UDP loop).
+//! (digest), `target` (where a request URI points), `endpoint` (`SipCore`: all of it for one socket, no I/O) and `shell` (smol UDP loop).
 
 pub mod auth;
 pub mod dialog;
@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod message;
 pub mod sdp;
 pub mod shell;
+pub mod target;
 pub mod transaction;
 mod uac;
 
@@ -18,3 +19,4 @@ mod core_tests;
 
 pub use endpoint::{CallKey, EndCause, SipConfig, SipCore, SipEvent};
 pub use shell::SipService;
+pub use transaction::TimerConfig;

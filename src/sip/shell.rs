@@ -3,6 +3,7 @@
 //! the core.
 
 use super::endpoint::{CallKey, SipConfig, SipCore, SipError, SipEvent};
+use super::target::Target;
 use bytes::Bytes;
 use ezk_sip_types::host::Host;
 use ezk_sip_types::uri::SipUri;
@@ -77,8 +78,8 @@ impl SipService {
     ) -> Result<(CallKey, Receiver<SipEvent>), SipError> {
         let uri = SipUri::from_str(request_uri.trim())
             .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
-        let port = uri.host_port.port.unwrap_or(5060);
-        let dest = match &uri.host_port.host {
+        let Target { host, port } = Target::of(&uri);
+        let dest = match &host {
             Host::IP4(ip) => SocketAddr::new((*ip).into(), port),
             Host::IP6(ip) => SocketAddr::new((*ip).into(), port),
             Host::Name(name) => {

@@ -28,6 +28,7 @@ pub struct Transmit {
 }
 
 /// RFC 3261 timer base values; configurable so tests and odd networks can shorten or stretch them.
+/// `Default` holds RFC 3261's values, the one place the gateway's defaults come from.
 #[derive(Debug, Clone, Copy)]
 pub struct TimerConfig {
     /// Round-trip estimate (default 500 ms).

@@ -1,105 +1,58 @@
-//! A bounded single-producer single-consumer queue (of PCM frames) that lives in an `Arc`.
+//! A bounded lock-free queue (of PCM frames) that lives in an `Arc`.
 //!
 //! The SDK delivers the room's audio on its own thread while the call's 20 ms tick takes it
-//! on the executor; between them nothing may block or allocate. `heapless::spsc` needs a
-//! borrowed split that cannot outlive the queue, which does not fit a queue shared through
-//! an `Arc` with C callbacks, so this is the same algorithm with the two ends as methods.
-//! Each end guards itself with a flag, so a second concurrent producer (or consumer) is
-//! refused rather than allowed to corrupt the queue.
+//! on the executor; between them nothing may block or allocate. The queue is
+//! `crossbeam_queue::ArrayQueue`: its slots are allocated once, and both ends work through
+//! `&self`, which is what state shared with C callbacks through an `Arc` offers (`rtrb` and
+//! `heapless::spsc` hand out split ends that need `&mut`, so they would need a lock or
+//! `unsafe` here). It is multi-producer, so a second concurrent producer is simply one more
+//! producer. This type only keeps the interface the backend and the bench use.
 
-use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crossbeam_queue::ArrayQueue;
 
 /// Fixed-capacity queue; `N` slots of storage allocated once.
 pub struct FrameRing<T: Copy, const N: usize> {
-    slots: [UnsafeCell<T>; N],
-    /// Count of frames ever taken (consumer-owned).
-    head: AtomicUsize,
-    /// Count of frames ever stored (producer-owned).
-    tail: AtomicUsize,
-    producing: AtomicBool,
-    consuming: AtomicBool,
+    queue: ArrayQueue<T>,
+    /// What a slot holds before `push_with` fills it in.
+    blank: T,
 }
-
-// SAFETY: a slot is written only by the producer while it is outside [head, tail) and read
-// only by the consumer while it is inside; the Release/Acquire pairs on `tail` and `head`
-// order those accesses, and the `producing`/`consuming` flags keep each end to one thread at
-// a time.
-unsafe impl<T: Copy + Send, const N: usize> Sync for FrameRing<T, N> {}
-unsafe impl<T: Copy + Send, const N: usize> Send for FrameRing<T, N> {}
 
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError {
     /// The queue holds `N` frames already.
     Full,
-    /// Another thread was pushing at the same moment.
-    Busy,
 }
 
 impl<T: Copy, const N: usize> FrameRing<T, N> {
-    /// An empty queue whose slots start as copies of `init`.
+    /// An empty queue whose new entries start as copies of `init`.
     pub fn new(init: T) -> Self {
         FrameRing {
-            slots: std::array::from_fn(|_| UnsafeCell::new(init)),
-            head: AtomicUsize::new(0),
-            tail: AtomicUsize::new(0),
-            producing: AtomicBool::new(false),
-            consuming: AtomicBool::new(false),
+            queue: ArrayQueue::new(N),
+            blank: init,
         }
     }
 
-    /// Producer end: fills the next free slot in place with `fill`.
+    /// Producer end: fills a copy of the blank entry with `fill` and queues it.
     pub fn push_with(&self, fill: impl FnOnce(&mut T)) -> Result<(), PushError> {
-        if self.producing.swap(true, Ordering::Acquire) {
-            return Err(PushError::Busy);
-        }
-        let tail = self.tail.load(Ordering::Relaxed);
-        let head = self.head.load(Ordering::Acquire);
-        let result = if tail.wrapping_sub(head) >= N {
-            Err(PushError::Full)
-        } else {
-            // SAFETY: the slot is outside [head, tail), so the consumer does not touch it,
-            // and `producing` makes us the only producer.
-            let slot = unsafe { &mut *self.slots[tail % N].get() };
-            fill(slot);
-            self.tail.store(tail.wrapping_add(1), Ordering::Release);
-            Ok(())
-        };
-        self.producing.store(false, Ordering::Release);
-        result
+        let mut entry = self.blank;
+        fill(&mut entry);
+        self.queue.push(entry).map_err(|_| PushError::Full)
     }
 
     /// Consumer end: takes the oldest frame.
     pub fn pop(&self) -> Option<T> {
-        if self.consuming.swap(true, Ordering::Acquire) {
-            return None;
-        }
-        let head = self.head.load(Ordering::Relaxed);
-        let tail = self.tail.load(Ordering::Acquire);
-        let frame = if head == tail {
-            None
-        } else {
-            // SAFETY: the slot is inside [head, tail): the producer finished writing it
-            // (Release on tail) and will not touch it until head moves past it.
-            let frame = unsafe { *self.slots[head % N].get() };
-            self.head.store(head.wrapping_add(1), Ordering::Release);
-            Some(frame)
-        };
-        self.consuming.store(false, Ordering::Release);
-        frame
+        self.queue.pop()
     }
 
     /// Frames waiting (a snapshot; either end may move it right after).
     pub fn len(&self) -> usize {
-        let tail = self.tail.load(Ordering::Acquire);
-        let head = self.head.load(Ordering::Acquire);
-        tail.wrapping_sub(head)
+        self.queue.len()
     }
 
     /// Whether no frame is waiting.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.queue.is_empty()
     }
 }
 

@@ -341,7 +341,7 @@ unsafe fn global_setup(setup: GlobalSetupFn, config: &TrtcRoomConfig) -> Result<
     };
     let (host, port) = match config.socks5.as_deref().filter(|s| !s.is_empty()) {
         Some(addr) => {
-            let (host, port) = super::parse_socks5(addr).ok_or_else(|| {
+            let (host, port) = crate::room_config::trtc::parse_socks5(addr).ok_or_else(|| {
                 LoadError(format!(
                     "[room.trtc] socks5 must be host:port, not `{addr}`."
                 ))

@@ -189,7 +189,7 @@ impl Shared {
             });
             match pushed {
                 Ok(()) => self.counters.rx_frames.fetch_add(1, Ordering::Relaxed),
-                Err(PushError::Full | PushError::Busy) => self
+                Err(PushError::Full) => self
                     .counters
                     .rx_dropped_full
                     .fetch_add(1, Ordering::Relaxed),

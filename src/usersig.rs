@@ -1,6 +1,10 @@
 //! UserSig generation (TLS-Sig-API v2, SPEC section 5), so that a gateway configured with
 //! an application's secret key can sign for the users it enters rooms as, and callers may
 //! omit `trtcParams.userSig`.
+//!
+//! A top-level leaf rather than part of the `trtc` room backend: signing is account
+//! business (the call side signs for API requests; a backend or a tool may sign too), it
+//! needs no SDK, and the call side must not reach into a backend's internals for it.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

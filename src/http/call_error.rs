@@ -1,0 +1,97 @@
+//! What the call side may answer instead of a result: kinds of failure without HTTP
+//! vocabulary.
+//!
+//! Part of the [`Api`](super::api::Api) contract: the implementor (the call layer) says
+//! *what* went wrong, and only this module says which HTTP status and machine code a
+//! client sees for it, so status numbers stay in `http` and the call side could serve
+//! another front end unchanged.
+
+use super::errors::ApiError;
+use std::fmt;
+
+/// Why the call side refused or failed a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// No call with that id (or no longer running, or without what was asked of it).
+    NotFound(String),
+    /// The gateway cannot take this now: at capacity, stopping, out of ports, busy.
+    Unavailable(String),
+    /// The TRTC room could not be entered (with the SDK's reason).
+    RoomFailed(String),
+    /// The SIP side could not start the call (no INVITE went out).
+    SipFailed(String),
+    /// A request field the call side needs was left out (its JSON path), e.g. a userSig
+    /// when no secret key for the application is configured.
+    MissingField(&'static str),
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::NotFound(m) => ApiError::not_found(m),
+            CallError::Unavailable(m) => ApiError::unavailable(m),
+            CallError::RoomFailed(m) => ApiError::room_failed(m),
+            CallError::SipFailed(m) => ApiError::new(502, "sip_failed", m),
+            CallError::MissingField(field) => ApiError::missing_field(field),
+        }
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::NotFound(m)
+            | CallError::Unavailable(m)
+            | CallError::RoomFailed(m)
+            | CallError::SipFailed(m) => f.write_str(m),
+            CallError::MissingField(field) => write!(f, "`{field}` is required"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(e: CallError) -> (u16, serde_json::Value) {
+        let api = ApiError::from(e);
+        (api.status, serde_json::from_slice(&api.to_json()).unwrap())
+    }
+
+    #[test]
+    fn each_kind_keeps_the_status_and_json_clients_know() {
+        use serde_json::json;
+        let cases = [
+            (
+                CallError::NotFound("no call with id x".into()),
+                404,
+                json!({"error": "not_found", "message": "no call with id x"}),
+            ),
+            (
+                CallError::Unavailable("at capacity".into()),
+                503,
+                json!({"error": "unavailable", "message": "at capacity"}),
+            ),
+            (
+                CallError::RoomFailed("room entry timed out".into()),
+                502,
+                json!({"error": "room_failed", "message": "room entry timed out"}),
+            ),
+            (
+                CallError::SipFailed("cannot call sip:1@x".into()),
+                502,
+                json!({"error": "sip_failed", "message": "cannot call sip:1@x"}),
+            ),
+            (
+                CallError::MissingField("trtcParams.userSig"),
+                400,
+                json!({"error": "missing_field", "message": "`trtcParams.userSig` is required", "field": "trtcParams.userSig"}),
+            ),
+        ];
+        for (kind, status, body) in cases {
+            assert_eq!(reply(kind.clone()), (status, body), "{kind:?}");
+        }
+    }
+}
