@@ -1,17 +1,18 @@
 //! Hands out RTP/RTCP socket pairs from the configured port range, one pair per call.
 
+use rand::Rng;
 use smol::net::UdpSocket;
-use std::cell::Cell;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-/// Cycles through the even ports of a range so a port just freed by one call is not
-/// immediately reused by the next (late packets of the old call would land in it).
+/// Picks each call's pair at random among the even ports of a range: a stranger cannot
+/// guess the port of the next call from the last one (sequential ports made that easy),
+/// and a port just freed by one call is rarely reused at once by the next (late packets
+/// of the old call would land in it).
 pub struct RtpPorts {
     ip: IpAddr,
     low: u16,
     high: u16,
-    next: Cell<u16>,
 }
 
 /// The sockets of one call's media: RTP on an even port, RTCP on the odd one above.
@@ -32,20 +33,19 @@ impl RtpPorts {
             ip,
             low: first,
             high,
-            next: Cell::new(first),
         }
     }
 
-    /// Binds the next free pair; fails when every pair in the range is taken.
+    /// Binds a free pair, starting the search at a random one; fails when every pair in
+    /// the range is taken.
     pub fn allocate(&self) -> io::Result<RtpSockets> {
-        let span = (self.high.saturating_sub(self.low) / 2 + 1) as usize;
-        for _ in 0..span {
-            let port = self.next.get();
-            let following = port
-                .checked_add(2)
-                .filter(|p| *p < self.high)
-                .unwrap_or(self.low);
-            self.next.set(following);
+        let span = u32::from(self.high.saturating_sub(self.low) / 2 + 1);
+        let start = rand::thread_rng().gen_range(0..span);
+        for i in 0..span {
+            let pair = (start + i) % span;
+            let Some(port) = u16::try_from(u32::from(self.low) + 2 * pair).ok() else {
+                continue;
+            };
             if port >= self.high {
                 // no room for the RTCP port above it
                 continue;
@@ -85,5 +85,19 @@ mod tests {
         assert!(pool.allocate().is_err(), "range of two pairs is exhausted");
         drop(a);
         assert!(pool.allocate().is_ok(), "a freed pair is found again");
+    }
+
+    #[test]
+    fn ports_are_not_handed_out_in_order() {
+        let base = 20000 + (std::process::id() % 1000) as u16 * 4;
+        let pool = RtpPorts::new(IpAddr::from([127, 0, 0, 1]), base, base + 4000);
+        let ports: Vec<u16> = (0..8)
+            .map(|_| pool.allocate().unwrap().addr.port())
+            .collect();
+        let sequential = ports.windows(2).filter(|w| w[1] == w[0] + 2).count();
+        assert!(sequential < 7, "a guessable sequence: {ports:?}");
+        assert!(ports
+            .iter()
+            .all(|p| p % 2 == 0 && (base..base + 4000).contains(p)));
     }
 }

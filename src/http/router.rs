@@ -71,8 +71,11 @@ pub fn split_target(target: &str) -> (&str, &str) {
 
 fn strip_scheme(target: &str) -> Option<&str> {
     for scheme in ["http://", "https://"] {
-        if target.len() >= scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            return Some(&target[scheme.len()..]);
+        // `get` and not indexing: the target may have a multi-byte character where the
+        // scheme would end (`GET /abcdeé` once panicked here).
+        let head = target.get(..scheme.len());
+        if head.is_some_and(|h| h.eq_ignore_ascii_case(scheme)) {
+            return target.get(scheme.len()..);
         }
     }
     None
@@ -179,6 +182,24 @@ fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_request_target_panics() {
+        use rand::{Rng, SeedableRng};
+        assert_eq!(split_target("/abcdeé"), ("/abcdeé", ""));
+        assert_eq!(split_target("HTTP://h/é?x"), ("/é", "x"));
+        let alphabet: Vec<char> = "/?#:%.aéßh€𝄞tps\u{0}\u{7f} ".chars().collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        for _ in 0..5000 {
+            let len = rng.gen_range(0..24);
+            let target: String = (0..len)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            let (path, _query) = split_target(&target);
+            let method = ["GET", "POST", "PUT", "é", ""][rng.gen_range(0..5)];
+            let _ = route(method, path);
+        }
+    }
 
     #[test]
     fn routes_and_aliases() {
