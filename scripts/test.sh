@@ -18,6 +18,8 @@ declare -A PKG=(
   [sox]=sox
   [dumpcap]=tshark
   [ip]=iproute2
+  [ffmpeg]=ffmpeg
+  [linphonec]=linphone-cli
 )
 
 missing_tools() {
@@ -35,7 +37,7 @@ missing="$(missing_tools | sort -u | tr '\n' ' ')"
 if [ -n "${missing// /}" ]; then
   echo "test.sh: missing: $missing— installing the test peers" >&2
   if [ "$(id -u)" -ne 0 ]; then
-    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2" >&2
+    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 ffmpeg linphone-cli" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -44,7 +46,8 @@ if [ -n "${missing// /}" ]; then
   apt-get update
   export DEPS_APT_UPDATED=1
   apt-get install -y --no-install-recommends \
-    sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2
+    sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 \
+    ffmpeg linphone-cli
   missing="$(missing_tools | sort -u | tr '\n' ' ')"
   if [ -n "${missing// /}" ]; then
     echo "test.sh: still missing after install: $missing" >&2

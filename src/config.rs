@@ -105,6 +105,11 @@ pub struct SipConfig {
     /// Codecs offered to the phone, most preferred first (`opus`, `g722`, `pcmu`,
     /// `pcma`, `g729` when built with it). The answer follows the phone's preference.
     pub codecs: Vec<String>,
+    /// G.722 level convention: `"standard"` (the ITU-T reference, FFmpeg, spandsp) or
+    /// `"pjmedia"` (peers that scale PCM by one bit around the codec: Linphone, pjsip).
+    /// See `media::g722` for the evidence.
+    #[serde(deserialize_with = "g722_level")]
+    pub g722_level: crate::media::g722::G722Level,
     /// Where calls go.
     pub outbound: OutboundConfig,
 }
@@ -116,9 +121,20 @@ impl Default for SipConfig {
             advertise_ip: None,
             t1_ms: 500,
             codecs: ["opus", "g722", "pcmu", "pcma"].map(String::from).to_vec(),
+            g722_level: crate::media::g722::G722Level::Standard,
             outbound: OutboundConfig::default(),
         }
     }
+}
+
+/// Reads `g722_level` by name, so a typo is a config error that lists the choices.
+fn g722_level<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<crate::media::g722::G722Level, D::Error> {
+    let name = String::deserialize(d)?;
+    crate::media::g722::G722Level::from_config_name(&name).ok_or_else(|| {
+        serde::de::Error::custom(format!("unknown g722_level `{name}` (standard, pjmedia)"))
+    })
 }
 
 /// `[sip.outbound]`: the route that turns a phone number into a request URI.

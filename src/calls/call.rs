@@ -60,6 +60,8 @@ pub struct CallTask {
     pub no_rtp_timeout: Duration,
     /// Jitter buffer depth in frames.
     pub jitter_frames: u8,
+    /// G.722 level convention (`[sip] g722_level`), handed to the media bridge.
+    pub g722_level: crate::media::g722::G722Level,
     /// False while the phone has put the call on hold (it sends no RTP then).
     pub phone_sends: bool,
     /// The gateway's shared 20 ms media clock.
@@ -400,6 +402,7 @@ impl CallTask {
             if config.codec != media.codec || config.payload_type != media.payload_type {
                 existing.reconfigure(media.codec, media.payload_type, media.telephone_event_pt);
             }
+            existing.set_telephone_event_clock(media.telephone_event_clock);
             return;
         }
         log::info!(
@@ -413,6 +416,7 @@ impl CallTask {
         let mut config = BridgeConfig::new(media.codec, rand::random());
         config.payload_type = media.payload_type;
         config.telephone_event_pt = media.telephone_event_pt;
+        config.telephone_event_clock = media.telephone_event_clock;
         config.remote = Some(media.remote);
         config.jitter_depth_frames = self.jitter_frames;
         // `[rtp] jitter_frames` is also the floor the adaptive buffer may drain to, so a
@@ -423,6 +427,7 @@ impl CallTask {
         config.room_rate = self.room_rate;
         config.rtcp_mux = media.rtcp_mux;
         config.opus_dtx = media.fmtp_param("usedtx") == Some("1");
+        config.g722_level = self.g722_level;
         *bridge = Some(Box::new(MediaBridge::new(config)));
         self.publish_stats(bridge);
     }

@@ -239,6 +239,7 @@ impl Api for Gateway {
             ttl_deadline,
             no_rtp_timeout: Duration::from_secs(self.config.rtp.no_rtp_timeout_s as u64),
             jitter_frames: self.config.rtp.jitter_frames,
+            g722_level: self.config.sip.g722_level,
             phone_sends: true,
             room_rate,
             stats,

@@ -55,6 +55,11 @@ pub struct BridgeConfig {
     /// [`MediaEvent::Dtmf`] and are never played as audio; [`MediaBridge::send_dtmf`]
     /// needs it.
     pub telephone_event_pt: Option<u8>,
+    /// Clock of that telephone-event (its rtpmap rate): event durations count its ticks.
+    /// RFC 4733 wants the audio codec's clock; an answer that pairs events with another
+    /// clock is still used (interop) and counted in [`MediaStats::dtmf_clock_mismatch`].
+    /// 0 = the codec's clock.
+    pub telephone_event_clock: u32,
     /// Where to send RTP as far as the SDP knows; replaced by the observed source once
     /// the peer's RTP arrives (symmetric RTP).
     pub remote: Option<SocketAddr>,
@@ -84,6 +89,9 @@ pub struct BridgeConfig {
     pub rtcp_mux: bool,
     /// Opus: send discontinuous transmission in silence (the peer's fmtp `usedtx=1`).
     pub opus_dtx: bool,
+    /// G.722: how PCM maps onto the codec's samples (`[sip] g722_level`; the ITU-T
+    /// reference's by default, see [`crate::media::g722`]).
+    pub g722_level: crate::media::g722::G722Level,
 }
 
 impl BridgeConfig {
@@ -105,6 +113,7 @@ impl Default for BridgeConfig {
             codec: Codec::Pcmu,
             payload_type: 0,
             telephone_event_pt: None,
+            telephone_event_clock: 0,
             remote: None,
             ssrc: 0,
             jitter_depth_frames: 2,
@@ -117,6 +126,7 @@ impl Default for BridgeConfig {
             jitter_max_frames: 10,
             rtcp_mux: false,
             opus_dtx: false,
+            g722_level: crate::media::g722::G722Level::Standard,
         }
     }
 }
@@ -174,6 +184,8 @@ pub struct MediaStats {
     /// Packets lost on the network per RFC 3550 A.3 (expected − received; negative
     /// with duplicates).
     pub rx_lost: i64,
+    /// RTP packets that arrived twice or more (each extra copy counted once).
+    pub rx_duplicates: u64,
     /// Packets expected from the sequence numbers (RFC 3550 A.3).
     pub rx_expected: u64,
     /// Interarrival jitter (RFC 3550 A.8), microseconds.
@@ -194,6 +206,9 @@ pub struct MediaStats {
     pub dtmf_received: u64,
     /// DTMF digits whose sending began.
     pub dtmf_sent: u64,
+    /// 1 when the negotiated telephone-event clock differs from the codec's RTP clock
+    /// (RFC 4733 section 2.1; accepted for interop, events then use the rtpmap's clock).
+    pub dtmf_clock_mismatch: u64,
     /// RTCP reports built.
     pub rtcp_sent: u64,
     /// Round-trip time from RTCP, microseconds (when the peer reported on our SR).
@@ -213,6 +228,21 @@ pub struct CallStats {
     pub jitter_buffer: JitterBufferStats,
     /// Round-trip time from RTCP, ms; `null` until measured.
     pub rtt_ms: Option<f64>,
+    /// Telephone-events: payload type, clock and whether that clock differs from the
+    /// codec's (RFC 4733 section 2.1); `null` when not negotiated.
+    pub telephone_event: Option<TelephoneEventStats>,
+}
+
+/// `callstats.telephone_event`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TelephoneEventStats {
+    /// Payload type.
+    pub pt: u8,
+    /// Its RTP clock.
+    pub clock: u32,
+    /// 1 when the peer paired events with a clock other than the codec's (accepted for
+    /// interop, counted here), else 0.
+    pub clock_mismatch: u64,
 }
 
 /// `callstats.rx`.
@@ -220,8 +250,12 @@ pub struct CallStats {
 pub struct RxStats {
     /// RTP packets received.
     pub packets: u64,
-    /// Packets lost on the network (RFC 3550 cumulative).
-    pub lost: i64,
+    /// Packets lost on the network: expected (from the sequence numbers) minus distinct
+    /// packets received; never negative.
+    pub lost: u64,
+    /// Packets that arrived more than once (each extra copy once); RFC 3550's
+    /// cumulative loss counts these as received, which can make it negative.
+    pub duplicates: u64,
     /// Lost share of expected packets, percent.
     pub loss_percent: f64,
     /// Interarrival jitter, ms.
@@ -313,17 +347,37 @@ fn jitter_config(cfg: &BridgeConfig) -> JitterConfig {
     }
 }
 
+/// The telephone-event clock in force: the negotiated one, else the codec's.
+fn event_clock(cfg: &BridgeConfig) -> u32 {
+    if cfg.telephone_event_clock != 0 {
+        cfg.telephone_event_clock
+    } else {
+        cfg.codec.clock_rate()
+    }
+}
+
+/// Whether the events run at another clock than the audio (RFC 4733 section 2.1).
+fn event_clock_mismatch(cfg: &BridgeConfig) -> u64 {
+    u64::from(cfg.telephone_event_pt.is_some() && event_clock(cfg) != cfg.codec.clock_rate())
+}
+
 fn coders(cfg: &BridgeConfig) -> (Option<Encoder>, Option<Decoder>) {
     let opus = OpusEncoderConfig {
         dtx: cfg.opus_dtx,
         ..OpusEncoderConfig::default()
     };
-    let enc = Encoder::with_opus(cfg.codec, opus)
+    let mut enc = Encoder::with_opus(cfg.codec, opus)
         .map_err(|e| log::error!("media: no encoder: {e}"))
         .ok();
-    let dec = Decoder::new(cfg.codec)
+    let mut dec = Decoder::new(cfg.codec)
         .map_err(|e| log::error!("media: no decoder: {e}"))
         .ok();
+    if let Some(e) = &mut enc {
+        e.set_g722_level(cfg.g722_level);
+    }
+    if let Some(d) = &mut dec {
+        d.set_g722_level(cfg.g722_level);
+    }
     (enc, dec)
 }
 
@@ -360,11 +414,28 @@ impl MediaBridge {
             tx_packets_at_report: 0,
             tx_payload_octets: 0,
             dtmf_rx: DtmfReceiver::new(),
-            dtmf_tx: DtmfSender::new(),
+            dtmf_tx: DtmfSender::with_clock(event_clock(&cfg)),
             events: Deque::new(),
-            stats: MediaStats::default(),
+            stats: MediaStats {
+                dtmf_clock_mismatch: event_clock_mismatch(&cfg),
+                ..MediaStats::default()
+            },
             cfg,
         }
+    }
+
+    /// Sets the telephone-event clock a renegotiation agreed (after
+    /// [`reconfigure`](Self::reconfigure), which assumes the codec's clock); 0 = the
+    /// codec's. A digit being sent restarts at the new clock.
+    pub fn set_telephone_event_clock(&mut self, clock_hz: u32) {
+        if clock_hz == self.cfg.telephone_event_clock {
+            return;
+        }
+        self.cfg.telephone_event_clock = clock_hz;
+        if self.dtmf_tx.clock_hz() != event_clock(&self.cfg) {
+            self.dtmf_tx = DtmfSender::with_clock(event_clock(&self.cfg));
+        }
+        self.stats.dtmf_clock_mismatch = event_clock_mismatch(&self.cfg);
     }
 
     /// The configuration in force.
@@ -380,6 +451,11 @@ impl MediaBridge {
         self.cfg.codec = codec;
         self.cfg.payload_type = payload_type;
         self.cfg.telephone_event_pt = telephone_event_pt;
+        self.cfg.telephone_event_clock = 0;
+        if self.dtmf_tx.clock_hz() != event_clock(&self.cfg) {
+            self.dtmf_tx = DtmfSender::with_clock(event_clock(&self.cfg));
+        }
+        self.stats.dtmf_clock_mismatch = event_clock_mismatch(&self.cfg);
         if changed {
             self.jitter = JitterBuffer::new(jitter_config(&self.cfg));
             self.resampler = Resampler::new();
@@ -436,6 +512,7 @@ impl MediaBridge {
             overflow: j.overflow,
             jitter_resets: j.resets,
             rx_lost: self.reception.cumulative_lost(),
+            rx_duplicates: self.reception.duplicates(),
             rx_expected: self.reception.expected(),
             rx_jitter_us: self.reception.jitter_us(),
             jitter_depth_ms: ms(self.jitter.buffered_frames()),
@@ -454,8 +531,10 @@ impl MediaBridge {
     /// The `callstats` view of [`MediaBridge::stats`].
     pub fn call_stats(&self) -> CallStats {
         let s = self.stats();
+        // duplicates push RFC 3550's figure below zero: count distinct packets instead
+        let lost = u64::try_from(s.rx_lost + s.rx_duplicates as i64).unwrap_or(0);
         let loss_percent = if s.rx_expected > 0 {
-            (s.rx_lost.max(0) as f64 * 100.0 / s.rx_expected as f64 * 100.0).round() / 100.0
+            (lost as f64 * 100.0 / s.rx_expected as f64 * 100.0).round() / 100.0
         } else {
             0.0
         };
@@ -463,7 +542,8 @@ impl MediaBridge {
             codec: self.cfg.codec.name().to_string(),
             rx: RxStats {
                 packets: s.rx_packets,
-                lost: s.rx_lost,
+                lost,
+                duplicates: s.rx_duplicates,
                 loss_percent,
                 jitter_ms: f64::from(s.rx_jitter_us / 10) / 100.0,
                 dtmf: s.dtmf_received,
@@ -482,6 +562,11 @@ impl MediaBridge {
                 fec_recovered: s.fec_recovered,
             },
             rtt_ms: s.rtt_us.map(|us| f64::from(us / 10) / 100.0),
+            telephone_event: self.cfg.telephone_event_pt.map(|pt| TelephoneEventStats {
+                pt,
+                clock: event_clock(&self.cfg),
+                clock_mismatch: s.dtmf_clock_mismatch,
+            }),
         }
     }
 

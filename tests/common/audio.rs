@@ -331,3 +331,37 @@ pub fn assert_wav_tone(path: &Path, freq: f64) -> ToneReport {
     let audio = read_wav(path);
     assert_tone(&audio, freq, &path.display().to_string())
 }
+
+/// Level of the steady part of a recording, in dBFS: the median RMS of its 100 ms
+/// windows louder than −40 dBFS, so the silence before answer and after hang-up does
+/// not dilute it. −200 when nothing is that loud.
+pub fn steady_level_dbfs(audio: &Audio) -> f64 {
+    let win = (audio.rate as usize / 10).max(1);
+    let mut levels: Vec<f64> = audio
+        .samples
+        .chunks_exact(win)
+        .map(|w| {
+            let ms = w
+                .iter()
+                .map(|&s| (f64::from(s) / 32768.0).powi(2))
+                .sum::<f64>()
+                / win as f64;
+            10.0 * (ms + 1e-20).log10()
+        })
+        .filter(|&l| l > -40.0)
+        .collect();
+    if levels.is_empty() {
+        return -200.0;
+    }
+    levels.sort_by(|a, b| a.total_cmp(b));
+    levels[levels.len() / 2]
+}
+
+/// Samples at (or one step from) full scale: a decoder or gain stage that clipped.
+pub fn clipped_samples(audio: &Audio) -> usize {
+    audio
+        .samples
+        .iter()
+        .filter(|&&s| s >= i16::MAX - 1 || s <= i16::MIN + 1)
+        .count()
+}
