@@ -222,6 +222,12 @@ pub struct SimRoomConfig {
     pub record_dir: PathBuf,
     /// Dismiss the room this many seconds after entry; 0 = never.
     pub dismiss_after_s: u32,
+    /// Digits a simulated app user keys to the phone (as a TRTC custom message would
+    /// bring them), one every 500 ms from `key_digits_after_s` after entry; empty = none.
+    pub key_digits: String,
+    /// When the simulated user starts keying, seconds after entry (after the phone
+    /// answered, so the digits can reach it).
+    pub key_digits_after_s: u32,
 }
 
 impl Default for SimRoomConfig {
@@ -230,6 +236,8 @@ impl Default for SimRoomConfig {
             tone_hz: 1000.0,
             record_dir: PathBuf::new(),
             dismiss_after_s: 0,
+            key_digits: String::new(),
+            key_digits_after_s: 3,
         }
     }
 }

@@ -162,8 +162,21 @@ impl CallTask {
     /// A touch tone from the phone: to the webhook and to the room.
     fn on_dtmf(&mut self, digit: char) {
         log::info!("call {}: DTMF {digit} from the phone", self.id);
-        self.registry.borrow_mut().notify_dtmf(&self.id, digit);
+        self.registry
+            .borrow_mut()
+            .notify_dtmf(&self.id, digit, "phone");
         self.room.send_dtmf(digit);
+    }
+
+    // --- issue 17 hook, for the call core to port: a digit an app user keyed in the
+    // room goes to the phone (RFC 4733 when negotiated, SIP INFO otherwise) and to the
+    // webhook with "from":"room". Called from `on_tick` for `RoomEvent::Dtmf`.
+    fn on_room_dtmf(&mut self, bridge: &SharedBridge, digit: char) {
+        log::info!("call {}: DTMF {digit} from the room", self.id);
+        self.registry
+            .borrow_mut()
+            .notify_dtmf(&self.id, digit, "room");
+        self.send_dtmf(&mut bridge.borrow_mut(), &digit.to_string());
     }
 
     /// Touch tones to the phone: RFC 4733 events when the phone negotiated them, SIP
@@ -439,9 +452,13 @@ impl CallTask {
         confirmed_at: Option<Instant>,
         out: &mut [u8],
     ) {
-        if let Some(crate::room::RoomEvent::Closed { reason }) = self.room.poll_event(now) {
-            self.room.leave();
-            self.hangup(HangupCause::Room(reason));
+        match self.room.poll_event(now) {
+            Some(crate::room::RoomEvent::Closed { reason }) => {
+                self.room.leave();
+                self.hangup(HangupCause::Room(reason));
+            }
+            Some(crate::room::RoomEvent::Dtmf { digit }) => self.on_room_dtmf(bridge, digit),
+            None => {}
         }
         let room_frame = self.room.poll_audio();
         let mut rtcp: heapless::Vec<(heapless::Vec<u8, RTCP_DATAGRAM>, SocketAddr, bool), 2> =

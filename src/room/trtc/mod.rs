@@ -51,6 +51,9 @@ pub struct TrtcRoomConfig {
     /// How long the connection to TRTC may stay down (the SDK reconnects on its own) before
     /// the call is ended, in seconds.
     pub reconnect_timeout_s: u32,
+    /// Custom command id (`SendCustomCmdMsg`) that carries touch tones both ways, body
+    /// `{"dtmf":"5"}`, reliable and ordered; app users key digits to the phone with it.
+    pub dtmf_cmd_id: u32,
 }
 
 impl Default for TrtcRoomConfig {
@@ -65,6 +68,7 @@ impl Default for TrtcRoomConfig {
             socks5_user: None,
             socks5_password: None,
             reconnect_timeout_s: 30,
+            dtmf_cmd_id: crate::room::dtmf_msg::DEFAULT_DTMF_CMD_ID,
         }
     }
 }
@@ -84,6 +88,7 @@ impl std::fmt::Debug for TrtcRoomConfig {
                 &self.socks5_password.as_ref().map(|_| "<redacted>"),
             )
             .field("reconnect_timeout_s", &self.reconnect_timeout_s)
+            .field("dtmf_cmd_id", &self.dtmf_cmd_id)
             .finish()
     }
 }
@@ -120,7 +125,7 @@ fn parse_socks5(addr: &str) -> Option<(&str, u16)> {
 /// Enters TRTC rooms through the LiteAV SDK.
 pub struct TrtcBackend {
     sdk: &'static sdk::Sdk,
-    reconnect_timeout: Duration,
+    options: room::EntryOptions,
 }
 
 impl TrtcBackend {
@@ -133,7 +138,10 @@ impl TrtcBackend {
         let sdk = sdk::Sdk::load(config)?;
         Ok(TrtcBackend {
             sdk,
-            reconnect_timeout: Duration::from_secs(u64::from(config.reconnect_timeout_s)),
+            options: room::EntryOptions {
+                reconnect_timeout: Duration::from_secs(u64::from(config.reconnect_timeout_s)),
+                dtmf_cmd_id: config.dtmf_cmd_id,
+            },
         })
     }
 }
@@ -143,7 +151,7 @@ impl TrtcBackend {
     /// (tests, metrics) that want the [`TrtcRoom`] and its [`RoomStats`]. Parameters the SDK
     /// would refuse at once are an error here.
     pub fn start_entry(&self, params: RoomParams) -> Result<Entering, RoomError> {
-        Entering::start(self.sdk, params, self.reconnect_timeout)
+        Entering::start(self.sdk, params, self.options)
     }
 }
 
