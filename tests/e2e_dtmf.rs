@@ -26,6 +26,7 @@ fn digits_from_the_phone_reach_the_webhook_and_the_room() {
         .map(|b| {
             assert_eq!(b["id"], serde_json::json!(id), "{b}");
             assert!(b["timestamp"].is_f64(), "{b}");
+            assert_eq!(b["from"], "phone", "{b}");
             b["digit"].as_str().unwrap_or("?")
         })
         .collect();

@@ -159,6 +159,17 @@ pub fn sox_tone(path: &Path, freq: u32, secs: u32, ulaw: bool) {
     run_ok(cmd, "sox");
 }
 
+/// Makes a half-scale (−9.03 dBFS RMS) 16-bit mono tone with sox at any rate.
+pub fn sox_tone_at(path: &Path, rate: u32, freq: u32, secs: u32) {
+    let mut cmd = Command::new("sox");
+    cmd.args(["-n", "-r", &rate.to_string(), "-c", "1", "-b", "16"])
+        .args(["-e", "signed-integer"])
+        .arg(path)
+        .args(["synth", &secs.to_string(), "sine", &freq.to_string()])
+        .args(["vol", "0.5"]);
+    run_ok(cmd, "sox");
+}
+
 /// Makes a silent 16-bit 8 kHz WAV with sox.
 pub fn sox_silence(path: &Path, secs: u32) {
     let mut cmd = Command::new("sox");
