@@ -80,6 +80,7 @@ cargo test --release "$@"
 # The outbound end-to-end tests again, with the room leg through the real trtc backend
 # over the C++ test double of libliteav.so instead of the simulated room.
 SIPGW_TEST_ROOM=trtc cargo test --release \
-  --test e2e_sipp_call --test e2e_endings --test e2e_webhooks --test e2e_load --test e2e_kamailio "$@"
+  --test e2e_sipp_call --test e2e_endings --test e2e_webhooks --test e2e_load --test e2e_kamailio \
+  --test e2e_dtmf "$@"
 # G.729 is optional (a cargo feature over the system's bcg729): its codec tests too.
 exec cargo test --release --features g729 --lib "$@"
