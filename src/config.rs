@@ -530,6 +530,31 @@ dismiss_after_s = 0
     }
 
     #[test]
+    fn g722_level_and_room_dtmf_keys() {
+        use crate::media::g722::G722Level;
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.sip.g722_level, G722Level::Standard);
+        assert_eq!(c.room.trtc.dtmf_cmd_id, 1);
+        assert!(c.room.sim.key_digits.is_empty());
+        let c = Config::parse(
+            "[sip]\ng722_level = \"pjmedia\"\n[room.trtc]\ndtmf_cmd_id = 7\n\
+             [room.sim]\nkey_digits = \"12#\"\nkey_digits_after_s = 5\n",
+        )
+        .unwrap();
+        assert_eq!(c.sip.g722_level, G722Level::Pjmedia);
+        assert_eq!(c.room.trtc.dtmf_cmd_id, 7);
+        assert_eq!(
+            (
+                c.room.sim.key_digits.as_str(),
+                c.room.sim.key_digits_after_s
+            ),
+            ("12#", 5)
+        );
+        let e = Config::parse("[sip]\ng722_level = \"14bit\"\n").unwrap_err();
+        assert!(e.0.contains("standard, pjmedia"), "{}", e.0);
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let e = Config::parse("[sip]\nlisten = \"127.0.0.1:5060\"\nlistne = 1\n").unwrap_err();
         assert!(e.0.contains("listne"), "{}", e.0);
