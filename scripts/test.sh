@@ -18,6 +18,8 @@ declare -A PKG=(
   [sox]=sox
   [dumpcap]=tshark
   [ip]=iproute2
+  [ffmpeg]=ffmpeg
+  [linphonec]=linphone-cli
 )
 
 missing_tools() {
@@ -35,7 +37,7 @@ missing="$(missing_tools | sort -u | tr '\n' ' ')"
 if [ -n "${missing// /}" ]; then
   echo "test.sh: missing: $missing— installing the test peers" >&2
   if [ "$(id -u)" -ne 0 ]; then
-    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2" >&2
+    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 ffmpeg linphone-cli" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -44,7 +46,8 @@ if [ -n "${missing// /}" ]; then
   apt-get update
   export DEPS_APT_UPDATED=1
   apt-get install -y --no-install-recommends \
-    sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2
+    sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 \
+    ffmpeg linphone-cli
   missing="$(missing_tools | sort -u | tr '\n' ' ')"
   if [ -n "${missing// /}" ]; then
     echo "test.sh: still missing after install: $missing" >&2
@@ -77,6 +80,7 @@ cargo test --release "$@"
 # The outbound end-to-end tests again, with the room leg through the real trtc backend
 # over the C++ test double of libliteav.so instead of the simulated room.
 SIPGW_TEST_ROOM=trtc cargo test --release \
-  --test e2e_sipp_call --test e2e_endings --test e2e_webhooks --test e2e_load --test e2e_kamailio "$@"
+  --test e2e_sipp_call --test e2e_endings --test e2e_webhooks --test e2e_load --test e2e_kamailio \
+  --test e2e_dtmf "$@"
 # G.729 is optional (a cargo feature over the system's bcg729): its codec tests too.
 exec cargo test --release --features g729 --lib "$@"

@@ -108,6 +108,11 @@ pub struct SipSection {
     /// Codecs offered to the phone, most preferred first (`opus`, `g722`, `pcmu`,
     /// `pcma`, `g729` when built with it). The answer follows the phone's preference.
     pub codecs: Vec<String>,
+    /// G.722 level convention: `"standard"` (the ITU-T reference, FFmpeg, spandsp) or
+    /// `"pjmedia"` (peers that scale PCM by one bit around the codec: Linphone, pjsip).
+    /// See `media::g722` for the evidence.
+    #[serde(deserialize_with = "g722_level")]
+    pub g722_level: crate::media::g722::G722Level,
     /// Where calls go.
     pub outbound: OutboundConfig,
 }
@@ -119,9 +124,20 @@ impl Default for SipSection {
             advertise_ip: None,
             t1_ms: TimerConfig::default().t1.as_millis() as u64,
             codecs: ["opus", "g722", "pcmu", "pcma"].map(String::from).to_vec(),
+            g722_level: crate::media::g722::G722Level::Standard,
             outbound: OutboundConfig::default(),
         }
     }
+}
+
+/// Reads `g722_level` by name, so a typo is a config error that lists the choices.
+fn g722_level<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<crate::media::g722::G722Level, D::Error> {
+    let name = String::deserialize(d)?;
+    crate::media::g722::G722Level::from_config_name(&name).ok_or_else(|| {
+        serde::de::Error::custom(format!("unknown g722_level `{name}` (standard, pjmedia)"))
+    })
 }
 
 /// `[sip.outbound]`: the route that turns a phone number into a request URI.
@@ -499,6 +515,31 @@ dismiss_after_s = 0
             c.sip.outbound.request_uri("+1*2#"),
             "sip:+1*2%23@pbx.lan;user=phone"
         );
+    }
+
+    #[test]
+    fn g722_level_and_room_dtmf_keys() {
+        use crate::media::g722::G722Level;
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.sip.g722_level, G722Level::Standard);
+        assert_eq!(c.room.trtc.dtmf_cmd_id, 1);
+        assert!(c.room.sim.key_digits.is_empty());
+        let c = Config::parse(
+            "[sip]\ng722_level = \"pjmedia\"\n[room.trtc]\ndtmf_cmd_id = 7\n\
+             [room.sim]\nkey_digits = \"12#\"\nkey_digits_after_s = 5\n",
+        )
+        .unwrap();
+        assert_eq!(c.sip.g722_level, G722Level::Pjmedia);
+        assert_eq!(c.room.trtc.dtmf_cmd_id, 7);
+        assert_eq!(
+            (
+                c.room.sim.key_digits.as_str(),
+                c.room.sim.key_digits_after_s
+            ),
+            ("12#", 5)
+        );
+        let e = Config::parse("[sip]\ng722_level = \"14bit\"\n").unwrap_err();
+        assert!(e.0.contains("standard, pjmedia"), "{}", e.0);
     }
 
     #[test]

@@ -4,20 +4,21 @@
 //!   so G.722 and Opus are offered;
 //! - DTMF: `MediaBridge::poll_event` → `{"event":"dtmf"}` webhooks, `POST /trtc/dtmf`
 //!   → `MediaBridge::send_dtmf`;
-//! - `GET /trtc/callstats?id=` → `MediaBridge::call_stats().to_json()`.
+//! - `GET /trtc/callstats?id=` → `http::callstats::callstats_json` of the call's media snapshot.
 //!
 //! Until that is wired, the codec test fails at config load (unknown key) and the DTMF
 //! and callstats tests at their HTTP calls.
 
 mod common;
 
-use common::audio::{assert_wav_tone, sox_tone};
+use common::audio::{assert_wav_tone, clipped_samples, read_wav, sox_tone, steady_level_dbfs};
 use common::gateway::{Gateway, GatewayConfig};
 use common::http;
 use common::net::PortBlock;
 use common::peers::{Baresip, BaresipOpts, P_BARESIP};
 use common::tmp::TestDir;
 use common::wait::{self, secs};
+use common::webhook::WebhookReceiver;
 use serde_json::json;
 use std::time::Duration;
 
@@ -33,6 +34,16 @@ struct Call {
 
 /// baresip answering with only `baresip_codec` (its SDP name), the gateway offering all.
 fn call(name: &str, baresip_codec: &str, notify: Option<&str>) -> Call {
+    call_with(name, baresip_codec, notify, |_| {})
+}
+
+/// As [`call`], with the gateway's configuration adjusted by `tweak`.
+fn call_with(
+    name: &str,
+    baresip_codec: &str,
+    notify: Option<&str>,
+    tweak: impl FnOnce(&mut GatewayConfig),
+) -> Call {
     let dir = TestDir::new(name);
     let block = PortBlock::new();
     // baresip 1.0's aufile wants the codec's own rate and channels
@@ -82,6 +93,7 @@ fn call(name: &str, baresip_codec: &str, notify: Option<&str>) -> Call {
     );
     let mut cfg = GatewayConfig::new(&dir, &block, format!("sip:{{number}}@127.0.0.1:{port}"));
     cfg.codecs = Some(OFFER.iter().map(|s| s.to_string()).collect());
+    tweak(&mut cfg);
     let gw = Gateway::start(&dir, &cfg);
     let id = gw.startup("1002", 60, notify);
     gw.wait_state(&id, 5, secs(30));
@@ -94,21 +106,36 @@ fn call(name: &str, baresip_codec: &str, notify: Option<&str>) -> Call {
     }
 }
 
-fn hang_up_and_check_audio(c: &mut Call) {
+/// Level of baresip's 440 Hz source (sox `vol 0.5`: −9.03 dBFS RMS).
+const PHONE_TONE_DBFS: f64 = -9.03;
+/// Level of the simulated room's 1 kHz speaker (amplitude 16000: −9.24 dBFS RMS).
+const ROOM_TONE_DBFS: f64 = -9.24;
+
+/// Hangs up, checks both tones, and returns (phone→room, room→phone) level errors in dB.
+fn hang_up_and_check_audio(c: &mut Call) -> (f64, f64) {
     c.gw.shutdown(&c.id);
     c.gw.wait_done(&c.id, secs(30));
     // the room heard the phone's 440 Hz, the phone heard the room's 1 kHz
-    assert_wav_tone(&c.gw.recording(&c.id), 440.0);
+    let room_rec = c.gw.recording(&c.id);
+    assert_wav_tone(&room_rec, 440.0);
     let rec = wait::until("baresip's recording (*-dec.wav)", secs(10), || {
         c.phone.recordings().into_iter().next()
     });
     wait::file_settled(&rec, secs(15));
     assert_wav_tone(&rec, 1000.0);
     c.gw.assert_healthy();
+    let (room, phone) = (read_wav(&room_rec), read_wav(&rec));
+    assert_eq!(clipped_samples(&room), 0, "the room's recording clips");
+    assert_eq!(clipped_samples(&phone), 0, "baresip's recording clips");
+    (
+        steady_level_dbfs(&room) - PHONE_TONE_DBFS,
+        steady_level_dbfs(&phone) - ROOM_TONE_DBFS,
+    )
 }
 
 #[test]
 fn baresip_answers_with_each_codec_and_audio_flows_both_ways() {
+    let mut levels = vec![];
     for (baresip_codec, ours) in [
         ("opus", "opus"),
         ("G722", "G722"),
@@ -122,8 +149,18 @@ fn baresip_answers_with_each_codec_and_audio_flows_both_ways() {
             log.contains(&format!("media {ours} pt")),
             "{ours}: negotiated codec not in the log:\n{log}"
         );
-        hang_up_and_check_audio(&mut c);
-        println!("{ours}: audio both ways OK ({})", c.dir.path().display());
+        let (up, down) = hang_up_and_check_audio(&mut c);
+        println!(
+            "{ours}: audio both ways OK, level baresip->room {up:+.2} dB, room->baresip \
+             {down:+.2} dB ({})",
+            c.dir.path().display()
+        );
+        levels.push((ours, up, down));
+    }
+    // a level change in any codec fails here (issue 17: ±1 dB)
+    for (codec, up, down) in levels {
+        assert!(up.abs() <= 1.0, "{codec}: baresip->room {up:+.2} dB");
+        assert!(down.abs() <= 1.0, "{codec}: room->baresip {down:+.2} dB");
     }
 }
 
@@ -183,4 +220,32 @@ fn dtmf_from_the_api_reaches_baresip() {
     });
     std::thread::sleep(Duration::from_secs(2)); // some audio for the checks below
     hang_up_and_check_audio(&mut c);
+}
+
+/// Issue 17: an app user's digits (a TRTC custom message; here the simulated room's
+/// `key_digits`, or the LiteAV double's `KEY_DIGITS`) are keyed to the phone as RFC 4733
+/// and reported as `dtmf` webhooks with `"from":"room"`.
+#[test]
+fn dtmf_from_the_room_reaches_baresip_and_the_webhook() {
+    let rx = WebhookReceiver::start();
+    let mut c = call_with("media-dtmf-room", "PCMU", Some(&rx.url()), |cfg| {
+        cfg.room_key_digits = Some(("3*".into(), 2));
+    });
+    wait::until("baresip to log the room's digits", secs(15), || {
+        let log = c.phone.proc.log_text();
+        ["'3'", "'*'"].iter().all(|d| log.contains(d)).then_some(())
+    });
+    hang_up_and_check_audio(&mut c);
+    rx.wait_disconnected(secs(20));
+    let from_room: Vec<String> = rx
+        .hooks()
+        .iter()
+        .map(|h| h.json())
+        .filter(|b| b["event"] == "dtmf")
+        .map(|b| {
+            assert_eq!(b["from"], "room", "{b}");
+            b["digit"].as_str().unwrap_or("?").to_string()
+        })
+        .collect();
+    assert_eq!(from_room, ["3", "*"]);
 }

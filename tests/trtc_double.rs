@@ -59,6 +59,12 @@ fn env(test: &str) -> Option<&'static Env> {
         std::env::set_var("LITEAV_DOUBLE_DISMISS_AFTER_MS__dismissed", "300");
         std::env::set_var("LITEAV_DOUBLE_DISCONNECT_AFTER_MS__lost", "300");
         std::env::set_var("LITEAV_DOUBLE_ENTER_DELAY_MS__slow", "60000");
+        // An app user keys "4#" on the DTMF command id, and "9" on another id (ignored).
+        std::env::set_var("LITEAV_DOUBLE_KEY_DIGITS__keyer", "4#");
+        std::env::set_var("LITEAV_DOUBLE_KEY_AFTER_MS__keyer", "100");
+        std::env::set_var("LITEAV_DOUBLE_KEY_DIGITS__other_cmd", "9");
+        std::env::set_var("LITEAV_DOUBLE_KEY_CMD_ID__other_cmd", "2");
+        std::env::set_var("LITEAV_DOUBLE_KEY_AFTER_MS__other_cmd", "100");
         // The room's clock runs 15% fast against the call's tick.
         std::env::set_var("LITEAV_DOUBLE_FRAME_INTERVAL_US__drift", "17000");
         let config = TrtcRoomConfig {
@@ -374,6 +380,46 @@ fn closes_with(user: &str, words: &str) {
     );
     assert!(room.poll_event(Instant::now()).is_none(), "closed once");
     room.leave();
+    assert_all_released(env);
+}
+
+/// Issue 17: digits from the phone go to the room as custom command messages (id 1,
+/// reliable, ordered, `{"dtmf":"5"}`); digits an app user sends that way come back as
+/// `RoomEvent::Dtmf`, and messages on other ids are ignored.
+#[test]
+fn dtmf_crosses_the_room_both_ways_as_custom_messages() {
+    let _g = serial();
+    let Some(env) = env("dtmf") else { return };
+    let _ = std::fs::remove_file(env.record_dir.join("keyer.cmd"));
+    let mut room = enter_typed(env, params("keyer", 16000));
+    // the channel opens a moment after entry; custom messages only need the room
+    let _ = run_ticks(&mut room, 16000, 5);
+    room.send_dtmf('5');
+    room.send_dtmf('x'); // not a digit: nothing sent
+    room.send_dtmf('*');
+    let mut digits = vec![];
+    let start = Instant::now();
+    while digits.len() < 2 && start.elapsed() < Duration::from_secs(5) {
+        match run_ticks(&mut room, 16000, 5) {
+            (_, Some(RoomEvent::Dtmf { digit })) => digits.push(digit),
+            (_, Some(other)) => panic!("unexpected room event {other:?}"),
+            (_, None) => {}
+        }
+    }
+    assert_eq!(digits, ['4', '#'], "digits keyed by the app user");
+    room.leave();
+    drop(room);
+    let sent = std::fs::read_to_string(env.record_dir.join("keyer.cmd")).unwrap_or_default();
+    assert_eq!(sent, "1 11 {\"dtmf\":\"5\"}\n1 11 {\"dtmf\":\"*\"}\n");
+
+    let mut other = enter_typed(env, params("other_cmd", 16000));
+    let (_, event) = run_ticks(&mut other, 16000, 40);
+    assert_eq!(
+        event, None,
+        "a message on another command id is not a digit"
+    );
+    other.leave();
+    drop(other);
     assert_all_released(env);
 }
 

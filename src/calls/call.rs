@@ -263,8 +263,15 @@ impl Shell {
                 }
             }
             Action::PhoneDtmf(digit) => {
-                self.registry.borrow_mut().notify_dtmf(&self.id, digit);
+                self.registry
+                    .borrow_mut()
+                    .notify_dtmf(&self.id, digit, "phone");
                 self.room.send_dtmf(digit);
+            }
+            Action::RoomDtmf(digit) => {
+                self.registry
+                    .borrow_mut()
+                    .notify_dtmf(&self.id, digit, "room");
             }
             Action::LeaveRoom => self.room.leave(),
             Action::Stats(snapshot) => {

@@ -21,8 +21,9 @@
 //! - the room closing hangs up the phone with the room's reason;
 //! - an answer with nothing usable in it ends the call `488 no common codec`;
 //! - touch tones from the phone (RFC 4733 or SIP INFO) go to the webhook and the room;
-//!   tones for the phone go as RFC 4733 events when negotiated, else as SIP INFO, and
-//!   only once the call is answered;
+//!   tones for the phone (from the API or keyed by an app user in the room) go as
+//!   RFC 4733 events when negotiated, else as SIP INFO, and only once the call is
+//!   answered;
 //! - the room is left before DISCONNCTD is recorded, so a client that sees the call done
 //!   finds the room's side (a recording, the SDK) complete; DISCONNCTD comes exactly once,
 //!   after the final statistics, and every input after it does nothing.
@@ -33,6 +34,7 @@
 
 use super::state::{CallMachine, CallState, HangupCause, StateChange};
 use crate::media::bridge::{BridgeConfig, MediaBridge, MediaEvent, MediaSnapshot};
+use crate::media::g722::G722Level;
 use crate::media::{dtmf, PcmFrame};
 use crate::room::RoomEvent;
 use crate::sip::sdp::NegotiatedMedia;
@@ -79,6 +81,8 @@ pub struct CallConfig {
     pub jitter_frames: u8,
     /// Sample rate of the room leg; the bridge resamples when the codec's differs.
     pub room_rate: u32,
+    /// G.722 level convention (`[sip] g722_level`), handed to the media bridge.
+    pub g722_level: G722Level,
     /// Seeds the SSRC and the first RTP sequence number and timestamp (RFC 3550 wants
     /// them random; the shell draws the seed so the core stays deterministic).
     pub seed: u64,
@@ -107,8 +111,11 @@ pub enum Action {
         /// Its body.
         body: String,
     },
-    /// The phone keyed a digit: tell the webhook and pass it to the room.
+    /// The phone keyed a digit: tell the webhook (`"from":"phone"`) and pass it to the room.
     PhoneDtmf(char),
+    /// An app user keyed a digit in the room: tell the webhook (`"from":"room"`); the core
+    /// has already queued it for the phone.
+    RoomDtmf(char),
     /// Leave the room (once, before DISCONNCTD).
     LeaveRoom,
     /// Publish these media figures for `/trtc/callstats`.
@@ -397,6 +404,11 @@ impl CallCore {
                 self.leave_room();
                 self.hangup(now, HangupCause::Room(reason));
             }
+            RoomEvent::Dtmf { digit } => {
+                log::info!("call {}: DTMF {digit} from the room", self.cfg.id);
+                self.push(Action::RoomDtmf(digit));
+                self.dtmf_to_phone(&digit.to_string());
+            }
         }
         self.flush_machine();
     }
@@ -602,6 +614,7 @@ impl CallCore {
             if config.codec != media.codec || config.payload_type != media.payload_type {
                 existing.reconfigure(media.codec, media.payload_type, media.telephone_event_pt);
             }
+            existing.set_telephone_event_clock(media.telephone_event_clock);
             return;
         }
         log::info!(
@@ -614,6 +627,8 @@ impl CallCore {
         let mut config = BridgeConfig::new(media.codec, self.rng.gen());
         config.payload_type = media.payload_type;
         config.telephone_event_pt = media.telephone_event_pt;
+        config.telephone_event_clock = media.telephone_event_clock;
+        config.g722_level = self.cfg.g722_level;
         config.remote = Some(media.remote);
         config.jitter_depth_frames = self.cfg.jitter_frames;
         // `[rtp] jitter_frames` is also the floor the adaptive buffer may drain to, so a

@@ -86,6 +86,7 @@ impl Test {
                     format!("info {content_type} {}", body.replace("\r\n", ";"))
                 }
                 Action::PhoneDtmf(d) => format!("dtmf {d}"),
+                Action::RoomDtmf(d) => format!("room dtmf {d}"),
                 Action::LeaveRoom => "leave room".into(),
                 Action::Stats(s) => format!("stats {}", s.codec.name()),
             })
@@ -137,6 +138,7 @@ fn config(t0: Instant, ttl: Duration) -> CallConfig {
         no_rtp_timeout: NO_RTP,
         jitter_frames: 2,
         room_rate: 8000,
+        g722_level: crate::media::g722::G722Level::Standard,
         seed: 7,
     }
 }
@@ -147,6 +149,7 @@ fn media(direction: Direction, telephone_event_pt: Option<u8>) -> NegotiatedMedi
         codec: Codec::Pcmu,
         payload_type: 0,
         telephone_event_pt,
+        telephone_event_clock: 8000,
         direction,
         ptime_ms: None,
         fmtp: None,
@@ -559,6 +562,24 @@ fn dtmf_to_the_phone_by_info_without_events_and_only_once_answered() {
         [
             "info application/dtmf-relay Signal=1;Duration=100;",
             "info application/dtmf-relay Signal=*;Duration=100;"
+        ]
+    );
+}
+
+#[test]
+fn dtmf_keyed_in_the_room_reaches_the_webhook_and_the_phone() {
+    let mut t = Test::new();
+    t.sip(1.0, answered(Some(Ok(media(Direction::SendRecv, None)))));
+    t.sip(1.0, SipEvent::Confirmed { call: CALL });
+    t.actions();
+    let now = t.at(2.0);
+    t.core
+        .handle_room_event(now, RoomEvent::Dtmf { digit: '7' });
+    assert_eq!(
+        t.actions(),
+        [
+            "room dtmf 7",
+            "info application/dtmf-relay Signal=7;Duration=100;"
         ]
     );
 }

@@ -40,13 +40,15 @@ pub fn webhook_body(id: &str, unix: f64, change: &StateChange) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The webhook of a touch tone from the phone (state webhooks keep their SPEC form).
-pub fn dtmf_webhook_body(id: &str, unix: f64, digit: char) -> Vec<u8> {
+/// The webhook of a touch tone; `from` is `"phone"` (keyed on the phone) or `"room"`
+/// (keyed by an app user in the room). State webhooks keep their SPEC form.
+pub fn dtmf_webhook_body(id: &str, unix: f64, digit: char, from: &str) -> Vec<u8> {
     serde_json::json!({
         "id": id,
         "timestamp": (unix * 1e6).round() / 1e6,
         "event": "dtmf",
         "digit": digit.to_string(),
+        "from": from,
     })
     .to_string()
     .into_bytes()

@@ -93,11 +93,11 @@ impl Registry {
     }
 
     /// Queues a `dtmf` webhook for a running call.
-    pub fn notify_dtmf(&mut self, id: &str, digit: char) {
+    pub fn notify_dtmf(&mut self, id: &str, digit: char, from: &str) {
         let Some(webhook) = self.calls.get(id).and_then(|e| e.webhook.as_ref()) else {
             return;
         };
-        let body = dtmf_webhook_body(id, unix_seconds(SystemTime::now()), digit);
+        let body = dtmf_webhook_body(id, unix_seconds(SystemTime::now()), digit, from);
         if webhook.try_send(body).is_err() {
             log::warn!("call {id}: webhook queue full, dtmf notification dropped");
         }

@@ -188,6 +188,7 @@ impl Api for Gateway {
                 ttl: Duration::from_secs(req.ttl_s as u64),
                 no_rtp_timeout: Duration::from_secs(self.config.rtp.no_rtp_timeout_s as u64),
                 jitter_frames: self.config.rtp.jitter_frames,
+                g722_level: self.config.sip.g722_level,
                 room_rate,
                 seed: rand::random(),
             },

@@ -14,6 +14,20 @@ struct CallStats {
     jitter_buffer: JitterBufferStats,
     /// Round-trip time from RTCP, ms; `null` until measured.
     rtt_ms: Option<f64>,
+    /// Telephone-events as negotiated; `null` when not.
+    telephone_event: Option<TelephoneEventStats>,
+}
+
+/// `callstats.telephone_event`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct TelephoneEventStats {
+    /// Payload type.
+    pt: u8,
+    /// Its RTP clock.
+    clock: u32,
+    /// 1 when the peer paired events with a clock other than the codec's (accepted for
+    /// interop, counted here), else 0.
+    clock_mismatch: u64,
 }
 
 /// `callstats.rx`: what came from the phone.
@@ -21,8 +35,12 @@ struct CallStats {
 struct RxStats {
     /// RTP packets received.
     packets: u64,
-    /// Packets lost on the network (RFC 3550 cumulative).
-    lost: i64,
+    /// Packets lost on the network: expected (from the sequence numbers) minus distinct
+    /// packets received; never negative.
+    lost: u64,
+    /// Packets that arrived more than once (each extra copy once); RFC 3550's
+    /// cumulative loss counts these as received, which can make it negative.
+    duplicates: u64,
     /// Lost share of expected packets, percent.
     loss_percent: f64,
     /// Interarrival jitter, ms.
@@ -63,8 +81,10 @@ struct JitterBufferStats {
 /// the end of each call).
 pub fn callstats_json(snapshot: &MediaSnapshot) -> serde_json::Value {
     let s = &snapshot.counters;
+    // duplicates push RFC 3550's figure below zero: count distinct packets instead
+    let lost = u64::try_from(s.rx_lost.saturating_add(s.rx_duplicates as i64)).unwrap_or(0);
     let loss_percent = if s.rx_expected > 0 {
-        (s.rx_lost.max(0) as f64 * 100.0 / s.rx_expected as f64 * 100.0).round() / 100.0
+        (lost as f64 * 100.0 / s.rx_expected as f64 * 100.0).round() / 100.0
     } else {
         0.0
     };
@@ -72,7 +92,8 @@ pub fn callstats_json(snapshot: &MediaSnapshot) -> serde_json::Value {
         codec: snapshot.codec.name(),
         rx: RxStats {
             packets: s.rx_packets,
-            lost: s.rx_lost,
+            lost,
+            duplicates: s.rx_duplicates,
             loss_percent,
             jitter_ms: f64::from(s.rx_jitter_us / 10) / 100.0,
             dtmf: s.dtmf_received,
@@ -91,6 +112,13 @@ pub fn callstats_json(snapshot: &MediaSnapshot) -> serde_json::Value {
             fec_recovered: s.fec_recovered,
         },
         rtt_ms: s.rtt_us.map(|us| f64::from(us / 10) / 100.0),
+        telephone_event: snapshot
+            .telephone_event
+            .map(|(pt, clock)| TelephoneEventStats {
+                pt,
+                clock,
+                clock_mismatch: s.dtmf_clock_mismatch,
+            }),
     };
     serde_json::to_value(stats).unwrap_or(serde_json::Value::Null)
 }
@@ -120,8 +148,10 @@ mod tests {
                 lost: 7,
                 fec_recovered: 8,
                 rtt_us: Some(12_345),
+                dtmf_clock_mismatch: 1,
                 ..MediaStats::default()
             },
+            telephone_event: Some((101, 8000)),
         };
         let json = callstats_json(&snapshot);
         assert_eq!(json["codec"], "PCMU");
@@ -140,6 +170,27 @@ mod tests {
         assert_eq!(json["jitter_buffer"]["lost_frames"], 7);
         assert_eq!(json["jitter_buffer"]["fec_recovered"], 8);
         assert_eq!(json["rtt_ms"], 12.34);
+        assert_eq!(json["telephone_event"]["pt"], 101);
+        assert_eq!(json["telephone_event"]["clock"], 8000);
+        assert_eq!(json["telephone_event"]["clock_mismatch"], 1);
+    }
+
+    #[test]
+    fn duplicates_never_make_loss_negative() {
+        let json = callstats_json(&MediaSnapshot {
+            codec: Codec::Pcmu,
+            counters: MediaStats {
+                rx_packets: 104,
+                rx_lost: -4,
+                rx_duplicates: 4,
+                rx_expected: 100,
+                ..MediaStats::default()
+            },
+            telephone_event: None,
+        });
+        assert_eq!(json["rx"]["lost"], 0);
+        assert_eq!(json["rx"]["duplicates"], 4);
+        assert!(json["telephone_event"].is_null());
     }
 
     #[test]
@@ -147,6 +198,7 @@ mod tests {
         let json = callstats_json(&MediaSnapshot {
             codec: Codec::Opus,
             counters: MediaStats::default(),
+            telephone_event: None,
         });
         assert_eq!(json["codec"], "opus");
         assert!(json["rtt_ms"].is_null());

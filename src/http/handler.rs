@@ -156,6 +156,7 @@ mod tests {
                 Ok(crate::media::MediaSnapshot {
                     codec: crate::media::Codec::Pcmu,
                     counters: Default::default(),
+                    telephone_event: None,
                 })
             } else {
                 Err(CallError::NotFound("no such call".into()))

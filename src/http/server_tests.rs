@@ -60,6 +60,7 @@ impl Api for Fake {
             Ok(crate::media::MediaSnapshot {
                 codec: crate::media::Codec::Pcmu,
                 counters: Default::default(),
+                telephone_event: None,
             })
         } else {
             Err(CallError::NotFound("no such call".into()))

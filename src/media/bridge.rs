@@ -54,6 +54,11 @@ pub struct BridgeConfig {
     /// [`MediaEvent::Dtmf`] and are never played as audio; [`MediaBridge::send_dtmf`]
     /// needs it.
     pub telephone_event_pt: Option<u8>,
+    /// Clock of that telephone-event (its rtpmap rate): event durations count its ticks.
+    /// RFC 4733 wants the audio codec's clock; an answer that pairs events with another
+    /// clock is still used (interop) and counted in [`MediaStats::dtmf_clock_mismatch`].
+    /// 0 = the codec's clock.
+    pub telephone_event_clock: u32,
     /// Where to send RTP as far as the SDP knows; replaced by the observed source once
     /// the peer's RTP arrives (symmetric RTP).
     pub remote: Option<SocketAddr>,
@@ -83,6 +88,9 @@ pub struct BridgeConfig {
     pub rtcp_mux: bool,
     /// Opus: send discontinuous transmission in silence (the peer's fmtp `usedtx=1`).
     pub opus_dtx: bool,
+    /// G.722: how PCM maps onto the codec's samples (`[sip] g722_level`; the ITU-T
+    /// reference's by default, see [`crate::media::g722`]).
+    pub g722_level: crate::media::g722::G722Level,
 }
 
 impl BridgeConfig {
@@ -104,6 +112,7 @@ impl Default for BridgeConfig {
             codec: Codec::Pcmu,
             payload_type: 0,
             telephone_event_pt: None,
+            telephone_event_clock: 0,
             remote: None,
             ssrc: 0,
             jitter_depth_frames: 2,
@@ -116,6 +125,7 @@ impl Default for BridgeConfig {
             jitter_max_frames: 10,
             rtcp_mux: false,
             opus_dtx: false,
+            g722_level: crate::media::g722::G722Level::Standard,
         }
     }
 }
@@ -173,6 +183,8 @@ pub struct MediaStats {
     /// Packets lost on the network per RFC 3550 A.3 (expected − received; negative
     /// with duplicates).
     pub rx_lost: i64,
+    /// RTP packets that arrived twice or more (each extra copy counted once).
+    pub rx_duplicates: u64,
     /// Packets expected from the sequence numbers (RFC 3550 A.3).
     pub rx_expected: u64,
     /// Interarrival jitter (RFC 3550 A.8), microseconds.
@@ -193,6 +205,9 @@ pub struct MediaStats {
     pub dtmf_received: u64,
     /// DTMF digits whose sending began.
     pub dtmf_sent: u64,
+    /// 1 when the negotiated telephone-event clock differs from the codec's RTP clock
+    /// (RFC 4733 section 2.1; accepted for interop, events then use the rtpmap's clock).
+    pub dtmf_clock_mismatch: u64,
     /// RTCP reports built.
     pub rtcp_sent: u64,
     /// Round-trip time from RTCP, microseconds (when the peer reported on our SR).
@@ -208,6 +223,8 @@ pub struct MediaSnapshot {
     pub codec: Codec,
     /// Every counter (jitter buffer, RTCP and DTMF figures folded in).
     pub counters: MediaStats,
+    /// Telephone-events as negotiated (payload type, RTP clock); None without them.
+    pub telephone_event: Option<(u8, u32)>,
 }
 
 /// The media core of one call. See the module documentation for how the shell drives it.
@@ -258,17 +275,37 @@ fn jitter_config(cfg: &BridgeConfig) -> JitterConfig {
     }
 }
 
+/// The telephone-event clock in force: the negotiated one, else the codec's.
+fn event_clock(cfg: &BridgeConfig) -> u32 {
+    if cfg.telephone_event_clock != 0 {
+        cfg.telephone_event_clock
+    } else {
+        cfg.codec.clock_rate()
+    }
+}
+
+/// Whether the events run at another clock than the audio (RFC 4733 section 2.1).
+fn event_clock_mismatch(cfg: &BridgeConfig) -> u64 {
+    u64::from(cfg.telephone_event_pt.is_some() && event_clock(cfg) != cfg.codec.clock_rate())
+}
+
 fn coders(cfg: &BridgeConfig) -> (Option<Encoder>, Option<Decoder>) {
     let opus = OpusEncoderConfig {
         dtx: cfg.opus_dtx,
         ..OpusEncoderConfig::default()
     };
-    let enc = Encoder::with_opus(cfg.codec, opus)
+    let mut enc = Encoder::with_opus(cfg.codec, opus)
         .map_err(|e| log::error!("media: no encoder: {e}"))
         .ok();
-    let dec = Decoder::new(cfg.codec)
+    let mut dec = Decoder::new(cfg.codec)
         .map_err(|e| log::error!("media: no decoder: {e}"))
         .ok();
+    if let Some(e) = &mut enc {
+        e.set_g722_level(cfg.g722_level);
+    }
+    if let Some(d) = &mut dec {
+        d.set_g722_level(cfg.g722_level);
+    }
     (enc, dec)
 }
 
@@ -305,11 +342,28 @@ impl MediaBridge {
             tx_packets_at_report: 0,
             tx_payload_octets: 0,
             dtmf_rx: DtmfReceiver::new(),
-            dtmf_tx: DtmfSender::new(),
+            dtmf_tx: DtmfSender::with_clock(event_clock(&cfg)),
             events: Deque::new(),
-            stats: MediaStats::default(),
+            stats: MediaStats {
+                dtmf_clock_mismatch: event_clock_mismatch(&cfg),
+                ..MediaStats::default()
+            },
             cfg,
         }
+    }
+
+    /// Sets the telephone-event clock a renegotiation agreed (after
+    /// [`reconfigure`](Self::reconfigure), which assumes the codec's clock); 0 = the
+    /// codec's. A digit being sent restarts at the new clock.
+    pub fn set_telephone_event_clock(&mut self, clock_hz: u32) {
+        if clock_hz == self.cfg.telephone_event_clock {
+            return;
+        }
+        self.cfg.telephone_event_clock = clock_hz;
+        if self.dtmf_tx.clock_hz() != event_clock(&self.cfg) {
+            self.dtmf_tx = DtmfSender::with_clock(event_clock(&self.cfg));
+        }
+        self.stats.dtmf_clock_mismatch = event_clock_mismatch(&self.cfg);
     }
 
     /// The configuration in force.
@@ -325,6 +379,11 @@ impl MediaBridge {
         self.cfg.codec = codec;
         self.cfg.payload_type = payload_type;
         self.cfg.telephone_event_pt = telephone_event_pt;
+        self.cfg.telephone_event_clock = 0;
+        if self.dtmf_tx.clock_hz() != event_clock(&self.cfg) {
+            self.dtmf_tx = DtmfSender::with_clock(event_clock(&self.cfg));
+        }
+        self.stats.dtmf_clock_mismatch = event_clock_mismatch(&self.cfg);
         if changed {
             self.jitter = JitterBuffer::new(jitter_config(&self.cfg));
             self.resampler = Resampler::new();
@@ -381,6 +440,7 @@ impl MediaBridge {
             overflow: j.overflow,
             jitter_resets: j.resets,
             rx_lost: self.reception.cumulative_lost(),
+            rx_duplicates: self.reception.duplicates(),
             rx_expected: self.reception.expected(),
             rx_jitter_us: self.reception.jitter_us(),
             jitter_depth_ms: ms(self.jitter.buffered_frames()),
@@ -401,6 +461,10 @@ impl MediaBridge {
         MediaSnapshot {
             codec: self.cfg.codec,
             counters: self.stats(),
+            telephone_event: self
+                .cfg
+                .telephone_event_pt
+                .map(|pt| (pt, event_clock(&self.cfg))),
         }
     }
 

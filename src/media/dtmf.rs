@@ -19,10 +19,9 @@ pub const GAP_MS: u32 = 60;
 pub const END_PACKETS: u8 = 3;
 /// Digits that may wait to be sent.
 pub const QUEUE: usize = 32;
-/// Ticks of the telephone-event clock per 20 ms tick.
-const TICK: u32 = 160;
-/// Telephone-event RTP clock.
-const EVENT_CLOCK_HZ: u32 = 8000;
+/// The usual telephone-event RTP clock (G.711, G.722); RFC 4733 section 2.1 wants the
+/// event clock to be the audio's, so with Opus it is 48000.
+pub const DEFAULT_EVENT_CLOCK_HZ: u32 = 8000;
 
 /// The DTMF digit for an RFC 4733 event code (0–15), `None` for others (flash, tones).
 pub fn digit_of_event(event: u8) -> Option<char> {
@@ -173,6 +172,8 @@ enum SendState {
 pub struct DtmfSender {
     queue: Deque<u8, QUEUE>,
     state: SendState,
+    /// Telephone-event clock rate: durations count its ticks.
+    clock_hz: u32,
 }
 
 impl Default for DtmfSender {
@@ -182,12 +183,29 @@ impl Default for DtmfSender {
 }
 
 impl DtmfSender {
-    /// A sender with nothing queued.
+    /// A sender with nothing queued, at the 8000 Hz event clock.
     pub fn new() -> Self {
+        Self::with_clock(DEFAULT_EVENT_CLOCK_HZ)
+    }
+
+    /// A sender whose durations count ticks of `clock_hz` (the negotiated
+    /// telephone-event clock, the audio codec's RTP clock per RFC 4733 section 2.1);
+    /// 0 means 8000.
+    pub fn with_clock(clock_hz: u32) -> Self {
         DtmfSender {
             queue: Deque::new(),
             state: SendState::Idle,
+            clock_hz: if clock_hz == 0 {
+                DEFAULT_EVENT_CLOCK_HZ
+            } else {
+                clock_hz
+            },
         }
+    }
+
+    /// The event clock durations are counted in.
+    pub fn clock_hz(&self) -> u32 {
+        self.clock_hz
     }
 
     /// Queues digits (`0-9 * # A-D`; others, spaces and commas are skipped); returns how
@@ -212,7 +230,8 @@ impl DtmfSender {
     /// tick would carry. Returns the event packet to send instead of audio, or `None`
     /// (send audio as usual).
     pub fn tick(&mut self, audio_ts: u32) -> Option<DtmfPacket> {
-        let tone_ticks = TONE_MS * EVENT_CLOCK_HZ / 1000;
+        let tone_ticks = TONE_MS * self.clock_hz / 1000;
+        let tick = self.clock_hz / 50;
         if let SendState::Gap { left } = self.state {
             self.state = if left > 1 {
                 SendState::Gap { left: left - 1 }
@@ -231,8 +250,8 @@ impl DtmfSender {
         }
         match self.state {
             SendState::Tone { event, ts, elapsed } => {
-                let elapsed = elapsed + TICK;
-                let marker = elapsed == TICK;
+                let elapsed = elapsed + tick;
+                let marker = elapsed == tick;
                 if elapsed >= tone_ticks {
                     self.state = SendState::End {
                         event,
@@ -361,6 +380,36 @@ mod tests {
         }
         assert!(!s.is_busy());
         out
+    }
+
+    #[test]
+    fn durations_count_the_negotiated_clock() {
+        // Opus: telephone-event/48000, so 20 ms is 960 ticks and 100 ms 4800
+        let mut s = DtmfSender::with_clock(48000);
+        assert_eq!(s.clock_hz(), 48000);
+        s.queue("7");
+        let mut durations = vec![];
+        let mut ts = 5u32;
+        while s.is_busy() {
+            if let Some(p) = s.tick(ts) {
+                assert_eq!(p.timestamp, 5);
+                durations.push((p.event.duration, p.event.end));
+            }
+            ts = ts.wrapping_add(960);
+        }
+        assert_eq!(
+            durations,
+            [
+                (960, false),
+                (1920, false),
+                (2880, false),
+                (3840, false),
+                (4800, true),
+                (4800, true),
+                (4800, true)
+            ]
+        );
+        assert_eq!(DtmfSender::with_clock(0).clock_hz(), 8000);
     }
 
     #[test]

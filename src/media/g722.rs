@@ -1,5 +1,20 @@
 //! ITU-T G.722 (SB-ADPCM) at 64 kbit/s, in pure Rust.
 //!
+//! **Level convention: the ITU-T reference's, by default.** G.722 is specified on 14-bit
+//! samples, and implementations map 16-bit PCM onto it differently, which is why G.722
+//! calls between some products are 6 dB off. This codec feeds 16-bit PCM straight into
+//! the QMF and takes 16-bit PCM straight out of it, which is exactly what the ITU-T
+//! Software Tool Library's reference (G.191 STL, `src/g722`) does: our encoder and
+//! decoder reproduce the STL's own test vectors (`inpsp.bin` → `codspw.cod` →
+//! `outsp1.bin`) bit for bit (`tests/g722_reference.rs`). FFmpeg's `g722` codec and
+//! spandsp (baresip's `g722` module, Asterisk) use the same convention: a tone crosses
+//! between them and us at 0.0 dB in both directions (same test). Other stacks scale
+//! around the codec: mediastreamer2 (Linphone) halves PCM before encoding and doubles
+//! it after decoding, and pjmedia shifts by `PJMEDIA_G722_DEFAULT_PCM_SHIFT` (pjproject
+//! issues #658, #1072, #4419); with the reference level such a peer is heard 6 dB low
+//! and hears us 6 dB high (and clips). For those peers `[sip] g722_level = "pjmedia"`
+//! ([`G722Level::Pjmedia`]) applies the same halving and doubling on our side.
+//!
 //! Carriers and PBXs offer G.722 as their "HD voice": 16 kHz audio in the bandwidth of
 //! G.711. Implemented from the ITU-T G.722 (09/2012) block descriptions — QMF analysis
 //! and synthesis, a 6-bit low-band and a 2-bit high-band ADPCM coder with their adaptive
@@ -7,6 +22,28 @@
 //! with every other G.722 implementation. Mode 1 (64 kbit/s) only: one payload byte per
 //! pair of 16 kHz samples. Note the RTP quirk (RFC 3551): the RTP clock of G.722 is 8000
 //! although it samples at 16 kHz. The state is a few dozen integers: no allocation.
+
+/// How 16-bit PCM maps onto the codec's samples (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum G722Level {
+    /// The ITU-T reference (STL), FFmpeg and spandsp: PCM in and out unscaled.
+    #[default]
+    Standard,
+    /// Peers that scale PCM by one bit around the codec (mediastreamer2/Linphone,
+    /// pjmedia): we halve before encoding and double, saturating, after decoding.
+    Pjmedia,
+}
+
+impl G722Level {
+    /// Parses `[sip] g722_level`: `standard` or `pjmedia`.
+    pub fn from_config_name(name: &str) -> Option<G722Level> {
+        match name.to_ascii_lowercase().as_str() {
+            "standard" => Some(G722Level::Standard),
+            "pjmedia" => Some(G722Level::Pjmedia),
+            _ => None,
+        }
+    }
+}
 
 /// QMF coefficients (G.722 table, h0..h11 and reversed).
 const QMF_FWD: [i32; 12] = [3, -11, 12, 32, -210, 951, 3876, -805, 362, -156, 53, -11];
@@ -171,6 +208,7 @@ fn qmf_dot(x: &[i32; 12], coeffs: &[i32; 12], pos: usize) -> i32 {
 /// One direction's G.722 encoder: 16 kHz PCM in, one byte per two samples out.
 #[derive(Debug, Clone)]
 pub struct G722Encoder {
+    level: G722Level,
     band: [Band; 2],
     x: [i32; 12],
     y: [i32; 12],
@@ -184,9 +222,15 @@ impl Default for G722Encoder {
 }
 
 impl G722Encoder {
-    /// An encoder in the standard's reset state.
+    /// An encoder in the standard's reset state, at the reference level.
     pub fn new() -> Self {
+        Self::with_level(G722Level::Standard)
+    }
+
+    /// An encoder in the standard's reset state, at the given level convention.
+    pub fn with_level(level: G722Level) -> Self {
         G722Encoder {
+            level,
             band: [Band::new(32), Band::new(8)],
             x: [0; 12],
             y: [0; 12],
@@ -199,7 +243,11 @@ impl G722Encoder {
     pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> usize {
         let mut n = 0;
         for (pair, o) in pcm.chunks_exact(2).zip(out.iter_mut()) {
-            *o = self.encode_pair(pair[0], pair[1]);
+            let (a, b) = match self.level {
+                G722Level::Standard => (pair[0], pair[1]),
+                G722Level::Pjmedia => (pair[0] >> 1, pair[1] >> 1),
+            };
+            *o = self.encode_pair(a, b);
             n += 1;
         }
         n
@@ -252,6 +300,7 @@ impl G722Encoder {
 /// One direction's G.722 decoder: one byte in, two 16 kHz samples out.
 #[derive(Debug, Clone)]
 pub struct G722Decoder {
+    level: G722Level,
     band: [Band; 2],
     x: [i32; 12],
     y: [i32; 12],
@@ -265,9 +314,15 @@ impl Default for G722Decoder {
 }
 
 impl G722Decoder {
-    /// A decoder in the standard's reset state.
+    /// A decoder in the standard's reset state, at the reference level.
     pub fn new() -> Self {
+        Self::with_level(G722Level::Standard)
+    }
+
+    /// A decoder in the standard's reset state, at the given level convention.
+    pub fn with_level(level: G722Level) -> Self {
         G722Decoder {
+            level,
             band: [Band::new(32), Band::new(8)],
             x: [0; 12],
             y: [0; 12],
@@ -279,10 +334,15 @@ impl G722Decoder {
     /// written. Never writes past `out`.
     pub fn decode(&mut self, data: &[u8], out: &mut [i16]) -> usize {
         let mut n = 0;
+        let level = self.level;
+        let up = |x: i16| match level {
+            G722Level::Standard => x,
+            G722Level::Pjmedia => x.saturating_mul(2),
+        };
         for (&code, o) in data.iter().zip(out.chunks_exact_mut(2)) {
             let (a, b) = self.decode_byte(code);
-            o[0] = a;
-            o[1] = b;
+            o[0] = up(a);
+            o[1] = up(b);
             n += 2;
         }
         n
@@ -360,6 +420,59 @@ mod tests {
                 "{freq}: level {rms} vs {rms_in}"
             );
         }
+    }
+
+    fn rms_db(x: &[i16]) -> f64 {
+        let ms = x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64;
+        10.0 * (ms / (32768.0f64 * 32768.0)).log10()
+    }
+
+    #[test]
+    fn pjmedia_level_is_six_db_around_the_reference() {
+        // a pjmedia-convention encoder's stream decodes 6 dB low at the reference level,
+        // and a reference stream decodes 6 dB high at the pjmedia level (and both
+        // conventions round-trip at 0 dB among themselves)
+        let mut gen = ToneGenerator::new(1000.0, 16000, 8000);
+        let mut input = vec![];
+        for _ in 0..50 {
+            input.extend_from_slice(gen.next_frame().pcm());
+        }
+        let code = |level| {
+            let mut bytes = vec![0u8; input.len() / 2];
+            G722Encoder::with_level(level).encode(&input, &mut bytes);
+            bytes
+        };
+        let decode = |level, bytes: &[u8]| {
+            let mut pcm = vec![0i16; bytes.len() * 2];
+            G722Decoder::with_level(level).decode(bytes, &mut pcm);
+            rms_db(&pcm[1600..])
+        };
+        let (std, pj) = (G722Level::Standard, G722Level::Pjmedia);
+        let reference = rms_db(&input[1600..]);
+        let cases = [
+            (std, std, 0.0),
+            (pj, pj, 0.0),
+            (pj, std, -6.02),
+            (std, pj, 6.02),
+        ];
+        for (enc, dec, want) in cases {
+            let got = decode(dec, &code(enc)) - reference;
+            assert!(
+                (got - want).abs() < 0.3,
+                "{enc:?}->{dec:?}: {got:.2} dB, want {want}"
+            );
+        }
+        assert_eq!(G722Level::from_config_name("PJMEDIA"), Some(pj));
+        assert_eq!(G722Level::from_config_name("standard"), Some(std));
+        assert_eq!(G722Level::from_config_name("14bit"), None);
+        // doubling saturates instead of wrapping
+        let loud: Vec<i16> = (0..3200)
+            .map(|i| if i % 16 < 8 { 30000 } else { -30000 })
+            .collect();
+        let mut bytes = vec![0u8; 1600];
+        G722Encoder::new().encode(&loud, &mut bytes);
+        let mut pcm = vec![0i16; 3200];
+        G722Decoder::with_level(pj).decode(&bytes, &mut pcm);
     }
 
     #[test]

@@ -51,6 +51,12 @@ pub struct ReceptionStats {
     bad_seq: u32,
     probation: u16,
     received: u64,
+    /// Which of the 128 sequence numbers up to `max_seq` arrived (bit i = max_seq − i),
+    /// to tell duplicates from late packets.
+    seen: u128,
+    /// Packets whose sequence number had already arrived (counted in `received`, as
+    /// RFC 3550 does, which is why its cumulative loss can go negative).
+    duplicates: u64,
     expected_prior: u64,
     received_prior: u64,
     /// Relative transit time of the previous packet, in RTP ticks.
@@ -95,6 +101,8 @@ impl ReceptionStats {
         self.received = 0;
         self.received_prior = 0;
         self.expected_prior = 0;
+        self.seen = 0;
+        self.duplicates = 0;
     }
 
     /// Counts one RTP packet that arrived at `now` (A.1's update_seq plus A.8's jitter).
@@ -135,6 +143,7 @@ impl ReceptionStats {
                 if self.probation == 0 {
                     self.init_seq(seq);
                     self.received += 1;
+                    self.seen = 1;
                     return true;
                 }
             } else {
@@ -146,6 +155,7 @@ impl ReceptionStats {
             if seq < self.max_seq {
                 self.cycles += RTP_SEQ_MOD;
             }
+            self.seen = self.seen.checked_shl(u32::from(udelta)).unwrap_or(0);
             self.max_seq = seq;
         } else if u32::from(udelta) <= RTP_SEQ_MOD - u32::from(MAX_MISORDER) {
             if u32::from(seq) == self.bad_seq {
@@ -158,7 +168,26 @@ impl ReceptionStats {
         }
         // else: duplicate or reordered packet, counted
         self.received += 1;
+        let back = u32::from(self.max_seq.wrapping_sub(seq));
+        if back < 128 {
+            if self.seen & (1u128 << back) != 0 {
+                self.duplicates += 1;
+            }
+            self.seen |= 1u128 << back;
+        }
         true
+    }
+
+    /// Packets that arrived twice or more (each extra copy once), within the last 128
+    /// sequence numbers.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    /// Packets really lost: expected minus distinct packets received, never negative
+    /// (unlike RFC 3550's cumulative figure, which duplicates push below zero).
+    pub fn lost(&self) -> u64 {
+        u64::try_from(self.cumulative_lost() + self.duplicates as i64).unwrap_or(0)
     }
 
     /// Packets counted.
@@ -573,12 +602,46 @@ mod tests {
             }
         }
         assert_eq!(s.cumulative_lost(), -1);
+        assert_eq!((s.duplicates(), s.lost()), (1, 0));
         s.on_packet(t0, 2, 1000, 0);
         s.on_packet(t0, 2, 1001, 0);
         assert_eq!(
             (s.ssrc(), s.received(), s.cumulative_lost()),
             (Some(2), 1, 0)
         );
+    }
+
+    #[test]
+    fn duplicates_are_told_from_late_packets_and_loss_stays_honest() {
+        let t0 = Instant::now();
+        let mut s = ReceptionStats::new(8000);
+        // 0..=19 with 7 and 12 lost, 15 arriving late (after 17), 3 thrice, 17 twice
+        for seq in [
+            0u16, 1, 2, 3, 3, 3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 16, 17, 15, 17, 18, 19,
+        ] {
+            s.on_packet(t0, 9, seq, 0);
+        }
+        assert_eq!(s.expected(), 19, "counting starts after probation, at 1");
+        assert_eq!(s.duplicates(), 3);
+        assert_eq!(s.lost(), 2);
+        assert_eq!(
+            s.cumulative_lost(),
+            -1,
+            "RFC 3550's figure, duplicates included"
+        );
+        // more duplicates than losses: RFC 3550 goes negative, ours stays at 0
+        let mut d = ReceptionStats::new(8000);
+        for seq in [100u16, 101, 102, 102, 102, 102, 103] {
+            d.on_packet(t0, 3, seq, 0);
+        }
+        assert_eq!((d.cumulative_lost(), d.lost(), d.duplicates()), (-3, 0, 3));
+        // a far-back duplicate (outside the window) is not mistaken for one
+        let mut w = ReceptionStats::new(8000);
+        for seq in 0..300u16 {
+            w.on_packet(t0, 4, seq, 0);
+        }
+        w.on_packet(t0, 4, 10, 0);
+        assert_eq!(w.duplicates(), 0);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! repeats the last waveform with a fade ([`Decoder::conceal`] answers `None`).
 
 use super::codec::Codec;
-use super::g722::{G722Decoder, G722Encoder};
+use super::g722::{G722Decoder, G722Encoder, G722Level};
 use super::opus::{OpusDecoder, OpusEncoder, OpusEncoderConfig};
 
 /// Largest PCM a decoded packet may expand to (120 ms at 16 kHz, Opus's longest packet).
@@ -80,6 +80,15 @@ impl Encoder {
         self.codec
     }
 
+    /// Switches a G.722 encoder to a level convention (`[sip] g722_level`); other
+    /// codecs have one level and ignore it. Resets the G.722 state, so call it before
+    /// the first frame.
+    pub fn set_g722_level(&mut self, level: G722Level) {
+        if let Enc::G722(e) = &mut self.enc {
+            *e = G722Encoder::with_level(level);
+        }
+    }
+
     /// Encodes one 20 ms frame at the codec's PCM rate; returns the payload length
     /// (0 = nothing to send, e.g. an encoder error, logged).
     pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> usize {
@@ -139,6 +148,14 @@ impl Decoder {
     /// The codec decoded.
     pub fn codec(&self) -> Codec {
         self.codec
+    }
+
+    /// Switches a G.722 decoder to a level convention (`[sip] g722_level`); other
+    /// codecs ignore it. Resets the G.722 state, so call it before the first packet.
+    pub fn set_g722_level(&mut self, level: G722Level) {
+        if let Dec::G722(d) = &mut self.dec {
+            *d = G722Decoder::with_level(level);
+        }
     }
 
     /// Decodes one payload into `out` (one 20 ms frame at the codec's rate); returns the

@@ -4,6 +4,7 @@
 //! the backend buffers what arrives between ticks (on its own threads, for the SDK)
 //! and hands it over when asked. Nothing here blocks the executor.
 
+pub mod dtmf_msg;
 pub mod sim;
 pub mod trtc;
 
@@ -72,6 +73,14 @@ pub enum RoomEvent {
     Closed {
         /// Reason written to the call log, e.g. "room closed".
         reason: String,
+    },
+    /// An app user in the room keyed a touch tone (a custom message on the DTMF command
+    /// id, see [`dtmf_msg`]): the call keys it to the phone (RFC 4733, or SIP INFO when
+    /// the phone negotiated no events) and reports a `dtmf` webhook with
+    /// `"from":"room"`.
+    Dtmf {
+        /// `0-9 * # A-D`.
+        digit: char,
     },
 }
 

@@ -19,6 +19,9 @@ pub const ERR_USER_SIG_CHECK_FAILED: i32 = -3320;
 /// `[room.sim]`, this backend's settings (plain data kept in [`crate::room_config`]).
 pub use crate::room_config::SimConfig;
 
+/// Time between digits the simulated user keys (`[room.sim] key_digits`).
+const KEY_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Level of the simulated speaker's tone: half of full scale, like the test tones.
 const TONE_AMPLITUDE: i16 = 16_000;
 
@@ -57,6 +60,9 @@ pub struct SimRoom {
     record_path: Option<PathBuf>,
     dismiss_at: Option<Instant>,
     closed: bool,
+    /// Digits still to key to the phone, and when the next is due.
+    to_key: std::collections::VecDeque<char>,
+    next_key_at: Instant,
 }
 
 impl SimRoom {
@@ -93,6 +99,13 @@ impl SimRoom {
             record_path,
             dismiss_at,
             closed: false,
+            to_key: config
+                .key_digits
+                .chars()
+                .map(|c| c.to_ascii_uppercase())
+                .filter(|&c| crate::room::dtmf_msg::is_digit(c))
+                .collect(),
+            next_key_at: now + Duration::from_secs(u64::from(config.key_digits_after_s)),
         })
     }
 
@@ -140,13 +153,19 @@ impl Room for SimRoom {
                     reason: "room closed".into(),
                 })
             }
+            _ if !self.closed && now >= self.next_key_at => {
+                let digit = self.to_key.pop_front()?;
+                self.next_key_at = now + KEY_INTERVAL;
+                Some(RoomEvent::Dtmf { digit })
+            }
             _ => None,
         }
     }
 
     fn send_dtmf(&mut self, digit: char) {
         // The simulated room keeps what the phone keyed beside its recording, so a demo
-        // or a test can see the digits arrive: `<record_dir>/<call id>.dtmf`.
+        // or a test can see the digits arrive: `<record_dir>/<call id>.dtmf` (what the
+        // trtc backend would send as the custom message `{"dtmf":"5"}`).
         let Some(path) = &self.record_path else {
             return;
         };

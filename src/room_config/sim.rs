@@ -14,6 +14,12 @@ pub struct SimConfig {
     pub record_dir: PathBuf,
     /// Dismiss the room this many seconds after entry; 0 = never.
     pub dismiss_after_s: u32,
+    /// Digits a simulated app user keys to the phone (as a TRTC custom message would
+    /// bring them), one every 500 ms from `key_digits_after_s` after entry; empty = none.
+    pub key_digits: String,
+    /// When the simulated user starts keying, seconds after entry (after the phone
+    /// answered, so the digits can reach it).
+    pub key_digits_after_s: u32,
 }
 
 impl Default for SimConfig {
@@ -22,6 +28,8 @@ impl Default for SimConfig {
             tone_hz: 1000.0,
             record_dir: PathBuf::new(),
             dismiss_after_s: 0,
+            key_digits: String::new(),
+            key_digits_after_s: 3,
         }
     }
 }

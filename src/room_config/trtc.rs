@@ -29,7 +29,14 @@ pub struct TrtcRoomConfig {
     /// How long the connection to TRTC may stay down (the SDK reconnects on its own) before
     /// the call is ended, in seconds.
     pub reconnect_timeout_s: u32,
+    /// Custom command id (`SendCustomCmdMsg`) that carries touch tones both ways, body
+    /// `{"dtmf":"5"}`, reliable and ordered; app users key digits to the phone with it.
+    pub dtmf_cmd_id: u32,
 }
+
+/// The custom command id touch tones travel on unless `[room.trtc] dtmf_cmd_id` says
+/// otherwise.
+pub const DEFAULT_DTMF_CMD_ID: u32 = 1;
 
 impl Default for TrtcRoomConfig {
     fn default() -> Self {
@@ -43,6 +50,7 @@ impl Default for TrtcRoomConfig {
             socks5_user: None,
             socks5_password: None,
             reconnect_timeout_s: 30,
+            dtmf_cmd_id: DEFAULT_DTMF_CMD_ID,
         }
     }
 }
@@ -62,6 +70,7 @@ impl std::fmt::Debug for TrtcRoomConfig {
                 &self.socks5_password.as_ref().map(|_| "<redacted>"),
             )
             .field("reconnect_timeout_s", &self.reconnect_timeout_s)
+            .field("dtmf_cmd_id", &self.dtmf_cmd_id)
             .finish()
     }
 }

@@ -20,7 +20,8 @@ use ezk_sdp_types::{
 
 use crate::media::Codec;
 
-/// Payload type the gateway offers for telephone-event (the value most phones use).
+/// Payload type the gateway offers for telephone-event/8000 (the value most phones use).
+/// Events at other clocks (48000 beside Opus) get the next free dynamic type.
 pub const TELEPHONE_EVENT_PT: u8 = 101;
 
 /// Packet time we ask for: the media path runs on 20 ms frames.
@@ -104,8 +105,12 @@ pub struct NegotiatedMedia {
     pub codec: Codec,
     /// Payload type of `codec` in this session.
     pub payload_type: u8,
-    /// Payload type of telephone-event/8000, when both sides have it.
+    /// Payload type of telephone-event, when both sides have it: the one at the codec's
+    /// RTP clock (RFC 4733 section 2.1), else (interop) one at another clock.
     pub telephone_event_pt: Option<u8>,
+    /// Clock rate of that telephone-event (0 when none). Differs from the codec's clock
+    /// only when the peer paired its events with another clock.
+    pub telephone_event_clock: u32,
     /// The direction the *peer* declared (sendonly = the peer holds us).
     pub direction: Direction,
     /// The peer's `a=ptime`, if given.
@@ -234,19 +239,48 @@ fn session_header(local: &LocalMedia) -> String {
     )
 }
 
-/// Appends our audio m-section with the given formats and direction.
+/// Telephone-events for our offer: one per distinct RTP clock among the offered codecs
+/// (RFC 4733 section 2.1: the event clock is the audio's), in codec order. 8000 gets
+/// [`TELEPHONE_EVENT_PT`]; other clocks the first dynamic types the codecs left free.
+fn offered_events(formats: &[(Codec, u8)]) -> Vec<(u8, u32)> {
+    let mut events: Vec<(u8, u32)> = Vec::new();
+    let mut next = 96u8;
+    for (codec, _) in formats {
+        let clock = codec.clock_rate();
+        if events.iter().any(|&(_, c)| c == clock) {
+            continue;
+        }
+        let pt = if clock == 8000 {
+            TELEPHONE_EVENT_PT
+        } else {
+            while next < 127
+                && (next == TELEPHONE_EVENT_PT
+                    || formats.iter().any(|&(_, p)| p == next)
+                    || events.iter().any(|&(p, _)| p == next))
+            {
+                next += 1;
+            }
+            next
+        };
+        events.push((pt, clock));
+    }
+    events
+}
+
+/// Appends our audio m-section with the given formats, telephone-events (payload type,
+/// clock) and direction.
 fn write_audio_section(
     out: &mut String,
     port: u16,
     formats: &[(Codec, u8)],
-    te_pt: Option<u8>,
+    events: &[(u8, u32)],
     dir: Direction,
 ) {
     let _ = write!(out, "m=audio {port} RTP/AVP");
     for (_, pt) in formats {
         let _ = write!(out, " {pt}");
     }
-    if let Some(te) = te_pt {
+    for (te, _) in events {
         let _ = write!(out, " {te}");
     }
     out.push_str("\r\n");
@@ -256,10 +290,10 @@ fn write_audio_section(
             let _ = write!(out, "a=fmtp:{pt} {fmtp}\r\n");
         }
     }
-    if let Some(te) = te_pt {
+    for (te, clock) in events {
         let _ = write!(
             out,
-            "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-15\r\n"
+            "a=rtpmap:{te} telephone-event/{clock}\r\na=fmtp:{te} 0-15\r\n"
         );
     }
     let _ = write!(out, "a=ptime:{PTIME_MS}\r\na={}\r\n", dir.as_str());
@@ -274,9 +308,13 @@ pub fn build_offer(local: &LocalMedia) -> String {
 /// resume) for re-INVITEs the gateway starts.
 pub fn build_offer_with_direction(local: &LocalMedia, direction: Direction) -> String {
     let formats = assign_payload_types(&offered_codecs(local));
-    let te = local.telephone_event.then_some(TELEPHONE_EVENT_PT);
+    let events = if local.telephone_event {
+        offered_events(&formats)
+    } else {
+        Vec::new()
+    };
     let mut out = session_header(local);
-    write_audio_section(&mut out, local.rtp_port, &formats, te, direction);
+    write_audio_section(&mut out, local.rtp_port, &formats, &events, direction);
     out
 }
 
@@ -397,16 +435,20 @@ fn pick_codec(md: &MediaDescription, acceptable: &[Codec]) -> Option<(Codec, u8)
     })
 }
 
-/// The telephone-event/8000 payload type listed in this media description, if any.
-fn telephone_event_of(md: &MediaDescription) -> Option<u8> {
-    md.rtpmap
-        .iter()
-        .find(|m| {
-            m.encoding.as_str().eq_ignore_ascii_case("telephone-event")
-                && m.clock_rate == 8000
-                && md.media.fmts.contains(&m.payload)
-        })
-        .map(|m| m.payload)
+/// The telephone-event listed in this media description for audio at `clock`: the one
+/// at that clock (RFC 4733 section 2.1), else the first at another clock (some peers
+/// pair telephone-event/8000 with Opus; accepted for interop). (payload type, clock).
+fn telephone_event_of(md: &MediaDescription, clock: u32) -> Option<(u8, u32)> {
+    let mut events = md.rtpmap.iter().filter(|m| {
+        m.encoding.as_str().eq_ignore_ascii_case("telephone-event")
+            && m.clock_rate > 0
+            && md.media.fmts.contains(&m.payload)
+    });
+    let first = events.clone().next();
+    events
+        .find(|m| m.clock_rate == clock)
+        .or(first)
+        .map(|m| (m.payload, m.clock_rate))
 }
 
 fn ptime_of(md: &MediaDescription) -> Option<u32> {
@@ -438,13 +480,14 @@ fn negotiated(
     md: &MediaDescription,
     codec: Codec,
     payload_type: u8,
-    telephone_event_pt: Option<u8>,
+    telephone_event: Option<(u8, u32)>,
 ) -> Result<NegotiatedMedia, SdpError> {
     Ok(NegotiatedMedia {
         remote: remote_of(session, md)?,
         codec,
         payload_type,
-        telephone_event_pt,
+        telephone_event_pt: telephone_event.map(|(pt, _)| pt),
+        telephone_event_clock: telephone_event.map_or(0, |(_, clock)| clock),
         direction: Direction::from_ezk(md.direction),
         ptime_ms: ptime_of(md),
         fmtp: md
@@ -474,7 +517,8 @@ pub fn parse_answer(sdp: &[u8], offered: &[Codec]) -> Result<NegotiatedMedia, Sd
         offered
     };
     let (codec, pt) = pick_codec(md, acceptable).ok_or(SdpError::NoCommonCodec)?;
-    let mut agreed = negotiated(&session, md, codec, pt, telephone_event_of(md))?;
+    let te = telephone_event_of(md, codec.clock_rate());
+    let mut agreed = negotiated(&session, md, codec, pt, te)?;
     // We never offer rtcp-mux, so an answer may not turn it on (RFC 5761 section 5.1.1).
     agreed.rtcp_mux = false;
     Ok(agreed)
@@ -503,7 +547,7 @@ pub fn answer_offer(
             continue;
         };
         let te = if local.telephone_event {
-            telephone_event_of(md)
+            telephone_event_of(md, codec.clock_rate())
         } else {
             None
         };
@@ -535,7 +579,10 @@ pub fn answer_offer(
                 &mut out,
                 local.rtp_port,
                 &[(agreed.codec, agreed.payload_type)],
-                agreed.telephone_event_pt,
+                &agreed
+                    .telephone_event_pt
+                    .map(|pt| vec![(pt, agreed.telephone_event_clock)])
+                    .unwrap_or_default(),
                 their_direction.mirrored(),
             );
             if agreed.rtcp_mux {
@@ -1052,6 +1099,72 @@ mod tests {
         );
     }
 
+    #[test]
+    fn one_telephone_event_per_audio_clock() {
+        let l = local_with(&[Codec::Opus, Codec::Pcmu, Codec::Pcma]);
+        let o = build_offer(&l);
+        assert!(o.contains("m=audio 40000 RTP/AVP 96 0 8 97 101\r\n"), "{o}");
+        assert!(
+            o.contains("a=rtpmap:97 telephone-event/48000\r\na=fmtp:97 0-15\r\n"),
+            "{o}"
+        );
+        assert!(
+            o.contains("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n"),
+            "{o}"
+        );
+        assert_eq!(o.matches("telephone-event").count(), 2, "{o}");
+        // G.722's RTP clock is 8000: one event type serves it and G.711
+        let o = build_offer(&local_with(&[Codec::G722, Codec::Pcmu]));
+        assert_eq!(o.matches("telephone-event").count(), 1, "{o}");
+        assert!(o.contains("a=rtpmap:101 telephone-event/8000\r\n"), "{o}");
+        // without Opus no 48000 events
+        assert!(!build_offer(&local()).contains("telephone-event/48000"));
+
+        // the answer's event type follows the negotiated codec's clock
+        let answer = |codec_line: &str| {
+            crlf(&format!(
+                "v=0
+                o=- 1 2 IN IP4 127.0.0.1
+                s=-
+                c=IN IP4 127.0.0.1
+                t=0 0
+                {codec_line}
+                a=rtpmap:96 opus/48000/2
+                a=rtpmap:97 telephone-event/48000
+                a=rtpmap:101 telephone-event/8000"
+            ))
+        };
+        let n = parse_answer(&answer("m=audio 7078 RTP/AVP 96 101 97"), &l.codecs).unwrap();
+        assert_eq!(
+            (n.codec, n.telephone_event_pt, n.telephone_event_clock),
+            (Codec::Opus, Some(97), 48000)
+        );
+        let n = parse_answer(&answer("m=audio 7078 RTP/AVP 0 97 101"), &l.codecs).unwrap();
+        assert_eq!(
+            (n.codec, n.telephone_event_pt, n.telephone_event_clock),
+            (Codec::Pcmu, Some(101), 8000)
+        );
+        // a PCMU answer that pairs events with 48000 only is taken as it is
+        let n = parse_answer(&answer("m=audio 7078 RTP/AVP 0 97"), &l.codecs).unwrap();
+        assert_eq!(
+            (n.codec, n.telephone_event_pt, n.telephone_event_clock),
+            (Codec::Pcmu, Some(97), 48000)
+        );
+
+        // a phone's offer with both: our answer carries only the event at Opus' clock
+        let (text, n) = answer_offer(&answer("m=audio 7078 RTP/AVP 96 101 97"), &l).unwrap();
+        assert_eq!(
+            (n.telephone_event_pt, n.telephone_event_clock),
+            (Some(97), 48000)
+        );
+        assert!(text.contains("m=audio 40000 RTP/AVP 96 97\r\n"), "{text}");
+        assert!(
+            text.contains("a=rtpmap:97 telephone-event/48000\r\n"),
+            "{text}"
+        );
+        assert!(!text.contains("telephone-event/8000"), "{text}");
+    }
+
     fn local_with(codecs: &[Codec]) -> LocalMedia {
         LocalMedia {
             codecs: codecs.to_vec(),
@@ -1063,7 +1176,7 @@ mod tests {
     fn configured_order_is_offered_and_opus_skips_the_dtmf_type() {
         let l = local_with(&[Codec::G722, Codec::Opus, Codec::Pcma]);
         let o = build_offer(&l);
-        assert!(o.contains("m=audio 40000 RTP/AVP 9 96 8 101\r\n"), "{o}");
+        assert!(o.contains("m=audio 40000 RTP/AVP 9 96 8 101 97\r\n"), "{o}");
         // the answer of a peer that takes Opus, on its own dynamic number, with FEC/DTX
         let answer = crlf(
             "v=0
@@ -1082,6 +1195,8 @@ mod tests {
             (n.codec, n.payload_type, n.telephone_event_pt),
             (Codec::Opus, 111, Some(101))
         );
+        // events at 8000 beside Opus: not RFC 4733 2.1, accepted anyway (the bridge counts it)
+        assert_eq!(n.telephone_event_clock, 8000);
         assert_eq!(n.fmtp_param("USEDTX"), Some("1"));
         assert_eq!(n.fmtp_param("useinbandfec"), Some("1"));
         assert_eq!(n.fmtp_param("maxplaybackrate"), None);

@@ -159,6 +159,17 @@ pub fn sox_tone(path: &Path, freq: u32, secs: u32, ulaw: bool) {
     run_ok(cmd, "sox");
 }
 
+/// Makes a half-scale (−9.03 dBFS RMS) 16-bit mono tone with sox at any rate.
+pub fn sox_tone_at(path: &Path, rate: u32, freq: u32, secs: u32) {
+    let mut cmd = Command::new("sox");
+    cmd.args(["-n", "-r", &rate.to_string(), "-c", "1", "-b", "16"])
+        .args(["-e", "signed-integer"])
+        .arg(path)
+        .args(["synth", &secs.to_string(), "sine", &freq.to_string()])
+        .args(["vol", "0.5"]);
+    run_ok(cmd, "sox");
+}
+
 /// Makes a silent 16-bit 8 kHz WAV with sox.
 pub fn sox_silence(path: &Path, secs: u32) {
     let mut cmd = Command::new("sox");
@@ -330,4 +341,38 @@ pub fn assert_tone(audio: &Audio, freq: f64, what: &str) -> ToneReport {
 pub fn assert_wav_tone(path: &Path, freq: f64) -> ToneReport {
     let audio = read_wav(path);
     assert_tone(&audio, freq, &path.display().to_string())
+}
+
+/// Level of the steady part of a recording, in dBFS: the median RMS of its 100 ms
+/// windows louder than −40 dBFS, so the silence before answer and after hang-up does
+/// not dilute it. −200 when nothing is that loud.
+pub fn steady_level_dbfs(audio: &Audio) -> f64 {
+    let win = (audio.rate as usize / 10).max(1);
+    let mut levels: Vec<f64> = audio
+        .samples
+        .chunks_exact(win)
+        .map(|w| {
+            let ms = w
+                .iter()
+                .map(|&s| (f64::from(s) / 32768.0).powi(2))
+                .sum::<f64>()
+                / win as f64;
+            10.0 * (ms + 1e-20).log10()
+        })
+        .filter(|&l| l > -40.0)
+        .collect();
+    if levels.is_empty() {
+        return -200.0;
+    }
+    levels.sort_by(|a, b| a.total_cmp(b));
+    levels[levels.len() / 2]
+}
+
+/// Samples at (or one step from) full scale: a decoder or gain stage that clipped.
+pub fn clipped_samples(audio: &Audio) -> usize {
+    audio
+        .samples
+        .iter()
+        .filter(|&&s| s >= i16::MAX - 1 || s <= i16::MIN + 1)
+        .count()
 }

@@ -39,6 +39,11 @@ pub struct GatewayConfig {
     pub state_dir: PathBuf,
     /// `[sip] codecs`, the offer order; the gateway's default when None.
     pub codecs: Option<Vec<String>>,
+    /// `[sip] g722_level`; the gateway's default ("standard") when None.
+    pub g722_level: Option<String>,
+    /// Digits the room's app user keys to the phone (`[room.sim] key_digits`, or the
+    /// LiteAV double's `KEY_DIGITS`), starting `key_digits_after_s` after entry.
+    pub room_key_digits: Option<(String, u32)>,
 }
 
 impl GatewayConfig {
@@ -58,6 +63,8 @@ impl GatewayConfig {
             max_calls: None,
             state_dir: dir.subdir("state"),
             codecs: None,
+            g722_level: None,
+            room_key_digits: None,
         }
     }
 
@@ -68,6 +75,9 @@ impl GatewayConfig {
         if let Some(c) = &self.codecs {
             let list: Vec<String> = c.iter().map(|x| q(x)).collect();
             t.push_str(&format!("codecs = [{}]\n", list.join(", ")));
+        }
+        if let Some(l) = &self.g722_level {
+            t.push_str(&format!("g722_level = {}\n", q(l)));
         }
         t.push('\n');
         t.push_str(&format!(
@@ -111,6 +121,12 @@ impl GatewayConfig {
             q(&self.record_dir.to_string_lossy()),
             self.dismiss_after_s
         ));
+        if let Some((digits, after_s)) = &self.room_key_digits {
+            t.push_str(&format!(
+                "key_digits = {}\nkey_digits_after_s = {after_s}\n",
+                q(digits)
+            ));
+        }
         t
     }
 
@@ -135,6 +151,13 @@ impl GatewayConfig {
                 "reject".to_string(),
             ),
         ];
+        if let Some((digits, after_s)) = &self.room_key_digits {
+            env.push(("LITEAV_DOUBLE_KEY_DIGITS".to_string(), digits.clone()));
+            env.push((
+                "LITEAV_DOUBLE_KEY_AFTER_MS".to_string(),
+                (after_s * 1000).to_string(),
+            ));
+        }
         if self.dismiss_after_s > 0 {
             env.push((
                 "LITEAV_DOUBLE_DISMISS_AFTER_MS".to_string(),

@@ -10,6 +10,7 @@ pub mod callstate;
 pub mod gateway;
 pub mod http;
 pub mod impair;
+pub mod linphone;
 pub mod net;
 pub mod peers;
 pub mod proc;

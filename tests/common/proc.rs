@@ -30,10 +30,16 @@ fn signal_group(pid: u32, sig: &str) {
 impl Proc {
     /// Spawns `cmd` in a new process group, stdin closed, output to `<log_dir>/<name>.log`.
     pub fn spawn(name: &str, cmd: &mut Command, log_dir: &Path) -> Proc {
+        Self::spawn_with_stdin(name, cmd, log_dir, Stdio::null())
+    }
+
+    /// As [`Proc::spawn`], with the given stdin (a FIFO for peers driven by commands,
+    /// such as linphonec).
+    pub fn spawn_with_stdin(name: &str, cmd: &mut Command, log_dir: &Path, stdin: Stdio) -> Proc {
         let log = log_dir.join(format!("{name}.log"));
         let f = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
         let f2 = f.try_clone().expect("dup log fd");
-        cmd.stdin(Stdio::null())
+        cmd.stdin(stdin)
             .stdout(Stdio::from(f))
             .stderr(Stdio::from(f2))
             .process_group(0);

@@ -20,6 +20,14 @@
 //   TONE_HZ            frequency of the remote user's tone (default 440)
 //   RECORD_DIR         directory for <user_id>.wav with what was sent
 //   REJECT_USER_SIG    OnError(-3320) (bad signature) when entered with this userSig
+//   KEY_DIGITS         digits the remote user keys, each as OnReceiveCustomCmdMsg with body
+//                      {"dtmf":"5"} on KEY_CMD_ID (default 1), one every 500 ms from
+//                      KEY_AFTER_MS (default 3000) after entry
+//   KEY_CMD_ID
+//   KEY_AFTER_MS
+// SendCustomCmdMsg succeeds once in the room (false otherwise, or over 1000 bytes); with
+// RECORD_DIR every message is appended to <user_id>.cmd as "<cmd_id> <r><o> <body>\n"
+// (r, o: 1 when reliable, ordered).
 //
 // Build: g++ -std=c++17 -shared -fPIC -pthread -I<sdk>/include -Wl,-soname,libliteav.so
 
@@ -336,6 +344,9 @@ class DoubleCloud final : public TRTCCloud {
         std::string hz = env_str(user_, "TONE_HZ");
         tone_hz_ = hz.empty() ? 440.0 : atof(hz.c_str());
         record_dir_ = env_str(user_, "RECORD_DIR");
+        key_digits_ = env_str(user_, "KEY_DIGITS");
+        key_cmd_id_ = static_cast<int>(env_num(user_, "KEY_CMD_ID", 1));
+        key_after_ms_ = env_num(user_, "KEY_AFTER_MS", 3000);
         deadline_ = Clock::now() + milliseconds(env_num(user_, "ENTER_DELAY_MS", 200));
         state_ = State::Entering;
         cv_.notify_all();
@@ -417,8 +428,22 @@ class DoubleCloud final : public TRTCCloud {
     int SendSeiMessage(int, const char[], size_t) override {
         return ERR_NOT_SUPPORTED;
     }
-    bool SendCustomCmdMsg(uint32_t, const char[], size_t, bool, bool) override {
-        return false;
+    bool SendCustomCmdMsg(uint32_t cmd_id, const char message[], size_t length, bool reliable,
+                          bool ordered) override {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (state_ != State::InRoom || message == nullptr || length > 1000) {
+            return false;
+        }
+        if (!record_dir_.empty() && !user_.empty()) {
+            FILE* f = fopen((record_dir_ + "/" + user_ + ".cmd").c_str(), "ab");
+            if (f != nullptr) {
+                fprintf(f, "%u %d%d ", cmd_id, reliable ? 1 : 0, ordered ? 1 : 0);
+                fwrite(message, 1, length, f);
+                fputc('\n', f);
+                fclose(f);
+            }
+        }
+        return true;
     }
     int DestroyLocalVideoChannel(StreamType) override {
         return ERR_NOT_SUPPORTED;
@@ -531,6 +556,16 @@ class DoubleCloud final : public TRTCCloud {
                 delegate_->OnConnectionStateChanged(CONNECTION_STATE_CONNECTED, CONNECTION_STATE_DISCONNECTED);
                 continue;
             }
+            if (!key_digits_.empty() && in_room_ms >= key_after_ms_) {
+                char digit = key_digits_[0];
+                key_digits_.erase(0, 1);
+                key_after_ms_ = in_room_ms + 500;
+                int cmd_id = key_cmd_id_;
+                lock.unlock();
+                std::string body = std::string("{\"dtmf\":\"") + digit + "\"}";
+                delegate_->OnReceiveCustomCmdMsg("double_remote", cmd_id, 0, body.data(), body.size());
+                continue;
+            }
             if (!connected || !remote_present || now < next_frame) {
                 continue;
             }
@@ -583,6 +618,9 @@ class DoubleCloud final : public TRTCCloud {
     double tone_hz_ = 440.0;
     std::chrono::microseconds frame_interval_{20000};
     std::string record_dir_;
+    std::string key_digits_;
+    int key_cmd_id_ = 1;
+    long key_after_ms_ = 3000;
     Clock::time_point deadline_;
     bool exit_requested_ = false;
     bool channel_requested_ = false;

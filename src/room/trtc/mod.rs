@@ -27,7 +27,7 @@ pub use sdk::{LoadError, BUILD_SDK_DIR, BUILD_SHIM, LITEAV_VERSION};
 /// Enters TRTC rooms through the LiteAV SDK.
 pub struct TrtcBackend {
     sdk: &'static sdk::Sdk,
-    reconnect_timeout: Duration,
+    options: room::EntryOptions,
 }
 
 impl TrtcBackend {
@@ -40,7 +40,10 @@ impl TrtcBackend {
         let sdk = sdk::Sdk::load(config)?;
         Ok(TrtcBackend {
             sdk,
-            reconnect_timeout: Duration::from_secs(u64::from(config.reconnect_timeout_s)),
+            options: room::EntryOptions {
+                reconnect_timeout: Duration::from_secs(u64::from(config.reconnect_timeout_s)),
+                dtmf_cmd_id: config.dtmf_cmd_id,
+            },
         })
     }
 }
@@ -50,7 +53,7 @@ impl TrtcBackend {
     /// (tests, metrics) that want the [`TrtcRoom`] and its [`RoomStats`]. Parameters the SDK
     /// would refuse at once are an error here.
     pub fn start_entry(&self, params: RoomParams) -> Result<Entering, RoomError> {
-        Entering::start(self.sdk, params, self.reconnect_timeout)
+        Entering::start(self.sdk, params, self.options)
     }
 }
 

@@ -102,6 +102,15 @@ pub struct Entering {
     reconnect_timeout: Duration,
 }
 
+/// What the backend's configuration decides for each room it enters.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryOptions {
+    /// How long the connection may stay down before the call ends.
+    pub reconnect_timeout: Duration,
+    /// Custom command id that carries DTMF both ways.
+    pub dtmf_cmd_id: u32,
+}
+
 /// Entry parameters that cannot be sent to the SDK.
 fn bad_params(message: String) -> RoomError {
     RoomError {
@@ -124,8 +133,9 @@ impl Entering {
     pub fn start(
         sdk: &'static Sdk,
         params: RoomParams,
-        reconnect_timeout: Duration,
+        options: EntryOptions,
     ) -> Result<Entering, RoomError> {
+        let reconnect_timeout = options.reconnect_timeout;
         if !matches!(params.sample_rate, 8000 | 16000 | 48000) {
             return Err(bad_params(format!(
                 "room audio rate {} Hz is not supported (8000, 16000 or 48000)",
@@ -147,7 +157,10 @@ impl Entering {
                 ),
             ),
         };
-        let shared = Arc::new(Shared::new(params.sample_rate));
+        let shared = Arc::new(Shared::with_dtmf_cmd_id(
+            params.sample_rate,
+            options.dtmf_cmd_id,
+        ));
         let Some(instance) = Instance::create(sdk, &shared) else {
             return Err(RoomError {
                 code: errors::ERR_FAILED,
@@ -435,7 +448,38 @@ impl Room for TrtcRoom {
                 ));
             }
         }
-        None
+        self.shared
+            .digits
+            .pop()
+            .map(|digit| RoomEvent::Dtmf { digit })
+    }
+
+    fn send_dtmf(&mut self, digit: char) {
+        let Some(instance) = self.instance.as_ref() else {
+            return;
+        };
+        let Some(body) = crate::room::dtmf_msg::body_for(digit) else {
+            return;
+        };
+        // SAFETY: the handle is live while `instance` is held.
+        let rc = unsafe {
+            instance.sdk.send_custom_cmd(
+                instance.handle,
+                self.shared.dtmf_cmd_id,
+                body.as_bytes(),
+                true,
+                true,
+            )
+        };
+        if rc == 0 {
+            self.shared.counters.dtmf_tx.fetch_add(1, Ordering::Relaxed);
+        } else {
+            log::warn!(
+                "call {}: DTMF {digit} not sent to the room: {}",
+                self.call_id,
+                meaning(rc)
+            );
+        }
     }
 
     fn leave(&mut self) {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 /// ABI version the shim must report (`SIPGW_TRTC_SHIM_ABI` in shim.cpp).
-const SHIM_ABI: u32 = 1;
+const SHIM_ABI: u32 = 2;
 /// File name of the shim built by build.rs.
 pub const SHIM_FILE: &str = "libsipgw_trtc_shim.so";
 /// Version of the SDK that scripts/fetch-liteav.sh fetches (and build.rs looks for).
@@ -36,6 +36,8 @@ pub struct Callbacks {
     pub on_remote_user_enter: extern "C" fn(*mut c_void, *const c_char),
     pub on_remote_user_exit: extern "C" fn(*mut c_void, *const c_char, c_int),
     pub on_remote_mixed_audio: extern "C" fn(*mut c_void, *const i16, usize, c_int, c_int),
+    /// `OnReceiveCustomCmdMsg`: sender's user id, command id, body.
+    pub on_custom_cmd_msg: extern "C" fn(*mut c_void, *const c_char, i32, *const u8, usize),
 }
 
 type GlobalSetupFn = unsafe extern "C" fn(
@@ -60,6 +62,7 @@ type EnterFn = unsafe extern "C" fn(
 type ChannelFn = unsafe extern "C" fn(*mut c_void, c_int) -> c_int;
 type SendFn = unsafe extern "C" fn(*mut c_void, *const i16, usize, c_int) -> c_int;
 type ExitFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+type CustomCmdFn = unsafe extern "C" fn(*mut c_void, u32, *const u8, usize, c_int, c_int) -> c_int;
 type DestroyFn = unsafe extern "C" fn(*mut c_void);
 type AbiFn = unsafe extern "C" fn() -> u32;
 
@@ -71,6 +74,7 @@ pub struct Sdk {
     enter: EnterFn,
     create_audio_channel: ChannelFn,
     send_audio: SendFn,
+    send_custom_cmd: CustomCmdFn,
     exit: ExitFn,
     destroy: DestroyFn,
 }
@@ -216,6 +220,7 @@ impl Sdk {
                 enter: sym(&shim, b"sipgw_trtc_enter\0")?,
                 create_audio_channel: sym(&shim, b"sipgw_trtc_create_audio_channel\0")?,
                 send_audio: sym(&shim, b"sipgw_trtc_send_audio\0")?,
+                send_custom_cmd: sym(&shim, b"sipgw_trtc_send_custom_cmd\0")?,
                 exit: sym(&shim, b"sipgw_trtc_exit\0")?,
                 destroy: sym(&shim, b"sipgw_trtc_destroy\0")?,
             }
@@ -278,6 +283,29 @@ impl Sdk {
     /// As for [`Sdk::enter`].
     pub unsafe fn send_audio(&self, handle: *mut c_void, pcm: &[i16], rate: u32) -> i32 {
         (self.send_audio)(handle, pcm.as_ptr(), pcm.len(), rate as c_int)
+    }
+
+    /// Broadcasts a custom command message (reliable and ordered when asked); 0 when the
+    /// SDK took it.
+    ///
+    /// # Safety
+    /// As for [`Sdk::enter`].
+    pub unsafe fn send_custom_cmd(
+        &self,
+        handle: *mut c_void,
+        cmd_id: u32,
+        body: &[u8],
+        reliable: bool,
+        ordered: bool,
+    ) -> i32 {
+        (self.send_custom_cmd)(
+            handle,
+            cmd_id,
+            body.as_ptr(),
+            body.len(),
+            c_int::from(reliable),
+            c_int::from(ordered),
+        )
     }
 
     /// Asks to leave the room.

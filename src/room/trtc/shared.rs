@@ -39,6 +39,9 @@ pub const CONNECTION_CONNECTING: u8 = 2;
 /// Connected.
 pub const CONNECTION_CONNECTED: u8 = 3;
 
+/// Digits from the room that may wait for the call's tick.
+pub const DIGIT_QUEUE: usize = 32;
+
 /// Counters a room keeps for logs and metrics (all monotonic).
 #[derive(Default)]
 pub struct Counters {
@@ -60,6 +63,13 @@ pub struct Counters {
     pub remote_exits: AtomicU64,
     /// Errors reported after entry.
     pub errors: AtomicU64,
+    /// DTMF digits received from the room (custom messages on the DTMF command id).
+    pub dtmf_rx: AtomicU64,
+    /// DTMF digits sent to the room.
+    pub dtmf_tx: AtomicU64,
+    /// Custom messages that were not digits: another command id, a body that is not
+    /// `{"dtmf":"…"}`, or digits dropped because the queue was full.
+    pub custom_ignored: AtomicU64,
 }
 
 /// Everything SDK callbacks touch for one room.
@@ -84,14 +94,25 @@ pub struct Shared {
     pub waker: AtomicWaker,
     /// Room audio for the phone.
     pub rx: FrameRing<Stamped, RX_QUEUE_FRAMES>,
+    /// Custom command id that carries DTMF (`[room.trtc] dtmf_cmd_id`).
+    pub dtmf_cmd_id: u32,
+    /// Digits app users keyed, for the phone.
+    pub digits: FrameRing<char, DIGIT_QUEUE>,
     /// Counters.
     pub counters: Counters,
 }
 
 impl Shared {
-    /// Fresh state for a room delivering at `rate`.
+    /// Fresh state for a room delivering at `rate`, DTMF on the default command id.
     pub fn new(rate: u32) -> Self {
+        Self::with_dtmf_cmd_id(rate, crate::room::dtmf_msg::DEFAULT_DTMF_CMD_ID)
+    }
+
+    /// Fresh state for a room delivering at `rate`, DTMF on `dtmf_cmd_id`.
+    pub fn with_dtmf_cmd_id(rate: u32, dtmf_cmd_id: u32) -> Self {
         Shared {
+            dtmf_cmd_id,
+            digits: FrameRing::new('0'),
             rate,
             phase: AtomicU8::new(PHASE_ENTERING),
             entry_error: AtomicI32::new(0),
@@ -158,6 +179,26 @@ impl Shared {
         self.rx.pop()
     }
 
+    /// A custom command message from the room: digits on the DTMF id are queued for the
+    /// call's tick; anything else is counted and ignored.
+    pub fn on_custom_cmd(&self, cmd_id: i32, body: &[u8]) {
+        let digits = if u32::try_from(cmd_id).ok() == Some(self.dtmf_cmd_id) {
+            crate::room::dtmf_msg::digits_of(body)
+        } else {
+            Vec::new()
+        };
+        if digits.is_empty() {
+            self.counters.custom_ignored.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        for d in digits {
+            match self.digits.push_with(|slot| *slot = d) {
+                Ok(()) => self.counters.dtmf_rx.fetch_add(1, Ordering::Relaxed),
+                Err(_) => self.counters.custom_ignored.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+    }
+
     /// Copies one SDK frame (possibly several 20 ms frames long, possibly multi-channel:
     /// the first channel is kept) into the queue as 20 ms frames.
     pub fn on_mixed_audio(&self, pcm: &[i16], samples: usize, rate: u32, channels: usize) {
@@ -209,6 +250,7 @@ pub static CALLBACKS: Callbacks = Callbacks {
     on_remote_user_enter: cb_user_enter,
     on_remote_user_exit: cb_user_exit,
     on_remote_mixed_audio: cb_mixed_audio,
+    on_custom_cmd_msg: cb_custom_cmd,
 };
 
 /// # Safety
@@ -299,9 +341,43 @@ extern "C" fn cb_mixed_audio(
     s.on_mixed_audio(pcm, samples, u32::try_from(rate).unwrap_or(0), channels);
 }
 
+extern "C" fn cb_custom_cmd(
+    user: *mut c_void,
+    _user_id: *const c_char,
+    cmd_id: i32,
+    data: *const u8,
+    length: usize,
+) {
+    // SAFETY: see `shared`.
+    let Some(s) = (unsafe { shared(user) }) else {
+        return;
+    };
+    if data.is_null() || length > crate::room::dtmf_msg::MAX_BODY {
+        s.counters.custom_ignored.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    // SAFETY: the shim passes the SDK's message buffer, `length` bytes, valid during the call.
+    let body = unsafe { std::slice::from_raw_parts(data, length) };
+    s.on_custom_cmd(cmd_id, body);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_arrive_only_on_the_dtmf_command_id() {
+        let s = Shared::with_dtmf_cmd_id(8000, 7);
+        s.on_custom_cmd(7, br#"{"dtmf":"5"}"#);
+        s.on_custom_cmd(1, br#"{"dtmf":"9"}"#);
+        s.on_custom_cmd(7, b"garbage");
+        s.on_custom_cmd(-1, b"");
+        s.on_custom_cmd(7, br##"{"dtmf":"#*"}"##);
+        let got: Vec<char> = std::iter::from_fn(|| s.digits.pop()).collect();
+        assert_eq!(got, ['5', '#', '*']);
+        assert_eq!(s.counters.dtmf_rx.load(Ordering::Relaxed), 3);
+        assert_eq!(s.counters.custom_ignored.load(Ordering::Relaxed), 3);
+    }
 
     #[test]
     fn splits_long_frames_and_keeps_the_first_channel() {

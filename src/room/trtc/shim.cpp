@@ -25,7 +25,7 @@ using namespace liteav::trtc;
 extern "C" {
 
 // Bumped whenever a signature below changes; the Rust side refuses a shim of another version.
-#define SIPGW_TRTC_SHIM_ABI 1
+#define SIPGW_TRTC_SHIM_ABI 2
 
 // Callbacks into Rust. Every pointer must be set; `user` is passed back unchanged.
 struct sipgw_trtc_callbacks {
@@ -39,6 +39,8 @@ struct sipgw_trtc_callbacks {
     void (*on_remote_user_exit)(void* user, const char* user_id, int reason);
     // Mixed PCM s16 of every other user: `samples` per channel, interleaved when channels > 1.
     void (*on_remote_mixed_audio)(void* user, const int16_t* pcm, size_t samples, int sample_rate, int channels);
+    // A custom command message from another user (SendCustomCmdMsg on their side).
+    void (*on_custom_cmd_msg)(void* user, const char* user_id, int32_t cmd_id, const uint8_t* data, size_t length);
 };
 
 }  // extern "C"
@@ -91,6 +93,11 @@ class Delegate final : public TRTCCloudDelegate {
     void OnRemoteVideoReceived(const char*, StreamType, const VideoFrame&) override {
     }
     void OnRemoteVideoReceived(const char*, StreamType, const PixelFrame&) override {
+    }
+    void OnReceiveCustomCmdMsg(const char* user_id, int32_t cmd_id, uint32_t, const char message[],
+                               size_t length) override {
+        cb_.on_custom_cmd_msg(user_, user_id ? user_id : "", cmd_id, reinterpret_cast<const uint8_t*>(message),
+                              message ? length : 0);
     }
     void OnRemoteAudioReceived(const char*, const AudioFrame&) override {
         // Per-user frames are not requested (mixing is on); nothing to do.
@@ -245,6 +252,19 @@ __attribute__((visibility("default"))) int sipgw_trtc_send_audio(void* handle, c
     frame.bits_per_sample = 16;
     frame.codec = AUDIO_CODEC_TYPE_PCM;
     return h->cloud->SendAudioFrame(frame);
+}
+
+// Broadcasts a custom command message to the room's other users. Returns 0 when the SDK
+// took it, ERR_FAILED when it refused (size, rate or not in a room).
+__attribute__((visibility("default"))) int sipgw_trtc_send_custom_cmd(void* handle, uint32_t cmd_id, const uint8_t* data,
+                                                                     size_t length, int reliable, int ordered) {
+    Handle* h = static_cast<Handle*>(handle);
+    if (h == nullptr || data == nullptr) {
+        return ERR_INVALID_PARAMETER;
+    }
+    bool ok = h->cloud->SendCustomCmdMsg(cmd_id, reinterpret_cast<const char*>(data), length, reliable != 0,
+                                         ordered != 0);
+    return ok ? 0 : ERR_FAILED;
 }
 
 // Asks to leave the room; OnExitRoom follows.
