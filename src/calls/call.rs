@@ -275,8 +275,8 @@ impl Shell {
             }
             Action::LeaveRoom => self.room.leave(),
             Action::Stats(snapshot) => {
-                *self.stats.borrow_mut() = Some(snapshot);
-                *last_stats = Some(snapshot);
+                *self.stats.borrow_mut() = Some(*snapshot);
+                *last_stats = Some(*snapshot);
             }
         }
     }

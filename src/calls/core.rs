@@ -118,8 +118,9 @@ pub enum Action {
     RoomDtmf(char),
     /// Leave the room (once, before DISCONNCTD).
     LeaveRoom,
-    /// Publish these media figures for `/trtc/callstats`.
-    Stats(MediaSnapshot),
+    /// Publish these media figures for `/trtc/callstats` (boxed: the snapshot is large
+    /// beside the other actions, and comes once a second).
+    Stats(Box<MediaSnapshot>),
 }
 
 /// Which socket a datagram leaves from.
@@ -646,7 +647,7 @@ impl CallCore {
 
     fn publish_stats(&mut self) {
         if let Some(snapshot) = self.bridge.as_ref().map(|b| b.snapshot()) {
-            self.push(Action::Stats(snapshot));
+            self.push(Action::Stats(Box::new(snapshot)));
         }
     }
 
