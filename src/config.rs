@@ -4,6 +4,7 @@
 use crate::room_config::{SimConfig, TrtcRoomConfig};
 use crate::sip::TimerConfig;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -75,13 +76,22 @@ impl std::fmt::Debug for TrtcAppConfig {
 }
 
 /// `[http]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Where the API listens. Loopback by default: exposing it to a LAN is a choice.
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// `api_key` → `api_secret` (`[http.api_keys]`): when not empty, every API request
+    /// carries the SIPx signature (SPEC section 1). Secrets are never logged.
+    pub api_keys: BTreeMap<String, String>,
+    /// A listener beyond loopback without `api_keys` lets anyone who reaches it place
+    /// calls on the trunk: the gateway refuses to start so unless this says so in words.
+    pub allow_unauthenticated: bool,
+    /// Signatures whose `expire_at` lies further ahead than this are refused (401), so a
+    /// leaked URL cannot be valid forever; 0 = no limit.
+    pub max_signature_validity_s: u64,
 }
 
 impl Default for HttpConfig {
@@ -89,7 +99,34 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 64 * 1024,
+            api_keys: BTreeMap::new(),
+            allow_unauthenticated: false,
+            max_signature_validity_s: 86_400,
         }
+    }
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("listen", &self.listen)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("api_keys", &self.api_keys.keys().collect::<Vec<_>>())
+            .field("allow_unauthenticated", &self.allow_unauthenticated)
+            .field("max_signature_validity_s", &self.max_signature_validity_s)
+            .finish()
+    }
+}
+
+impl HttpConfig {
+    /// The signature policy the server enforces: the keys, and the validity limit.
+    pub fn signature_keys(&self) -> crate::http::ApiKeys {
+        let mut keys = crate::http::ApiKeys::new();
+        for (key, secret) in &self.api_keys {
+            keys.insert(key.clone(), secret.clone());
+        }
+        keys.set_max_ahead(Some(self.max_signature_validity_s).filter(|s| *s > 0));
+        keys
     }
 }
 
@@ -306,6 +343,28 @@ impl Config {
         let bad = |key: &str, why: &str| {
             Err(ConfigError(format!("invalid value for key `{key}`: {why}")))
         };
+        if !self.http.listen.ip().is_loopback()
+            && self.http.api_keys.is_empty()
+            && !self.http.allow_unauthenticated
+        {
+            return bad(
+                "http.allow_unauthenticated",
+                &format!(
+                    "the API would listen on {} (beyond loopback) with no [http.api_keys]: \
+                     anyone who reaches it could place calls on the trunk. Add api_keys, \
+                     listen on 127.0.0.1, or set allow_unauthenticated = true to accept that",
+                    self.http.listen
+                ),
+            );
+        }
+        for (key, secret) in &self.http.api_keys {
+            if key.is_empty() || secret.len() < 8 {
+                return bad(
+                    "http.api_keys",
+                    "each api_key needs a name and a secret of at least 8 characters",
+                );
+            }
+        }
         let uri = &self.sip.outbound.uri;
         if !(uri.starts_with("sip:") || uri.starts_with("sips:")) {
             return bad("sip.outbound.uri", "must start with sip:");
@@ -499,6 +558,29 @@ dismiss_after_s = 0
         assert_eq!(c.rtp.ports, [21000, 21999]);
         assert_eq!(c.sip.outbound.username.as_deref(), Some("1001"));
         assert_eq!(c.room.sim.tone_hz, 1000.0);
+    }
+
+    #[test]
+    fn an_open_api_needs_keys_or_an_explicit_choice() {
+        let e = Config::parse("[http]\nlisten = \"0.0.0.0:8080\"\n").unwrap_err();
+        assert!(e.0.contains("`http.allow_unauthenticated`"), "{}", e.0);
+        let c = Config::parse("[http]\nlisten = \"0.0.0.0:8080\"\nallow_unauthenticated = true\n")
+            .unwrap();
+        assert!(c.http.signature_keys().is_empty());
+        let c = Config::parse(
+            "[http]\nlisten = \"0.0.0.0:8080\"\n[http.api_keys]\n\"23456789\" = \"k69x50j0\"\n",
+        )
+        .unwrap();
+        assert!(!c.http.signature_keys().is_empty());
+        let shown = format!("{:?}", c.http);
+        assert!(
+            shown.contains("23456789") && !shown.contains("k69x50j0"),
+            "{shown}"
+        );
+        let e = Config::parse("[http.api_keys]\n\"k\" = \"short\"\n").unwrap_err();
+        assert!(e.0.contains("`http.api_keys`"), "{}", e.0);
+        // loopback needs nothing
+        assert!(Config::parse("[http]\nlisten = \"127.0.0.1:8080\"\n").is_ok());
     }
 
     #[test]

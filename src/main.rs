@@ -13,7 +13,7 @@ use trtc_sipgw::calls::registry::Registry;
 use trtc_sipgw::calls::service::Gateway;
 use trtc_sipgw::config::Config;
 use trtc_sipgw::http::client::WebhookClient;
-use trtc_sipgw::http::server::{serve, HttpLimits};
+use trtc_sipgw::http::server::{serve_with_keys, HttpLimits};
 use trtc_sipgw::room::sim::SimBackend;
 use trtc_sipgw::room::trtc::TrtcBackend;
 use trtc_sipgw::room::RoomBackend;
@@ -113,6 +113,13 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         max_body: config.http.max_body_bytes,
         ..HttpLimits::default()
     };
+    let keys = config.http.signature_keys();
+    if keys.is_empty() && !config.http.listen.ip().is_loopback() {
+        log::warn!(
+            "http: no [http.api_keys]: API requests are not authenticated (listening on {})",
+            config.http.listen
+        );
+    }
     let gateway = Rc::new(Gateway::new(
         config,
         executor.clone(),
@@ -128,7 +135,13 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     eprintln!("trtc-sipgw: SIP on udp {}", sip.local_addr());
 
     executor
-        .spawn(serve(http, gateway.clone(), executor.clone(), limits))
+        .spawn(serve_with_keys(
+            http,
+            gateway.clone(),
+            executor.clone(),
+            limits,
+            keys,
+        ))
         .detach();
     executor
         .spawn(async move {

@@ -81,11 +81,16 @@ pub fn check(query: &Query, keys: &ApiKeys, now_unix: u64) -> Result<(), ApiErro
             "api_key, expire_at and signature query parameters are required",
         ));
     };
-    let Some(secret) = keys.secrets.get(api_key) else {
-        return Err(ApiError::unauthorized("unknown api_key"));
-    };
-    if !verify(api_key, secret, expire_at, signature) {
-        return Err(ApiError::unauthorized("signature mismatch"));
+    // One answer for an unknown key and a wrong signature, so a caller cannot probe
+    // which keys exist.
+    let known = keys
+        .secrets
+        .get(api_key)
+        .is_some_and(|secret| verify(api_key, secret, expire_at, signature));
+    if !known {
+        return Err(ApiError::unauthorized(
+            "signature does not match api_key and expire_at",
+        ));
     }
     let expire: u64 = match expire_at.parse() {
         Ok(t) if expire_at.bytes().all(|b| b.is_ascii_digit()) => t,
