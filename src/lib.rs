@@ -6,8 +6,10 @@
 
 pub mod calls;
 pub mod config;
+pub mod health;
 pub mod http;
 pub mod logger;
 pub mod media;
+pub mod notify;
 pub mod room;
 pub mod sip;

@@ -12,8 +12,10 @@ use smol::LocalExecutor;
 use trtc_sipgw::calls::registry::Registry;
 use trtc_sipgw::calls::service::Gateway;
 use trtc_sipgw::config::Config;
+use trtc_sipgw::health::Health;
 use trtc_sipgw::http::client::WebhookClient;
 use trtc_sipgw::http::server::{serve, HttpLimits};
+use trtc_sipgw::notify;
 use trtc_sipgw::room::sim::SimBackend;
 use trtc_sipgw::room::trtc::TrtcBackend;
 use trtc_sipgw::room::RoomBackend;
@@ -108,7 +110,14 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     let (sip, sip_loop) = SipService::bind(config.sip.listen, Some(advertise_ip), sip_config)
         .await
         .map_err(|e| format!("cannot listen for SIP on udp {}: {e}", config.sip.listen))?;
-    executor.spawn(sip_loop).detach();
+    let health = Rc::new(Health::new());
+    let sip_health = health.clone();
+    executor
+        .spawn(async move {
+            sip_loop.await;
+            sip_health.fail("the SIP loop ended");
+        })
+        .detach();
 
     let webhooks = WebhookClient::new(config.webhook.ca_file.as_deref())
         .map_err(|e| format!("bad configuration: key `webhook.ca_file`: {e}"))?;
@@ -131,8 +140,21 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     eprintln!("trtc-sipgw: HTTP API on http://{http_addr}");
     eprintln!("trtc-sipgw: SIP on udp {}", sip.local_addr());
 
+    let http_health = health.clone();
+    let server = serve(http, gateway.clone(), executor.clone(), limits);
     executor
-        .spawn(serve(http, gateway.clone(), executor.clone(), limits))
+        .spawn(async move {
+            server.await;
+            http_health.fail("the HTTP server ended");
+        })
+        .detach();
+    health.set_ready();
+    notify::ready(&notify::status_line(&health.healthy(), 0));
+    let calls = registry.clone();
+    executor
+        .spawn(notify::supervise(health.clone(), move || {
+            calls.borrow().active()
+        }))
         .detach();
     executor
         .spawn(async move {
@@ -149,6 +171,8 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     if let Some(Ok(signal)) = signals.next().await {
         log::info!("{signal:?} received: hanging up calls and stopping");
     }
+    health.set_stopping();
+    notify::stopping("stopping: hanging up calls");
     gateway.stop(Duration::from_secs(3)).await;
     Ok(())
 }
