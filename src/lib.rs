@@ -12,4 +12,5 @@ pub mod logger;
 pub mod media;
 pub mod notify;
 pub mod room;
+pub mod secrets;
 pub mod sip;
