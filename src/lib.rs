@@ -5,6 +5,7 @@
 //! timers, all driven by one `smol::LocalExecutor`.
 
 pub mod calls;
+pub mod check_config;
 pub mod config;
 pub mod health;
 pub mod http;

@@ -22,19 +22,26 @@ use trtc_sipgw::room::RoomBackend;
 use trtc_sipgw::sip::{SipConfig, SipService};
 
 const USAGE: &str = "usage: trtc-sipgw [--config FILE]
+       trtc-sipgw --check-config FILE
 
 Dials SIP phones into Tencent TRTC rooms; SIPx-compatible HTTP API.
 Without --config it runs on built-in defaults (HTTP on 127.0.0.1:8080, SIP on 5060,
-simulated room).";
+simulated room). --check-config validates FILE, prints what the gateway would do with it
+(secrets masked) and exits 0, or 1 naming the key at fault.";
 
 fn main() -> ExitCode {
     let mut config_path: Option<PathBuf> = None;
+    let mut check_path: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-c" | "--config" => match args.next() {
                 Some(path) => config_path = Some(PathBuf::from(path)),
                 None => return fail("--config needs a file name"),
+            },
+            "--check-config" => match args.next() {
+                Some(path) => check_path = Some(PathBuf::from(path)),
+                None => return fail("--check-config needs a file name"),
             },
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -46,6 +53,9 @@ fn main() -> ExitCode {
             }
             other => return fail(&format!("unknown argument `{other}`\n{USAGE}")),
         }
+    }
+    if let Some(path) = check_path {
+        return check_config(&path);
     }
     let config = match &config_path {
         Some(path) => match Config::load(path) {
@@ -61,6 +71,18 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+/// `--check-config FILE`: the report on stdout and exit 0, or the error and exit 1.
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match trtc_sipgw::check_config::load_checked(path) {
+        Ok(config) => {
+            let report = trtc_sipgw::check_config::report(path, &config, advertised_ip(&config));
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("bad configuration: {e}")),
     }
 }
 
