@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The appliance checks of CI (issue 12), run by .ci/run after the test suite:
+#
+#   unit     systemd-analyze verify + security --offline=true on the unit (exposure <= 2.0),
+#            the notify-protocol and config/credentials tests
+#   install  scripts/install.sh into a temporary DESTDIR and back out
+#
+#   scripts/appliance-test.sh [unit|install|all]...   (default: all)
+#
+# Needs root (apt, dpkg -i). Cross-build and cargo-deb caches live under ~/.cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(all)
+want() {
+    local s
+    for s in "${steps[@]}"; do [ "$s" = all ] || [ "$s" = "$1" ] && return 0; done
+    return 1
+}
+say() { echo "appliance-test: $*" >&2; }
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+LITEAV_DIR="$(bash scripts/fetch-liteav.sh | tail -n 1)"
+export LITEAV_DIR
+target_dir="${CARGO_TARGET_DIR:-target}"
+started=$SECONDS
+
+if want unit; then
+    t=$SECONDS
+    cargo build --release --bin trtc-sipgw >&2
+    # verify checks that ExecStart= exists: point it at the binary just built.
+    sed "s#/usr/bin/trtc-sipgw#$(readlink -f "$target_dir/release/trtc-sipgw")#" \
+        systemd/trtc-sipgw.service >"$tmp/trtc-sipgw.service"
+    systemd-analyze verify "$tmp/trtc-sipgw.service"
+    security="$(systemd-analyze security --offline=true systemd/trtc-sipgw.service 2>&1)"
+    exposure="$(sed -n 's/.*Overall exposure level for trtc-sipgw.service: \([0-9.]*\).*/\1/p' <<<"$security")"
+    say "systemd-analyze security --offline=true: exposure $exposure"
+    if [ -z "$exposure" ] || ! awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }'; then
+        echo "$security" >&2
+        say "FAIL: exposure ${exposure:-unknown} > 2.0"
+        exit 1
+    fi
+    cargo test --release --test appliance_notify --test appliance_config >&2
+    say "unit: ok ($((SECONDS - t)) s)"
+fi
+
+if want install; then
+    t=$SECONDS
+    cargo build --release --bin trtc-sipgw >&2
+    dest="$tmp/destdir"
+    mkdir -p "$dest/etc"
+    touch "$dest/etc/not-ours" # must survive --uninstall
+    for _ in 1 2; do           # twice: idempotent
+        DESTDIR="$dest" bash scripts/install.sh --prefix /usr/local
+    done
+    for f in usr/local/bin/trtc-sipgw usr/local/bin/trtc-sipgw-fetch-sdk usr/local/bin/trtc-sipgw-check \
+        usr/local/lib/trtc-sipgw/fetch-liteav.sh etc/systemd/system/trtc-sipgw.service \
+        etc/trtc-sipgw/config.toml; do
+        [ -f "$dest/$f" ] || { say "FAIL: install.sh did not install /$f"; exit 1; }
+    done
+    [ "$(stat -c %a "$dest/etc/trtc-sipgw/credentials")" = 700 ] || { say "FAIL: credentials dir not 0700"; exit 1; }
+    grep -q "^ExecStart=/usr/local/bin/trtc-sipgw " "$dest/etc/systemd/system/trtc-sipgw.service" ||
+        { say "FAIL: unit not pointed at the prefix"; exit 1; }
+    "$dest/usr/local/bin/trtc-sipgw" --check-config "$dest/etc/trtc-sipgw/config.toml" >/dev/null
+    TRTC_SIPGW_CREDENTIALS="$dest/etc/trtc-sipgw/credentials" \
+        "$dest/usr/local/bin/trtc-sipgw-check" "$dest/etc/trtc-sipgw/config.toml" >/dev/null
+    DESTDIR="$dest" bash scripts/install.sh --prefix /usr/local --uninstall
+    left="$(cd "$dest" && find . -mindepth 1 | sort | tr '\n' ' ')"
+    if [ "$left" != "./etc ./etc/not-ours " ]; then
+        say "FAIL: after --uninstall the DESTDIR holds: $left"
+        exit 1
+    fi
+    say "install: ok ($((SECONDS - t)) s)"
+fi
+
+say "all asked steps passed in $((SECONDS - started)) s"
