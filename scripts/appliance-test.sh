@@ -3,9 +3,13 @@
 #
 #   unit     systemd-analyze verify + security --offline=true on the unit (exposure <= 2.0),
 #            the notify-protocol and config/credentials tests
+#   sandbox  the real LiteAV SDK under the unit's MemoryDenyWriteExecute= and syscall
+#            filter (scripts/sandbox-sdk-check.sh: prctl + seccomp, inside unshare -n)
 #   install  scripts/install.sh into a temporary DESTDIR and back out
+#   deb      scripts/package.sh amd64, lintian without errors, the amd64 package
+#            installed with dpkg -i, --check-config on its config, then purged
 #
-#   scripts/appliance-test.sh [unit|install|all]...   (default: all)
+#   scripts/appliance-test.sh [unit|sandbox|install|deb|all]...   (default: all)
 #
 # Needs root (apt, dpkg -i). Cross-build and cargo-deb caches live under ~/.cache.
 set -euo pipefail
@@ -46,6 +50,16 @@ if want unit; then
     say "unit: ok ($((SECONDS - t)) s)"
 fi
 
+if want sandbox; then
+    t=$SECONDS
+    cargo build --release --bin trtc-sipgw >&2
+    /usr/bin/python3 -c 'import seccomp' 2>/dev/null ||
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends python3-seccomp >&2
+    bash scripts/sandbox-sdk-check.sh "$target_dir/release/trtc-sipgw" \
+        "$target_dir/release/libsipgw_trtc_shim.so" "$LITEAV_DIR"
+    say "sandbox: ok ($((SECONDS - t)) s)"
+fi
+
 if want install; then
     t=$SECONDS
     cargo build --release --bin trtc-sipgw >&2
@@ -73,6 +87,28 @@ if want install; then
         exit 1
     fi
     say "install: ok ($((SECONDS - t)) s)"
+fi
+
+if want deb; then
+    t=$SECONDS
+    command -v lintian >/dev/null ||
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends lintian >&2
+    for arch in amd64; do
+        deb="$(bash scripts/package.sh "$arch" | tail -n 1)"
+        say "$arch package: $deb"
+        lintian --fail-on error "$deb" >&2 || { say "FAIL: lintian errors in $deb"; exit 1; }
+        [ "$arch" = amd64 ] && amd64_deb="$deb"
+    done
+    dpkg -i "$amd64_deb" >&2
+    dpkg-query -W -f='${Conffiles}\n' trtc-sipgw | grep -q /etc/trtc-sipgw/config.toml ||
+        { say "FAIL: /etc/trtc-sipgw/config.toml is not a conffile"; exit 1; }
+    trtc-sipgw --check-config /etc/trtc-sipgw/config.toml >&2
+    trtc-sipgw-check >/dev/null
+    dpkg --purge trtc-sipgw >&2
+    for gone in /usr/bin/trtc-sipgw /etc/trtc-sipgw /lib/systemd/system/trtc-sipgw.service; do
+        [ ! -e "$gone" ] || { say "FAIL: $gone left after purge"; exit 1; }
+    done
+    say "deb: ok ($((SECONDS - t)) s)"
 fi
 
 say "all asked steps passed in $((SECONDS - started)) s"
