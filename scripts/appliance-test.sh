@@ -6,10 +6,12 @@
 #   sandbox  the real LiteAV SDK under the unit's MemoryDenyWriteExecute= and syscall
 #            filter (scripts/sandbox-sdk-check.sh: prctl + seccomp, inside unshare -n)
 #   install  scripts/install.sh into a temporary DESTDIR and back out
-#   deb      scripts/package.sh amd64, lintian without errors, the amd64 package
+#   deb      scripts/package.sh amd64 and arm64, lintian without errors, the amd64 package
 #            installed with dpkg -i, --check-config on its config, then purged
+#   arm64    one real call with the aarch64 gateway under qemu (sipp on the host as the phone, audio checked
+#            by frequency both ways)
 #
-#   scripts/appliance-test.sh [unit|sandbox|install|deb|all]...   (default: all)
+#   scripts/appliance-test.sh [unit|sandbox|install|deb|arm64|all]...   (default: all)
 #
 # Needs root (apt, dpkg -i). Cross-build and cargo-deb caches live under ~/.cache.
 set -euo pipefail
@@ -93,7 +95,7 @@ if want deb; then
     t=$SECONDS
     command -v lintian >/dev/null ||
         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends lintian >&2
-    for arch in amd64; do
+    for arch in amd64 arm64; do
         deb="$(bash scripts/package.sh "$arch" | tail -n 1)"
         say "$arch package: $deb"
         lintian --fail-on error "$deb" >&2 || { say "FAIL: lintian errors in $deb"; exit 1; }
@@ -111,4 +113,18 @@ if want deb; then
     say "deb: ok ($((SECONDS - t)) s)"
 fi
 
+if want arm64; then
+    t=$SECONDS
+    bin="$(bash scripts/cross-build.sh arm64 | tail -n 1)"
+    qemu-aarch64 "$bin" --version >&2
+    # One real call: the aarch64 gateway under qemu, sipp on the host as the phone.
+    cat >"$tmp/gateway-arm64" <<WRAP
+#!/bin/sh
+exec qemu-aarch64 "$bin" "\$@"
+WRAP
+    chmod +x "$tmp/gateway-arm64"
+    SIPGW_TEST_BINARY="$tmp/gateway-arm64" cargo test --release --test e2e_sipp_call \
+        phone_rings_progresses_answers_streams_and_hangs_up -- --exact >&2
+    say "arm64: ok ($((SECONDS - t)) s)"
+fi
 say "all asked steps passed in $((SECONDS - started)) s"
