@@ -8,7 +8,8 @@
 #   install  scripts/install.sh into a temporary DESTDIR and back out
 #   deb      scripts/package.sh amd64 and arm64, lintian without errors, the amd64 package
 #            installed with dpkg -i, --check-config on its config, then purged
-#   arm64    one real call with the aarch64 gateway under qemu (sipp on the host as the phone, audio checked
+#   arm64    the library's unit tests for aarch64 under qemu-user, and one real call with
+#            the aarch64 gateway under qemu (sipp on the host as the phone, audio checked
 #            by frequency both ways)
 #
 #   scripts/appliance-test.sh [unit|sandbox|install|deb|arm64|all]...   (default: all)
@@ -117,6 +118,9 @@ if want arm64; then
     t=$SECONDS
     bin="$(bash scripts/cross-build.sh arm64 | tail -n 1)"
     qemu-aarch64 "$bin" --version >&2
+    unit="$(bash scripts/cross-build.sh arm64 --tests | tail -n 1)"
+    # The library's unit tests, for aarch64, under qemu-user.
+    qemu-aarch64 "$unit" --test-threads 2 >&2
     # One real call: the aarch64 gateway under qemu, sipp on the host as the phone.
     cat >"$tmp/gateway-arm64" <<WRAP
 #!/bin/sh
