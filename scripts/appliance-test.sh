@@ -83,6 +83,9 @@ if want install; then
     "$dest/usr/local/bin/trtc-sipgw" --check-config "$dest/etc/trtc-sipgw/config.toml" >/dev/null
     TRTC_SIPGW_CREDENTIALS="$dest/etc/trtc-sipgw/credentials" \
         "$dest/usr/local/bin/trtc-sipgw-check" "$dest/etc/trtc-sipgw/config.toml" >/dev/null
+    # trtc-sipgw-fetch-sdk finds fetch-liteav.sh beside it (here: the SDK already cached).
+    got="$(LITEAV_DIR="$LITEAV_DIR" "$dest/usr/local/bin/trtc-sipgw-fetch-sdk" | tail -n 1)"
+    [ "$got" = "$LITEAV_DIR" ] || { say "FAIL: trtc-sipgw-fetch-sdk printed $got"; exit 1; }
     DESTDIR="$dest" bash scripts/install.sh --prefix /usr/local --uninstall
     left="$(cd "$dest" && find . -mindepth 1 | sort | tr '\n' ' ')"
     if [ "$left" != "./etc ./etc/not-ours " ]; then
