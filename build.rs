@@ -126,6 +126,13 @@ fn build_shim(dir: &Path, shim: &Path) -> Result<(), String> {
     .arg(format!("-Wl,-rpath-link,{}", dir.display()))
     .arg(format!("-Wl,-soname,{SHIM_NAME}"))
     .arg("-lliteav")
+    // Name libc even though the shim reaches it only through libstdc++: a shared library
+    // not linked against libc is an error for Debian's lintian (the package).
+    .args([
+        "-Wl,--push-state,--no-as-needed",
+        "-l:libc.so.6",
+        "-Wl,--pop-state",
+    ])
     .arg("-o")
     .arg(shim);
     let output = cmd

@@ -17,9 +17,15 @@ LITEAV_VERSION="13.2.0.24212"
 # sha256 of liteav-${LITEAV_VERSION}.tar.gz as published on PyPI.
 LITEAV_SHA256="9c0f3012792700f71ccfcb99fe315d72cfa3d85cb47d19081e8454bf694c4566"
 
-dest="${LITEAV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/trtc-sipgw/liteav-${LITEAV_VERSION}}"
+# LITEAV_ARCH=arm64 fetches the aarch64 libraries on another machine (cross-building,
+# scripts/cross-build.sh); its default cache directory gets the architecture as suffix.
+suffix=""
+if [ -n "${LITEAV_ARCH:-}" ]; then
+    suffix="-${LITEAV_ARCH}"
+fi
+dest="${LITEAV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/trtc-sipgw/liteav-${LITEAV_VERSION}${suffix}}"
 
-case "$(uname -m)" in
+case "${LITEAV_ARCH:-$(uname -m)}" in
     x86_64 | amd64) arch=x86_64 ;;
     aarch64 | arm64) arch=arm64 ;;
     *)

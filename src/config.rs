@@ -332,6 +332,9 @@ impl Config {
 
     /// Parses and checks TOML text; the error names the key at fault.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        // `<secret>_file` keys become the secrets they name (src/secrets.rs).
+        let inlined = crate::secrets::inline_secret_files(text)?;
+        let text = inlined.as_deref().unwrap_or(text);
         let config: Config =
             toml::from_str(text).map_err(|e| ConfigError(describe_toml_error(text, &e)))?;
         config.validate()?;

@@ -5,13 +5,17 @@
 //! timers, all driven by one `smol::LocalExecutor`.
 
 pub mod calls;
+pub mod check_config;
 pub mod config;
+pub mod health;
 pub mod http;
 pub mod logger;
 pub mod media;
+pub mod notify;
 pub mod room;
 pub mod room_config;
 pub mod room_id;
+pub mod secrets;
 pub mod sip;
 pub mod usersig;
 

@@ -12,8 +12,10 @@ use smol::LocalExecutor;
 use trtc_sipgw::calls::registry::Registry;
 use trtc_sipgw::calls::service::Gateway;
 use trtc_sipgw::config::Config;
+use trtc_sipgw::health::Health;
 use trtc_sipgw::http::client::WebhookClient;
 use trtc_sipgw::http::server::{serve_with_keys, HttpLimits};
+use trtc_sipgw::notify;
 use trtc_sipgw::room::sim::SimBackend;
 use trtc_sipgw::room::trtc::TrtcBackend;
 use trtc_sipgw::room::RoomBackend;
@@ -21,19 +23,26 @@ use trtc_sipgw::sip::target::Target;
 use trtc_sipgw::sip::{SipConfig, SipService};
 
 const USAGE: &str = "usage: trtc-sipgw [--config FILE]
+       trtc-sipgw --check-config FILE
 
 Dials SIP phones into Tencent TRTC rooms; SIPx-compatible HTTP API.
 Without --config it runs on built-in defaults (HTTP on 127.0.0.1:8080, SIP on 5060,
-simulated room).";
+simulated room). --check-config validates FILE, prints what the gateway would do with it
+(secrets masked) and exits 0, or 1 naming the key at fault.";
 
 fn main() -> ExitCode {
     let mut config_path: Option<PathBuf> = None;
+    let mut check_path: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-c" | "--config" => match args.next() {
                 Some(path) => config_path = Some(PathBuf::from(path)),
                 None => return fail("--config needs a file name"),
+            },
+            "--check-config" => match args.next() {
+                Some(path) => check_path = Some(PathBuf::from(path)),
+                None => return fail("--check-config needs a file name"),
             },
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -45,6 +54,9 @@ fn main() -> ExitCode {
             }
             other => return fail(&format!("unknown argument `{other}`\n{USAGE}")),
         }
+    }
+    if let Some(path) = check_path {
+        return check_config(&path);
     }
     let config = match &config_path {
         Some(path) => match Config::load(path) {
@@ -60,6 +72,18 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+/// `--check-config FILE`: the report on stdout and exit 0, or the error and exit 1.
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match trtc_sipgw::check_config::load_checked(path) {
+        Ok(config) => {
+            let report = trtc_sipgw::check_config::report(path, &config, advertised_ip(&config));
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("bad configuration: {e}")),
     }
 }
 
@@ -104,7 +128,14 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     let (sip, sip_loop) = SipService::bind(config.sip.listen, Some(advertise_ip), sip_config)
         .await
         .map_err(|e| format!("cannot listen for SIP on udp {}: {e}", config.sip.listen))?;
-    executor.spawn(sip_loop).detach();
+    let health = Rc::new(Health::new());
+    let sip_health = health.clone();
+    executor
+        .spawn(async move {
+            sip_loop.await;
+            sip_health.fail("the SIP loop ended");
+        })
+        .detach();
 
     let webhooks = WebhookClient::new(config.webhook.ca_file.as_deref())
         .map_err(|e| format!("bad configuration: key `webhook.ca_file`: {e}"))?;
@@ -134,14 +165,21 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     eprintln!("trtc-sipgw: HTTP API on http://{http_addr}");
     eprintln!("trtc-sipgw: SIP on udp {}", sip.local_addr());
 
+    let http_health = health.clone();
+    let server = serve_with_keys(http, gateway.clone(), executor.clone(), limits, keys);
     executor
-        .spawn(serve_with_keys(
-            http,
-            gateway.clone(),
-            executor.clone(),
-            limits,
-            keys,
-        ))
+        .spawn(async move {
+            server.await;
+            http_health.fail("the HTTP server ended");
+        })
+        .detach();
+    health.set_ready();
+    notify::ready(&notify::status_line(&health.healthy(), 0));
+    let calls = registry.clone();
+    executor
+        .spawn(notify::supervise(health.clone(), move || {
+            calls.borrow().active()
+        }))
         .detach();
     executor
         .spawn(async move {
@@ -158,6 +196,8 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     if let Some(Ok(signal)) = signals.next().await {
         log::info!("{signal:?} received: hanging up calls and stopping");
     }
+    health.set_stopping();
+    notify::stopping("stopping: hanging up calls");
     gateway.stop(Duration::from_secs(3)).await;
     Ok(())
 }

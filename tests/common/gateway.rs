@@ -15,9 +15,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Path of the binary cargo built for these tests.
+/// Path of the gateway binary under test: the one cargo built for these tests, or
+/// `$SIPGW_TEST_BINARY` (e.g. a wrapper running the aarch64 build under qemu-user, see
+/// scripts/appliance-test.sh).
 pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_trtc-sipgw")
+    static BINARY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        std::env::var("SIPGW_TEST_BINARY")
+            .ok()
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_trtc-sipgw").to_string())
+    })
 }
 
 /// The config keys the tests vary; `to_toml` renders the contract's format.

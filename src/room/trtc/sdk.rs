@@ -123,7 +123,7 @@ pub fn resolve_sdk_dir(config: &TrtcRoomConfig) -> Option<PathBuf> {
 
 /// Candidate paths of the shim, in order: the config's `shim`, next to the executable, in
 /// the SDK directory, where build.rs put it.
-fn shim_candidates(config: &TrtcRoomConfig, sdk_dir: &Path) -> Vec<PathBuf> {
+pub fn shim_candidates(config: &TrtcRoomConfig, sdk_dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(p) = config.shim.as_ref().filter(|p| !p.as_os_str().is_empty()) {
         out.push(p.clone());
