@@ -69,7 +69,9 @@ fn inline_secret_in_readable_file(path: &Path, text: &str) -> Option<String> {
     if mode & 0o004 == 0 {
         return None;
     }
-    crate::secrets::inline_secret_keys(text).into_iter().next()
+    crate::config::secrets::inline_secret_keys(text)
+        .into_iter()
+        .next()
 }
 
 /// The report `--check-config` prints for a valid configuration; `advertise_ip` is the
@@ -103,7 +105,7 @@ pub fn report(path: &Path, config: &Config, advertise_ip: IpAddr) -> String {
     let _ = writeln!(
         out,
         "\neffective configuration (defaults filled in, secrets masked):\n{}",
-        crate::secrets::mask_secrets(config, &format!("{config:#?}"))
+        crate::config::secrets::mask_secrets(config, &format!("{config:#?}"))
     );
     out
 }
@@ -183,7 +185,11 @@ fn secrets_summary(config: &Config) -> String {
     if set.is_empty() {
         "none set".into()
     } else {
-        format!("{} set (shown as {})", set.join(", "), crate::secrets::MASK)
+        format!(
+            "{} set (shown as {})",
+            set.join(", "),
+            crate::config::secrets::MASK
+        )
     }
 }
 

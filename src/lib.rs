@@ -15,7 +15,6 @@ pub mod notify;
 pub mod room;
 pub mod room_config;
 pub mod room_id;
-pub mod secrets;
 pub mod sip;
 pub mod usersig;
 

@@ -8,7 +8,7 @@
 //! content replaces the `_file` key, so the section structs stay as they are and a new
 //! secret key only needs a line in [`SECRET_KEYS`].
 
-use crate::config::ConfigError;
+use super::ConfigError;
 use std::path::{Component, Path, PathBuf};
 use toml::{Table, Value};
 
@@ -166,7 +166,7 @@ fn read_secret(path: &Path) -> Result<String, String> {
 
 /// Replaces every secret of `config` that appears in `text` (as a quoted string, the way
 /// `Debug` prints it) with [`MASK`]: a last guard for anything that shows a configuration.
-pub fn mask_secrets(config: &crate::config::Config, text: &str) -> String {
+pub fn mask_secrets(config: &super::Config, text: &str) -> String {
     let mut out = text.to_string();
     for secret in secrets_of(config) {
         out = out.replace(&format!("{secret:?}"), &format!("\"{MASK}\""));
@@ -175,7 +175,7 @@ pub fn mask_secrets(config: &crate::config::Config, text: &str) -> String {
 }
 
 /// The secret values of a configuration (for masking; never print them).
-fn secrets_of(config: &crate::config::Config) -> Vec<&str> {
+fn secrets_of(config: &super::Config) -> Vec<&str> {
     let mut out = Vec::new();
     out.extend(config.sip.outbound.password.as_deref());
     out.extend(config.room.trtc.socks5_password.as_deref());

@@ -1,6 +1,8 @@
 //! The gateway's TOML configuration: every key has a built-in default, so the binary
 //! runs with no file at all, and a bad file is refused at start with the key named.
 
+pub mod secrets;
+
 use crate::room_config::{SimConfig, TrtcRoomConfig};
 use crate::sip::TimerConfig;
 use serde::Deserialize;
@@ -333,7 +335,7 @@ impl Config {
     /// Parses and checks TOML text; the error names the key at fault.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         // `<secret>_file` keys become the secrets they name (src/secrets.rs).
-        let inlined = crate::secrets::inline_secret_files(text)?;
+        let inlined = crate::config::secrets::inline_secret_files(text)?;
         let text = inlined.as_deref().unwrap_or(text);
         let config: Config =
             toml::from_str(text).map_err(|e| ConfigError(describe_toml_error(text, &e)))?;
@@ -588,7 +590,7 @@ dismiss_after_s = 0
 
     #[test]
     fn the_shipped_example_config_is_valid() {
-        let c = Config::parse(include_str!("../board/example.toml")).unwrap();
+        let c = Config::parse(include_str!("../../board/example.toml")).unwrap();
         assert_eq!(c.sip.outbound.uri, "sip:{number}@pbx.lan:5060");
     }
 
