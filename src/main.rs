@@ -15,6 +15,7 @@ use trtc_sipgw::config::Config;
 use trtc_sipgw::health::Health;
 use trtc_sipgw::http::client::WebhookClient;
 use trtc_sipgw::http::server::{serve_with_keys, HttpLimits};
+use trtc_sipgw::http::webhook_target::WebhookTargets;
 use trtc_sipgw::notify;
 use trtc_sipgw::room::sim::SimBackend;
 use trtc_sipgw::room::trtc::TrtcBackend;
@@ -124,6 +125,8 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     sip_config.from = outbound.from.clone();
     sip_config.username = outbound.username.clone();
     sip_config.password = outbound.password.clone();
+    sip_config.realm = outbound.realm.clone();
+    sip_config.follow_redirects = outbound.follow_redirects;
     sip_config.timers.t1 = Duration::from_millis(config.sip.t1_ms);
     let (sip, sip_loop) = SipService::bind(config.sip.listen, Some(advertise_ip), sip_config)
         .await
@@ -138,7 +141,12 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         .detach();
 
     let webhooks = WebhookClient::new(config.webhook.ca_file.as_deref())
-        .map_err(|e| format!("bad configuration: key `webhook.ca_file`: {e}"))?;
+        .map_err(|e| format!("bad configuration: key `webhook.ca_file`: {e}"))?
+        .with_targets(
+            WebhookTargets::parse(&config.webhook.allow)
+                .map_err(|e| format!("bad configuration: key `webhook.allow`: {e}"))?,
+        )
+        .with_secret(config.webhook.secret.as_deref());
     let media_ip = config.rtp.ip.unwrap_or(advertise_ip);
     let limits = HttpLimits {
         max_body: config.http.max_body_bytes,

@@ -156,6 +156,11 @@ impl Api for Gateway {
                 self.config.calls.max_calls
             )));
         }
+        if let Some(url) = &req.notify_url {
+            self.webhooks
+                .check_url(url)
+                .map_err(|why| CallError::BadField("callStateNotifyUrl", why))?;
+        }
         let user_sig = self.user_sig_for(&req)?;
 
         let id = new_call_id();

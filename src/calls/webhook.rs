@@ -56,7 +56,10 @@ async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u
                 attempt + 1
             ),
             Err(
-                e @ (ClientError::Tls(_) | ClientError::InvalidUrl(_) | ClientError::TlsSetup(_)),
+                e @ (ClientError::Tls(_)
+                | ClientError::InvalidUrl(_)
+                | ClientError::TlsSetup(_)
+                | ClientError::Refused(_)),
             ) => {
                 log::warn!("call {call_id}: webhook cannot be delivered: {e}; not retried");
                 return;

@@ -191,6 +191,12 @@ pub struct OutboundConfig {
     pub password: Option<String>,
     /// Caller id (From URI).
     pub from: Option<String>,
+    /// When set, the digest credentials answer only challenges of this realm (a
+    /// stranger's challenge would otherwise get a digest of the password).
+    pub realm: Option<String>,
+    /// Follow a 3xx from the callee (only to the trunk's own host). Off by default: a
+    /// redirect could otherwise send the call, and a premium number, anywhere.
+    pub follow_redirects: bool,
 }
 
 impl OutboundConfig {
@@ -208,6 +214,8 @@ impl Default for OutboundConfig {
             username: None,
             password: None,
             from: None,
+            realm: None,
+            follow_redirects: false,
         }
     }
 }
@@ -296,6 +304,13 @@ pub struct WebhookConfig {
     /// PEM file of extra CA certificates trusted for `https://` webhooks (a private
     /// CA on the LAN), beside the bundled public roots.
     pub ca_file: Option<PathBuf>,
+    /// CIDRs or host names; when not empty, only these targets are posted to (API
+    /// clients name the URL, so the operator bounds where the gateway may reach).
+    /// Link-local and multicast addresses are refused whatever this says.
+    pub allow: Vec<String>,
+    /// Key of the `X-Trtc-Sipgw-Signature` HMAC on every webhook, so receivers can
+    /// tell the gateway sent it (or `secret_file`). Never logged.
+    pub secret: Option<String>,
 }
 
 impl Default for WebhookConfig {
@@ -304,6 +319,8 @@ impl Default for WebhookConfig {
             timeout_ms: 3000,
             retries: 3,
             ca_file: None,
+            allow: Vec::new(),
+            secret: None,
         }
     }
 }
@@ -443,6 +460,12 @@ impl Config {
         }
         if self.webhook.retries > 10 {
             return bad("webhook.retries", "must be 0..=10");
+        }
+        if let Err(why) = crate::http::webhook_target::WebhookTargets::parse(&self.webhook.allow) {
+            return bad("webhook.allow", &why);
+        }
+        if self.webhook.secret.as_deref().is_some_and(|s| s.len() < 8) {
+            return bad("webhook.secret", "must be at least 8 characters");
         }
         if !matches!(
             self.log.level.as_str(),

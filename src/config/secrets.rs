@@ -18,6 +18,7 @@ pub const SECRET_KEYS: &[(&[&str], &str)] = &[
     (&["sip", "outbound"], "password"),
     (&["room", "trtc"], "socks5_password"),
     (&["trtc", "apps", "*"], "secret_key"),
+    (&["webhook"], "secret"),
 ];
 
 /// What a masked secret looks like wherever the gateway shows a configuration.
@@ -180,6 +181,7 @@ fn secrets_of(config: &super::Config) -> Vec<&str> {
     out.extend(config.sip.outbound.password.as_deref());
     out.extend(config.room.trtc.socks5_password.as_deref());
     out.extend(config.trtc.apps.values().map(|a| a.secret_key.as_str()));
+    out.extend(config.webhook.secret.as_deref());
     out.retain(|s| !s.is_empty());
     out
 }
@@ -286,12 +288,12 @@ mod tests {
     #[test]
     fn masking_hides_every_secret() {
         let c = crate::config::Config::parse(
-            "[sip.outbound]\nusername = \"u\"\npassword = \"p@ss\"\n[room.trtc]\nsocks5_password = \"sockpw\"\n",
+            "[sip.outbound]\nusername = \"u\"\npassword = \"p@ss\"\n[room.trtc]\nsocks5_password = \"sockpw\"\n[webhook]\nsecret = \"hooksecret\"\n",
         )
         .unwrap();
         let shown = mask_secrets(&c, &format!("{c:#?}"));
         assert!(
-            !shown.contains("p@ss") && !shown.contains("sockpw"),
+            !shown.contains("p@ss") && !shown.contains("sockpw") && !shown.contains("hooksecret"),
             "{shown}"
         );
         assert!(shown.contains(MASK));

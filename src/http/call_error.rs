@@ -23,6 +23,9 @@ pub enum CallError {
     /// A request field the call side needs was left out (its JSON path), e.g. a userSig
     /// when no secret key for the application is configured.
     MissingField(&'static str),
+    /// A request field has a value the gateway refuses (its JSON path, and why), e.g.
+    /// a `callStateNotifyUrl` naming a link-local address.
+    BadField(&'static str, String),
 }
 
 impl From<CallError> for ApiError {
@@ -33,6 +36,7 @@ impl From<CallError> for ApiError {
             CallError::RoomFailed(m) => ApiError::room_failed(m),
             CallError::SipFailed(m) => ApiError::new(502, "sip_failed", m),
             CallError::MissingField(field) => ApiError::missing_field(field),
+            CallError::BadField(field, m) => ApiError::bad_field(field, m),
         }
     }
 }
@@ -45,6 +49,7 @@ impl fmt::Display for CallError {
             | CallError::RoomFailed(m)
             | CallError::SipFailed(m) => f.write_str(m),
             CallError::MissingField(field) => write!(f, "`{field}` is required"),
+            CallError::BadField(field, m) => write!(f, "`{field}`: {m}"),
         }
     }
 }
@@ -88,6 +93,11 @@ mod tests {
                 CallError::MissingField("trtcParams.userSig"),
                 400,
                 json!({"error": "missing_field", "message": "`trtcParams.userSig` is required", "field": "trtcParams.userSig"}),
+            ),
+            (
+                CallError::BadField("callStateNotifyUrl", "refused".into()),
+                400,
+                json!({"error": "invalid_field", "message": "refused", "field": "callStateNotifyUrl"}),
             ),
         ];
         for (kind, status, body) in cases {

@@ -19,6 +19,7 @@ use smol::net::TcpStream;
 use smol::Timer;
 
 use super::tls;
+use super::webhook_target::{self, WebhookTargets, SIGNATURE_HEADER};
 
 pub use super::tls::TlsSetupError;
 
@@ -43,6 +44,9 @@ pub enum ClientError {
     Timeout,
     /// The peer answered something that is not an HTTP response.
     BadResponse(String),
+    /// The target is not one webhooks may go to (link-local, multicast, or outside
+    /// `[webhook] allow`); retrying will not help.
+    Refused(String),
 }
 
 impl fmt::Display for ClientError {
@@ -55,6 +59,7 @@ impl fmt::Display for ClientError {
             ClientError::Io(e) => write!(f, "I/O error: {e}"),
             ClientError::Timeout => write!(f, "timed out"),
             ClientError::BadResponse(s) => write!(f, "bad response: {s}"),
+            ClientError::Refused(s) => write!(f, "target refused: {s}"),
         }
     }
 }
@@ -74,15 +79,39 @@ pub async fn post_json(url: &str, body: &[u8], timeout: Duration) -> Result<u16,
     } else {
         None
     };
-    with_timeout(exchange(&url, body, tls), timeout).await
+    let send = Sending {
+        targets: &WebhookTargets::default(),
+        secret: None,
+    };
+    with_timeout(exchange(&url, body, tls, send), timeout).await
 }
 
 /// A webhook sender whose TLS trust is built once at startup (bundled roots,
 /// system store, and the operator's extra CAs) and shared by every request;
 /// cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebhookClient {
     tls: Arc<ClientConfig>,
+    /// Where webhooks may go (`[webhook] allow`, and never link-local or multicast).
+    targets: Arc<WebhookTargets>,
+    /// `[webhook] secret`: when set, every body is signed with it. Never logged.
+    secret: Option<Arc<str>>,
+}
+
+impl fmt::Debug for WebhookClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookClient")
+            .field("targets", &self.targets)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a send needs besides the URL and body.
+#[derive(Clone, Copy)]
+struct Sending<'a> {
+    targets: &'a WebhookTargets,
+    secret: Option<&'a str>,
 }
 
 impl WebhookClient {
@@ -110,7 +139,31 @@ impl WebhookClient {
     ) -> Result<Self, TlsSetupError> {
         Ok(WebhookClient {
             tls: tls::client_config(extra, public_roots)?,
+            targets: Arc::new(WebhookTargets::default()),
+            secret: None,
         })
+    }
+
+    /// Posts only to targets `targets` allows (`[webhook] allow`); without this,
+    /// any address but link-local and multicast ones.
+    pub fn with_targets(mut self, targets: WebhookTargets) -> Self {
+        self.targets = Arc::new(targets);
+        self
+    }
+
+    /// Signs every body with `secret` (`[webhook] secret`) in the
+    /// `X-Trtc-Sipgw-Signature` header, so receivers can tell the gateway sent it.
+    pub fn with_secret(mut self, secret: Option<&str>) -> Self {
+        self.secret = secret.filter(|s| !s.is_empty()).map(Arc::from);
+        self
+    }
+
+    /// The startup check of a `callStateNotifyUrl`: refuses a URL that cannot be
+    /// used or that names a refused address literally (host names are checked when
+    /// resolved, at send time). The error says why, without the secret.
+    pub fn check_url(&self, url: &str) -> Result<(), String> {
+        let url = HttpUrl::parse(url).map_err(|e| e.to_string())?;
+        self.targets.check_literal(&url.host)
     }
 
     /// Same contract as the free [`post_json`], with this client's trust.
@@ -122,7 +175,11 @@ impl WebhookClient {
     ) -> Result<u16, ClientError> {
         let url = HttpUrl::parse(url)?;
         let tls = url.tls.then(|| self.tls.clone());
-        with_timeout(exchange(&url, body, tls), timeout).await
+        let send = Sending {
+            targets: &self.targets,
+            secret: self.secret.as_deref(),
+        };
+        with_timeout(exchange(&url, body, tls, send), timeout).await
     }
 }
 
@@ -141,13 +198,19 @@ async fn exchange(
     url: &HttpUrl,
     body: &[u8],
     tls: Option<Arc<ClientConfig>>,
+    send: Sending<'_>,
 ) -> Result<u16, ClientError> {
-    let stream = TcpStream::connect((url.host.as_str(), url.port))
-        .await
-        .map_err(ClientError::Connect)?;
+    let stream = connect_allowed(url, send.targets).await?;
     let _ = stream.set_nodelay(true);
+    let signature = match send.secret {
+        Some(secret) => format!(
+            "{SIGNATURE_HEADER}: {}\r\n",
+            webhook_target::sign(secret, body)
+        ),
+        None => String::new(),
+    };
     let head = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{signature}Connection: close\r\n\r\n",
         url.path_and_query,
         url.host_header(),
         crate::USER_AGENT,
@@ -161,6 +224,38 @@ async fn exchange(
             let stream = tls::handshake(config, &url.host, stream).await?;
             send_and_read(stream, &request, tls::classify).await
         }
+    }
+}
+
+/// Resolves the URL's host and connects to the first address that both `targets`
+/// allows and answers. Connecting to the very addresses that were checked (not
+/// resolving again) leaves DNS no second chance to point elsewhere.
+async fn connect_allowed(
+    url: &HttpUrl,
+    targets: &WebhookTargets,
+) -> Result<TcpStream, ClientError> {
+    let addrs = smol::net::resolve((url.host.as_str(), url.port))
+        .await
+        .map_err(ClientError::Connect)?;
+    let mut refused = None;
+    let mut last_err = None;
+    for addr in addrs {
+        if let Err(why) = targets.check(&url.host, addr.ip()) {
+            refused = Some(why);
+            continue;
+        }
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    match (last_err, refused) {
+        (Some(e), _) => Err(ClientError::Connect(e)),
+        (None, Some(why)) => Err(ClientError::Refused(format!("{}: {why}", url.host))),
+        (None, None) => Err(ClientError::Connect(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} resolved to no address", url.host),
+        ))),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod router;
 pub mod server;
 pub mod signature;
 mod tls;
+pub mod webhook_target;
 
 #[cfg(test)]
 mod server_tests;

@@ -38,17 +38,31 @@ impl std::fmt::Display for AuthError {
 pub struct Auth {
     inner: Option<DigestAuthenticator>,
     attempts: u32,
+    /// `[sip.outbound] realm`: when set, challenges of any other realm are refused, so a
+    /// stranger in the path cannot harvest a digest of the trunk password.
+    realm: Option<String>,
 }
 
 impl Auth {
     /// Credentials are optional: without a password every challenge fails the call.
-    pub fn new(username: &str, password: Option<&str>) -> Self {
+    /// With `realm`, only challenges of that realm are answered.
+    pub fn new(username: &str, password: Option<&str>, realm: Option<&str>) -> Self {
         let inner = password.map(|pw| {
             let mut creds = DigestCredentials::new();
             creds.set_default(DigestUser::new(username, pw.as_bytes().to_vec()));
             DigestAuthenticator::new(creds)
         });
-        Auth { inner, attempts: 0 }
+        Auth {
+            inner,
+            attempts: 0,
+            realm: realm.filter(|r| !r.is_empty()).map(str::to_owned),
+        }
+    }
+
+    /// Drops the credentials and every answer held: after a redirect no Authorization
+    /// header may travel to the new target, and its challenges end the call.
+    pub fn forget(&mut self) {
+        self.inner = None;
     }
 
     /// A 401/407 arrived for `request`: Ok means "send the request again, authorised".
@@ -60,6 +74,14 @@ impl Auth {
         let Some(inner) = self.inner.as_mut() else {
             return Err(AuthError::NoCredentials);
         };
+        if let Some(want) = &self.realm {
+            let realms = challenge_realms(response);
+            if realms.is_empty() || realms.iter().any(|r| r != want) {
+                return Err(AuthError::Refused(format!(
+                    "challenge for realm {realms:?}, only {want:?} is answered"
+                )));
+            }
+        }
         if self.attempts >= MAX_ATTEMPTS {
             return Err(AuthError::TooManyAttempts);
         }
@@ -85,5 +107,63 @@ impl Auth {
         if let Some(inner) = self.inner.as_mut() {
             inner.authorize_request(headers);
         }
+    }
+}
+
+/// The `realm` parameters of every WWW-Authenticate and Proxy-Authenticate header of a
+/// challenge (a quoted string; a malformed one yields nothing, which refuses it).
+pub fn challenge_realms(response: &Response) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in [
+        ezk_sip_types::Name::WWW_AUTHENTICATE,
+        ezk_sip_types::Name::PROXY_AUTHENTICATE,
+    ] {
+        for value in response.headers.get_raw(&name) {
+            out.extend(realm_of(value));
+        }
+    }
+    out
+}
+
+/// The realm of one challenge header value, e.g. `Digest realm="x", nonce="y"`.
+fn realm_of(value: &str) -> Option<String> {
+    let lower = value.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = lower.get(from..)?.find("realm") {
+        let start = from + at;
+        from = start + 5;
+        // A whole parameter name: preceded by a space, a comma or the scheme's end.
+        let before = lower[..start].chars().next_back();
+        if !matches!(before, Some(' ' | ',' | '\t')) {
+            continue;
+        }
+        let rest = value.get(from..)?.trim_start();
+        let Some(rest) = rest.strip_prefix('=') else {
+            continue;
+        };
+        let rest = rest.trim_start().strip_prefix('"')?;
+        let end = rest.find('"')?;
+        return Some(rest[..end].to_owned());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::realm_of;
+
+    #[test]
+    fn realm_is_read_from_challenges() {
+        assert_eq!(
+            realm_of("Digest realm=\"sip.test\", nonce=\"n\"").as_deref(),
+            Some("sip.test")
+        );
+        assert_eq!(
+            realm_of("Digest nonce=\"realm=x\", realm = \"a b\"").as_deref(),
+            Some("a b")
+        );
+        assert_eq!(realm_of("Digest nonce=\"n\""), None);
+        assert_eq!(realm_of("Digest realm=\"unterminated"), None);
+        assert_eq!(realm_of("Digest xrealm=\"x\""), None);
     }
 }

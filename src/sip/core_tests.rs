@@ -947,29 +947,178 @@ fn forked_second_answer_is_acked_and_byed() {
     assert_eq!(bye.to().unwrap().tag.unwrap(), "fork1");
 }
 
+fn moved(invite: &Request, reason: &str, contact: &str) -> Response {
+    let mut r = answer(invite, 302, reason, Some("r"));
+    r.headers.insert(Name::CONTACT, contact.to_string());
+    r
+}
+
+fn ended_with(ev: &[SipEvent]) -> Vec<(u16, String, EndCause)> {
+    ev.iter()
+        .filter_map(|e| match e {
+            SipEvent::Terminated {
+                code,
+                reason,
+                cause,
+                ..
+            } => Some((*code, reason.clone(), *cause)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn redirect_followed_once() {
+fn redirect_is_not_followed_by_default() {
     let mut h = Harness::new();
     let (call, invite) = h.invite();
-    let mut moved = answer(&invite, 302, "Moved Temporarily", Some("r"));
-    moved
+    h.recv_resp(&moved(
+        &invite,
+        "Moved Temporarily",
+        "<sip:carol@10.0.0.2:5070>",
+    ));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "only the ACK: {sent:?}");
+    assert_eq!(req(&sent[0]).line.method, Method::ACK);
+    let ev = h.events();
+    assert_eq!(
+        ended_with(&ev),
+        vec![(302, "Moved Temporarily".to_string(), EndCause::Rejected)]
+    );
+    assert!(matches!(&ev[0], SipEvent::Terminated { call: c, .. } if *c == call));
+}
+
+#[test]
+fn redirect_to_another_host_is_not_followed() {
+    let mut cfg = config();
+    cfg.follow_redirects = true;
+    let mut h = Harness::with(cfg);
+    let (_, invite) = h.invite();
+    h.recv_resp(&moved(&invite, "Moved", "<sip:premium@10.0.0.3:5070>"));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "only the ACK: {sent:?}");
+    assert_eq!(req(&sent[0]).line.method, Method::ACK);
+    assert_eq!(
+        ended_with(&h.events()),
+        vec![(302, "Moved".to_string(), EndCause::Rejected)]
+    );
+}
+
+#[test]
+fn redirect_to_the_trunk_host_is_followed_once_without_credentials() {
+    let mut cfg = config();
+    cfg.follow_redirects = true;
+    let mut h = Harness::with(cfg);
+    let (call, invite) = h.invite();
+    // Authenticate first, so the next INVITE would carry credentials.
+    h.recv_resp(&challenge(&invite, 407, "n1", "MD5"));
+    let sent = h.sent();
+    let invite2 = req(&sent[1]);
+    assert!(invite2
         .headers
-        .insert(Name::CONTACT, "<sip:carol@10.0.0.3:5070>");
-    h.recv_resp(&moved);
+        .get_raw(&Name::PROXY_AUTHORIZATION)
+        .next()
+        .is_some());
+
+    h.recv_resp(&moved(
+        &invite2,
+        "Moved Temporarily",
+        "<sip:carol@10.0.0.2:5070>",
+    ));
     let sent = h.sent();
     assert_eq!(sent.len(), 2);
     assert_eq!(req(&sent[0]).line.method, Method::ACK);
-    assert_eq!(sent[1].to, "10.0.0.3:5070".parse().unwrap());
-    let invite2 = req(&sent[1]);
-    assert!(text(&sent[1]).starts_with("INVITE sip:carol@10.0.0.3:5070 SIP/2.0"));
+    assert_eq!(sent[1].to, "10.0.0.2:5070".parse().unwrap());
+    let invite3 = req(&sent[1]);
+    assert!(text(&sent[1]).starts_with("INVITE sip:carol@10.0.0.2:5070 SIP/2.0"));
+    assert!(invite3
+        .headers
+        .get_raw(&Name::PROXY_AUTHORIZATION)
+        .next()
+        .is_none());
+    assert!(invite3
+        .headers
+        .get_raw(&Name::AUTHORIZATION)
+        .next()
+        .is_none());
     assert!(h.events().is_empty());
-    let mut moved2 = answer(&invite2, 302, "Moved Again", Some("r"));
-    moved2.headers.insert(Name::CONTACT, "<sip:dave@10.0.0.4>");
-    h.core
-        .handle_datagram(h.now, sent[1].to, &moved2.to_bytes());
+
+    // The redirected target's challenge is not answered.
+    h.core.handle_datagram(
+        h.now,
+        sent[1].to,
+        &challenge(&invite3, 401, "n2", "MD5").to_bytes(),
+    );
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "only the ACK");
+    assert_eq!(terminated(&h.events()), vec![(401, EndCause::AuthFailed)]);
+
+    // And a second redirect is never followed.
+    let mut h = Harness::with({
+        let mut c = config();
+        c.follow_redirects = true;
+        c
+    });
+    let (_, invite) = h.invite();
+    h.recv_resp(&moved(&invite, "Moved", "<sip:carol@10.0.0.2:5070>"));
+    let invite2 = req(&h.sent()[1]);
+    h.core.handle_datagram(
+        h.now,
+        "10.0.0.2:5070".parse().unwrap(),
+        &moved(&invite2, "Moved Again", "<sip:dave@10.0.0.2>").to_bytes(),
+    );
     let ev = h.events();
     assert_eq!(terminated(&ev), vec![(302, EndCause::Rejected)]);
-    assert!(matches!(&ev[0], SipEvent::Terminated { call: c, .. } if *c == call));
+    let _ = call;
+}
+
+#[test]
+fn challenge_of_another_realm_is_not_answered() {
+    let mut cfg = config();
+    cfg.realm = Some("trunk.realm".into());
+    let mut h = Harness::with(cfg);
+    let (_, invite) = h.invite();
+    // challenge() says realm "sip.test".
+    h.recv_resp(&challenge(&invite, 401, "n1", "MD5"));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "only the ACK, no credentials: {sent:?}");
+    assert_eq!(req(&sent[0]).line.method, Method::ACK);
+    assert_eq!(terminated(&h.events()), vec![(401, EndCause::AuthFailed)]);
+}
+
+#[test]
+fn challenge_of_the_configured_realm_is_answered() {
+    let mut cfg = config();
+    cfg.realm = Some("sip.test".into());
+    let mut h = Harness::with(cfg);
+    let (_, invite) = h.invite();
+    h.recv_resp(&challenge(&invite, 401, "n1", "MD5"));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 2, "ACK, then the authorised INVITE");
+    let invite2 = req(&sent[1]);
+    let value = invite2
+        .headers
+        .get_raw(&Name::AUTHORIZATION)
+        .next()
+        .expect("credentials")
+        .to_string();
+    check_digest(&value, "alice", "alicepw", "INVITE", false);
+}
+
+#[test]
+fn challenge_from_another_host_is_not_answered() {
+    let mut h = Harness::new();
+    let (_, invite) = h.invite();
+    h.core.handle_datagram(
+        h.now,
+        "10.0.0.66:5060".parse().unwrap(),
+        &challenge(&invite, 407, "n1", "MD5").to_bytes(),
+    );
+    let sent = h.sent();
+    assert!(
+        sent.iter().all(|t| req(t).line.method != Method::INVITE),
+        "no credentials sent: {sent:?}"
+    );
+    assert_eq!(terminated(&h.events()), vec![(407, EndCause::AuthFailed)]);
 }
 
 #[test]

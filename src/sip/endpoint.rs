@@ -31,6 +31,12 @@ pub struct SipConfig {
     pub username: Option<String>,
     /// Digest password; without it 401/407 end the call.
     pub password: Option<String>,
+    /// `[sip.outbound] realm`: when set, only challenges of this realm are answered, so
+    /// the trunk password's digest goes to no one else.
+    pub realm: Option<String>,
+    /// `[sip.outbound] follow_redirects`: a 3xx is followed (once) only when true, and
+    /// then only to the trunk's own host; otherwise the call ends with the 3xx.
+    pub follow_redirects: bool,
     /// User-Agent / Server header value.
     pub user_agent: String,
     /// RFC 3261 T1, T2 and T4.
@@ -45,6 +51,8 @@ impl SipConfig {
             from: None,
             username: None,
             password: None,
+            realm: None,
+            follow_redirects: false,
             user_agent: crate::USER_AGENT.to_string(),
             timers: TimerConfig::default(),
         }
@@ -192,6 +200,11 @@ pub(crate) struct Shared {
     pub(crate) timers: TimerConfig,
     pub(crate) default_user: String,
     pub(crate) password: Option<String>,
+    pub(crate) realm: Option<String>,
+    pub(crate) follow_redirects: bool,
+    /// Where the response being handled came from (set for the length of one
+    /// `handle_datagram`): challenges are answered only when it is the trunk's host.
+    pub(crate) response_from: Option<SocketAddr>,
 }
 
 impl Shared {
@@ -241,6 +254,9 @@ impl SipCore {
                 timers,
                 default_user,
                 password: config.password.clone(),
+                realm: config.realm.clone(),
+                follow_redirects: config.follow_redirects,
+                response_from: None,
             },
             calls: HashMap::new(),
             from: config.from.clone().filter(|f| !f.trim().is_empty()),
@@ -319,11 +335,13 @@ impl SipCore {
                 log::debug!("SIP: ignored {} bytes from {from}: {e}", data.len());
             }
             Ok(Message::Response(r)) => {
+                self.shared.response_from = Some(from);
                 self.shared.tx.on_response(now, r);
             }
             Ok(Message::Request(r)) => self.shared.tx.on_request(now, from, r),
         }
         self.pump(now);
+        self.shared.response_from = None;
     }
 
     /// The shell could not send to `to`: calls still waiting there for an answer end with 503

@@ -80,6 +80,10 @@ pub(crate) struct UacCall {
     acks: Vec<SentAck>,
     auth: Auth,
     redirected: bool,
+    /// The trunk: the first request URI's host and where the first INVITE went. Only
+    /// it gets our credentials, and only it may be redirected to.
+    trunk_uri: SipUri,
+    trunk_dest: SocketAddr,
     linger_until: Option<Instant>,
 }
 
@@ -96,12 +100,18 @@ impl UacCall {
     ) -> Self {
         let tag = sh.token(16);
         let call_id = format!("{}@{}", sh.token(24), sh.local.addr.ip());
-        let auth = Auth::new(&sh.default_user, sh.password.as_deref());
+        let auth = Auth::new(
+            &sh.default_user,
+            sh.password.as_deref(),
+            sh.realm.as_deref(),
+        );
         let mut call = UacCall {
             key,
             call_id,
             from: FromTo::new(from_addr, Some(BytesStr::from(tag))),
             to: FromTo::new(NameAddr::uri(request_uri.clone()), None),
+            trunk_uri: request_uri.clone(),
+            trunk_dest: dest,
             request_uri,
             dest,
             cseq: 0,
@@ -118,6 +128,14 @@ impl UacCall {
         };
         call.send_invite(sh, now);
         call
+    }
+
+    /// Whether `uri` names the trunk's own host: the same host as the first request URI,
+    /// or the address the first INVITE went to.
+    fn is_trunk_host(&self, uri: &SipUri) -> bool {
+        let host = &uri.host_port.host;
+        *host == self.trunk_uri.host_port.host
+            || uri_addr(uri).is_some_and(|a| a.ip() == self.trunk_dest.ip())
     }
 
     pub(crate) fn linger_until(&self) -> Option<Instant> {
@@ -530,8 +548,26 @@ impl UacCall {
                     .get_named::<Vec<Contact>>()
                     .ok()
                     .and_then(|c| c.into_iter().next());
+                let target = target.filter(|t| {
+                    let ok = sh.follow_redirects && self.is_trunk_host(&t.uri.uri);
+                    if !ok {
+                        log::warn!(
+                            "SIP: {} redirect ({code}) to {:?} not followed ({})",
+                            self.call_id,
+                            t.uri.uri,
+                            if sh.follow_redirects {
+                                "not the trunk's host"
+                            } else {
+                                "[sip.outbound] follow_redirects is off"
+                            }
+                        );
+                    }
+                    ok
+                });
                 if let Some(target) = target {
                     self.redirected = true;
+                    // No Authorization header travels to a redirected target.
+                    self.auth.forget();
                     log::info!(
                         "SIP: {} redirected ({code}) to {:?}",
                         self.call_id,
@@ -540,6 +576,9 @@ impl UacCall {
                     self.request_uri = target.uri.uri;
                     if let Some(addr) = uri_addr(&self.request_uri) {
                         self.dest = addr;
+                    } else {
+                        let port = self.request_uri.host_port.port.unwrap_or(5060);
+                        self.dest = SocketAddr::new(self.trunk_dest.ip(), port);
                     }
                     self.state = State::Calling;
                     self.send_invite(sh, now);
@@ -551,7 +590,18 @@ impl UacCall {
                 let Some(invite) = sh.tx.client_request(tx).cloned() else {
                     return;
                 };
-                match self.auth.on_challenge(&invite, &resp) {
+                let from_trunk = !self.redirected
+                    && sh
+                        .response_from
+                        .is_some_and(|from| from.ip() == self.trunk_dest.ip());
+                let answered = if from_trunk {
+                    self.auth.on_challenge(&invite, &resp)
+                } else {
+                    Err(super::auth::AuthError::Refused(
+                        "challenge not from the trunk's host".into(),
+                    ))
+                };
+                match answered {
                     Ok(()) => {
                         self.state = State::Calling;
                         self.send_invite(sh, now);
