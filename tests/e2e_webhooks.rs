@@ -1,5 +1,7 @@
 //! Acceptance 4: one webhook POST per state line, in order, with the contract's JSON
-//! fields; an unreachable webhook URL changes nothing about the call.
+//! fields; an unreachable webhook URL changes nothing about the call. Issue 9: a
+//! link-local `callStateNotifyUrl` is refused with 400, and with `[webhook] secret`
+//! every webhook carries an `X-Trtc-Sipgw-Signature` the receiver can verify.
 
 mod common;
 
@@ -87,5 +89,67 @@ fn unreachable_webhook_does_not_disturb_the_call() {
     assert_ending(&lines, 200, "shutdown requested");
     assert_wav_tone(&rig.gw.recording(&id), 440.0);
     rig.assert_phone_heard(1000.0);
+    rig.gw.assert_healthy();
+}
+
+/// `sha256=<hex HMAC-SHA256>` computed here, independently of the gateway's code.
+fn expected_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+#[test]
+fn link_local_webhook_is_refused_and_webhooks_are_signed() {
+    const SECRET: &str = "hook-secret-1234";
+    let rx = WebhookReceiver::start();
+    let mut rig = Rig::start("hooks-signed", "uas_progress_bye.xml", 1, false, |cfg| {
+        cfg.webhook_secret = Some(SECRET.into());
+    });
+
+    // A metadata service address, named literally: 400 naming the field, no call.
+    for url in [
+        "http://169.254.169.254/x",
+        "http://[fe80::1]/x",
+        "http://224.0.0.1/x",
+    ] {
+        let r = rig.gw.startup_raw(&common::gateway::Gateway::startup_body(
+            "1002",
+            60,
+            Some(url),
+        ));
+        assert_eq!(r.status, 400, "{url}: {}", r.text());
+        assert_eq!(
+            r.json()["field"],
+            "callStateNotifyUrl",
+            "{url}: {}",
+            r.text()
+        );
+    }
+
+    // A receiver on loopback gets every state, each signed with the secret.
+    let id = rig.gw.startup("1002", 60, Some(&rx.url()));
+    let lines = rig.gw.wait_done(&id, secs(40));
+    rig.uas.proc.assert_success(secs(20));
+    assert_answered(&lines);
+    let hooks = rx.wait_disconnected(secs(20));
+    assert!(!hooks.is_empty());
+    for h in &hooks {
+        assert_eq!(
+            h.signature.as_deref(),
+            Some(expected_signature(SECRET, &h.body).as_str()),
+            "body {:?}",
+            String::from_utf8_lossy(&h.body)
+        );
+    }
+    let log = rig.gw.proc.log_text();
+    assert!(!log.contains(SECRET), "the secret was logged");
     rig.gw.assert_healthy();
 }

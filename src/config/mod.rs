@@ -659,6 +659,25 @@ dismiss_after_s = 0
     }
 
     #[test]
+    fn security_keys_of_webhook_and_outbound() {
+        let c = Config::parse("").unwrap();
+        assert!(
+            !c.sip.outbound.follow_redirects,
+            "redirects are off by default"
+        );
+        assert!(c.webhook.allow.is_empty() && c.webhook.secret.is_none());
+        let c = Config::parse(
+            "[sip.outbound]\nfollow_redirects = true\nrealm = \"pbx.lan\"\n\
+             [webhook]\nallow = [\"10.0.0.0/8\", \"hooks.lan\"]\nsecret = \"0123456789\"\n",
+        )
+        .unwrap();
+        assert!(c.sip.outbound.follow_redirects);
+        assert_eq!(c.sip.outbound.realm.as_deref(), Some("pbx.lan"));
+        assert_eq!(c.webhook.allow.len(), 2);
+        assert_eq!(c.webhook.secret.as_deref(), Some("0123456789"));
+    }
+
+    #[test]
     fn wrong_type_is_named() {
         let e = Config::parse("[rtp]\nports = \"many\"\n").unwrap_err();
         assert!(e.0.contains("ports"), "{}", e.0);
@@ -680,6 +699,8 @@ dismiss_after_s = 0
                 "secret_key",
             ),
             ("[room.trtc]\nlog_level = 9\n", "room.trtc.log_level"),
+            ("[webhook]\nallow = [\"not a host\"]\n", "webhook.allow"),
+            ("[webhook]\nsecret = \"short\"\n", "webhook.secret"),
         ] {
             let e = Config::parse(text).unwrap_err();
             assert!(e.0.contains(key), "{text}: {}", e.0);

@@ -221,13 +221,19 @@ mod tests {
     #[test]
     fn every_secret_key_accepts_a_file() {
         let d = dir("all");
-        for (name, value) in [("a", "pw-a"), ("b", "pw-b"), ("c", "key-c")] {
+        for (name, value) in [
+            ("a", "pw-a"),
+            ("b", "pw-b"),
+            ("c", "key-c"),
+            ("d", "hook-secret-d"),
+        ] {
             std::fs::write(d.join(name), value).unwrap();
         }
         let text = format!(
             "[sip.outbound]\nusername = \"u\"\npassword_file = \"{0}/a\"\n\
              [room.trtc]\nsocks5 = \"proxy.lan:1080\"\nsocks5_password_file = \"{0}/b\"\n\
-             [trtc.apps.\"1400000001\"]\nsecret_key_file = \"{0}/c\"\n",
+             [trtc.apps.\"1400000001\"]\nsecret_key_file = \"{0}/c\"\n\
+             [webhook]\nsecret_file = \"{0}/d\"\n",
             d.display()
         );
         let c =
@@ -235,6 +241,7 @@ mod tests {
         assert_eq!(c.sip.outbound.password.as_deref(), Some("pw-a"));
         assert_eq!(c.room.trtc.socks5_password.as_deref(), Some("pw-b"));
         assert_eq!(c.trtc.apps["1400000001"].secret_key, "key-c");
+        assert_eq!(c.webhook.secret.as_deref(), Some("hook-secret-d"));
     }
 
     #[test]

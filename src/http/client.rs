@@ -540,6 +540,57 @@ mod tests {
     }
 
     #[test]
+    fn signs_the_body_when_a_secret_is_set() {
+        smol::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = smol::spawn(one_shot_server(listener, b"HTTP/1.1 200 OK\r\n\r\n"));
+            let client = WebhookClient::new(None)
+                .unwrap()
+                .with_secret(Some("s3cret-key"));
+            let body = br#"{"state":1}"#;
+            let url = format!("http://127.0.0.1:{port}/hook");
+            let status = client
+                .post_json(&url, body, Duration::from_secs(10))
+                .await
+                .unwrap();
+            assert_eq!(status, 200);
+            let got = String::from_utf8(server.await).unwrap();
+            let want = format!(
+                "X-Trtc-Sipgw-Signature: {}\r\n",
+                webhook_target::sign("s3cret-key", body)
+            );
+            assert!(got.contains(&want), "{got}");
+            assert!(!got.contains("s3cret-key"), "{got}");
+        });
+    }
+
+    #[test]
+    fn refused_targets_are_not_connected_to() {
+        smol::block_on(async {
+            // Nothing listens there: a connection attempt would be a Connect error.
+            let client = WebhookClient::new(None).unwrap();
+            let r = client
+                .post_json("http://169.254.169.254:9/x", b"{}", Duration::from_secs(5))
+                .await;
+            assert!(matches!(r, Err(ClientError::Refused(_))), "{r:?}");
+            assert!(client.check_url("http://169.254.169.254/x").is_err());
+            assert!(client.check_url("http://[fe80::1]/x").is_err());
+            assert!(client.check_url("http://127.0.0.1/x").is_ok());
+            // A host name resolving to an address outside the allow list is refused
+            // when sent, though the startup check lets the name through.
+            let only = WebhookClient::new(None)
+                .unwrap()
+                .with_targets(WebhookTargets::parse(&["10.0.0.0/8".to_string()]).unwrap());
+            assert!(only.check_url("http://localhost:9/x").is_ok());
+            let r = only
+                .post_json("http://localhost:9/x", b"{}", Duration::from_secs(5))
+                .await;
+            assert!(matches!(r, Err(ClientError::Refused(_))), "{r:?}");
+        });
+    }
+
+    #[test]
     fn reports_server_errors_as_status() {
         smol::block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

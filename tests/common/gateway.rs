@@ -31,6 +31,8 @@ pub fn binary() -> &'static str {
 /// The config keys the tests vary; `to_toml` renders the contract's format.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
+    /// `[webhook] secret`: the key of every webhook's `X-Trtc-Sipgw-Signature`.
+    pub webhook_secret: Option<String>,
     /// `[sip.outbound] uri`, e.g. `sip:{number}@127.0.0.1:5080`.
     pub outbound_uri: String,
     pub username: Option<String>,
@@ -73,6 +75,7 @@ impl GatewayConfig {
             codecs: None,
             g722_level: None,
             room_key_digits: None,
+            webhook_secret: None,
         }
     }
 
@@ -134,6 +137,9 @@ impl GatewayConfig {
                 "key_digits = {}\nkey_digits_after_s = {after_s}\n",
                 q(digits)
             ));
+        }
+        if let Some(secret) = &self.webhook_secret {
+            t.push_str(&format!("\n[webhook]\nsecret = {}\n", q(secret)));
         }
         t
     }

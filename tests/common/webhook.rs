@@ -13,6 +13,8 @@ pub struct Hook {
     pub method: String,
     pub path: String,
     pub content_type: Option<String>,
+    /// The `X-Trtc-Sipgw-Signature` header, when the gateway signs its webhooks.
+    pub signature: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -59,12 +61,15 @@ fn read_request(s: &mut TcpStream) -> Option<Hook> {
     let path = first.next()?.to_string();
     let mut content_length = 0usize;
     let mut content_type = None;
+    let mut signature = None;
     for l in lines {
         if let Some((k, v)) = l.split_once(':') {
             if k.trim().eq_ignore_ascii_case("content-length") {
                 content_length = v.trim().parse().ok()?;
             } else if k.trim().eq_ignore_ascii_case("content-type") {
                 content_type = Some(v.trim().to_string());
+            } else if k.trim().eq_ignore_ascii_case("x-trtc-sipgw-signature") {
+                signature = Some(v.trim().to_string());
             }
         }
     }
@@ -80,6 +85,7 @@ fn read_request(s: &mut TcpStream) -> Option<Hook> {
         method,
         path,
         content_type,
+        signature,
         body,
     })
 }
