@@ -62,6 +62,8 @@ pub async fn handle_guarded<A: Api>(
     let response = route_and_answer(api, keys, client, now_unix, req).await;
     if matches!(response.status, 401 | 403 | 429) {
         let path = router::split_target(req.target).0;
+        // An attacker chooses the path: keep the log line short whatever it is.
+        let path: String = path.chars().take(64).collect();
         // Only the status, the machine code and the path: never the query (signature).
         let code = serde_json::from_slice::<serde_json::Value>(&response.body)
             .ok()
@@ -69,7 +71,11 @@ pub async fn handle_guarded<A: Api>(
             .unwrap_or_default();
         let what = format!(
             "{} {} {code} ({})",
-            req.method.escape_debug(),
+            req.method
+                .chars()
+                .take(16)
+                .collect::<String>()
+                .escape_debug(),
             path.escape_debug(),
             response.status
         );
