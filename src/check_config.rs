@@ -161,13 +161,43 @@ fn api_access(config: &Config) -> String {
     }
 }
 
-/// The call policy in words: which numbers may be dialled and how many calls at once.
+/// The call policy in words: which numbers may be dialled, how often, and how many
+/// calls at once.
 fn policy(config: &Config) -> String {
-    format!(
-        "all numbers allowed (this version has no number policy), dialled as {}; at most {} \
-         calls at once",
+    let tail = format!(
+        "dialled as {}; at most {} calls at once",
         config.sip.outbound.uri, config.calls.max_calls
-    )
+    );
+    let Some(p) = &config.policy else {
+        return format!(
+            "all numbers allowed (no [policy]: the built-in default, accepted only while the \
+             API is on loopback), no setup rate limit, {tail}"
+        );
+    };
+    let quoted = |pats: &[String]| {
+        pats.iter()
+            .map(|p| format!("{p:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let numbers = match (p.deny.is_empty(), p.allow.is_empty()) {
+        (true, true) => "all numbers allowed ([policy] with no deny or allow)".to_string(),
+        (false, true) => format!(
+            "numbers refused when they match {}; all others allowed",
+            quoted(&p.deny)
+        ),
+        (true, false) => format!("only numbers matching {} in full", quoted(&p.allow)),
+        (false, false) => format!(
+            "numbers refused when they match {}; of the rest only those matching {} in full",
+            quoted(&p.deny),
+            quoted(&p.allow)
+        ),
+    };
+    let rate = match p.max_setups_per_minute {
+        0 => "no setup rate limit".to_string(),
+        n => format!("at most {n} call setups per minute per api_key (per address when unsigned)"),
+    };
+    format!("{numbers}; {rate}; {tail}")
 }
 
 /// Which secrets are set (never their values).

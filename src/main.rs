@@ -14,7 +14,7 @@ use trtc_sipgw::calls::service::Gateway;
 use trtc_sipgw::config::Config;
 use trtc_sipgw::health::Health;
 use trtc_sipgw::http::client::WebhookClient;
-use trtc_sipgw::http::server::{serve_with_keys, HttpLimits};
+use trtc_sipgw::http::server::{serve_with_guard, HttpLimits};
 use trtc_sipgw::http::webhook_target::WebhookTargets;
 use trtc_sipgw::notify;
 use trtc_sipgw::room::sim::SimBackend;
@@ -153,6 +153,8 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         ..HttpLimits::default()
     };
     let keys = config.http.signature_keys();
+    // Validated at load; the error would name `policy.deny` / `policy.allow`.
+    let guard = config.guard().map_err(|e| e.to_string())?;
     if keys.is_empty() && !config.http.listen.ip().is_loopback() {
         log::warn!(
             "http: no [http.api_keys]: API requests are not authenticated (listening on {})",
@@ -174,7 +176,7 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     eprintln!("trtc-sipgw: SIP on udp {}", sip.local_addr());
 
     let http_health = health.clone();
-    let server = serve_with_keys(http, gateway.clone(), executor.clone(), limits, keys);
+    let server = serve_with_guard(http, gateway.clone(), executor.clone(), limits, keys, guard);
     executor
         .spawn(async move {
             server.await;

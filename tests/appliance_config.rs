@@ -49,7 +49,7 @@ fn good_files_pass_and_say_what_the_gateway_would_do() {
         "SIP       udp 0.0.0.0:5060",
         "advertises",
         "room backend: sim",
-        "policy: all numbers allowed",
+        "policy: numbers refused when they match \"^00\", \"^\\\\+\", \"^[*#]\"; all others allowed; at most 60 call setups per minute",
         "API access: unsigned, on loopback only",
         "effective configuration",
     ] {
@@ -69,6 +69,11 @@ fn bad_files_fail_with_the_key_named() {
             "http.allow_unauthenticated",
         ),
         ("[sip.outbound\n", "line 1"),
+        ("[policy]\ndeny = [\"(\"]\n", "policy.deny"),
+        (
+            "[http]\nlisten = \"0.0.0.0:8080\"\nallow_unauthenticated = true\n",
+            "`policy`",
+        ),
     ] {
         let file = write(&dir, "bad.toml", body, 0o644);
         let o = check(&file, None);

@@ -43,6 +43,43 @@ pub struct Config {
     pub log: LogConfig,
     /// TRTC applications the gateway may sign userSigs for.
     pub trtc: TrtcConfig,
+    /// `[policy]`: which numbers may be dialled and how often. `None` when the file has
+    /// no `[policy]` section: then all numbers are allowed, which `validate` accepts only
+    /// while the API listens on loopback.
+    pub policy: Option<PolicyConfig>,
+}
+
+/// `[policy]`: the toll-fraud rules of `/trtc/startup`.
+///
+/// Exists because whoever can use the API dials on the trunk's credentials: premium,
+/// international and PBX feature-code numbers are what an attacker tries first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Regexes; a number matching one anywhere is refused (403), checked first.
+    pub deny: Vec<String>,
+    /// Regexes; when not empty, a number must match one in full, else 403.
+    pub allow: Vec<String>,
+    /// Call setups per api_key (per client address when unsigned) per minute; more are
+    /// answered 429 with `Retry-After`. 0 = no limit.
+    pub max_setups_per_minute: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            deny: Vec::new(),
+            allow: Vec::new(),
+            max_setups_per_minute: 60,
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// The compiled number rules; the error names `policy.deny` / `policy.allow`.
+    pub fn numbers(&self) -> Result<crate::http::NumberPolicy, ConfigError> {
+        crate::http::NumberPolicy::new(&self.deny, &self.allow).map_err(ConfigError)
+    }
 }
 
 /// `[trtc]`: per-application secrets, so clients may omit `trtcParams.userSig`.
@@ -379,6 +416,24 @@ impl Config {
                 ),
             );
         }
+        match &self.policy {
+            None if !self.http.listen.ip().is_loopback() => {
+                return bad(
+                    "policy",
+                    &format!(
+                        "the API would listen on {} (beyond loopback) with no [policy]: every \
+                         number, premium and international included, could be dialled on the \
+                         trunk. Add a [policy] section with deny/allow (see board/example.toml); \
+                         an empty [policy] allows all numbers in so many words",
+                        self.http.listen
+                    ),
+                );
+            }
+            None => {}
+            Some(p) => {
+                p.numbers()?;
+            }
+        }
         for (key, secret) in &self.http.api_keys {
             if key.is_empty() || secret.len() < 8 {
                 return bad(
@@ -477,6 +532,19 @@ impl Config {
             return bad("http.max_body_bytes", "must be at least 1024");
         }
         Ok(())
+    }
+
+    /// The `[policy]` rules the API server applies: the built-in open default (all
+    /// numbers, no setup limit) when there is no `[policy]`, which `validate` allows only
+    /// on loopback.
+    pub fn guard(&self) -> Result<crate::http::Guard, ConfigError> {
+        match &self.policy {
+            None => Ok(crate::http::Guard::open()),
+            Some(p) => Ok(crate::http::Guard::new(
+                p.numbers()?,
+                p.max_setups_per_minute,
+            )),
+        }
     }
 
     /// The offered codecs, in order, without repeats (names were checked by `validate`).
@@ -592,11 +660,14 @@ dismiss_after_s = 0
     fn an_open_api_needs_keys_or_an_explicit_choice() {
         let e = Config::parse("[http]\nlisten = \"0.0.0.0:8080\"\n").unwrap_err();
         assert!(e.0.contains("`http.allow_unauthenticated`"), "{}", e.0);
-        let c = Config::parse("[http]\nlisten = \"0.0.0.0:8080\"\nallow_unauthenticated = true\n")
-            .unwrap();
+        let c = Config::parse(
+            "[http]\nlisten = \"0.0.0.0:8080\"\nallow_unauthenticated = true\n[policy]\n",
+        )
+        .unwrap();
         assert!(c.http.signature_keys().is_empty());
         let c = Config::parse(
-            "[http]\nlisten = \"0.0.0.0:8080\"\n[http.api_keys]\n\"23456789\" = \"k69x50j0\"\n",
+            "[http]\nlisten = \"0.0.0.0:8080\"\n[http.api_keys]\n\"23456789\" = \"k69x50j0\"\n\
+             [policy]\n",
         )
         .unwrap();
         assert!(!c.http.signature_keys().is_empty());
@@ -609,6 +680,39 @@ dismiss_after_s = 0
         assert!(e.0.contains("`http.api_keys`"), "{}", e.0);
         // loopback needs nothing
         assert!(Config::parse("[http]\nlisten = \"127.0.0.1:8080\"\n").is_ok());
+    }
+
+    #[test]
+    fn policy_is_checked_at_load() {
+        // Beyond loopback, no [policy]: refused, naming the section.
+        let open =
+            "[http]\nlisten = \"0.0.0.0:8080\"\n[http.api_keys]\n\"23456789\" = \"k69x50j0\"\n";
+        let e = Config::parse(open).unwrap_err();
+        assert!(e.0.contains("`policy`"), "{}", e.0);
+        // An empty [policy] allows all numbers in so many words, with the default limit.
+        let c = Config::parse(&format!("{open}[policy]\n")).unwrap();
+        assert_eq!(c.policy.as_ref().unwrap().max_setups_per_minute, 60);
+        // On loopback the section may be absent.
+        assert!(Config::parse("").unwrap().policy.is_none());
+        for (text, key) in [
+            ("[policy]\ndeny = [\"(\"]\n", "`policy.deny`"),
+            ("[policy]\nallow = [\"[0-9\"]\n", "`policy.allow`"),
+            (
+                "[policy]\nmax_setups_per_minute = -1\n",
+                "max_setups_per_minute",
+            ),
+            ("[policy]\ndenny = []\n", "denny"),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.0.contains(key), "{text}: {}", e.0);
+        }
+        let c = Config::parse(
+            "[policy]\ndeny = [\"^00\", \"^\\\\+\", \"^[*#]\"]\nallow = [\"^1[3-9][0-9]{9}$\"]\nmax_setups_per_minute = 0\n",
+        )
+        .unwrap();
+        let g = c.guard().unwrap();
+        assert!(g.numbers.check("+123").is_err());
+        assert!(g.numbers.check("13800138000").is_ok());
     }
 
     #[test]

@@ -74,6 +74,21 @@ impl ApiError {
         Self::new(403, "forbidden", message)
     }
 
+    /// The number policy refuses a request field (403), naming it (`phonenumber`) so
+    /// the client knows which value was refused without the policy being echoed.
+    pub fn forbidden_field(field: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            field: Some(field.to_owned()),
+            ..Self::forbidden(message)
+        }
+    }
+
+    /// Call setups over `[policy] max_setups_per_minute` (429); the server adds the
+    /// `Retry-After` header from the limiter, the message says how long too.
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        Self::new(429, "too_many_requests", message)
+    }
+
     /// Unknown path, or a call id that is unknown or finished (404).
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(404, "not_found", message)

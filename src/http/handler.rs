@@ -6,9 +6,12 @@
 
 use super::api::{self, Api};
 use super::errors::ApiError;
+use super::policy::{ClientKey, Guard};
 use super::response::Response;
 use super::router::{self, Query, Route};
 use super::signature::{self, ApiKeys};
+use std::net::IpAddr;
+use std::time::Instant;
 
 /// The parts of an HTTP request the API looks at, framing already done.
 #[derive(Debug, Clone, Copy)]
@@ -23,8 +26,78 @@ pub struct Request<'a> {
     pub body: Option<&'a [u8]>,
 }
 
-/// Answer one request. Never panics; every failure becomes a JSON error reply.
+/// Who sent a request and when, for the number policy, the setup limit and the
+/// failure log ([`Guard`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'a> {
+    /// The policy state shared by the server's connections.
+    pub guard: &'a Guard,
+    /// The client's address (setups are counted per address when unsigned).
+    pub peer: IpAddr,
+    /// Monotonic now, for the limiter's window.
+    pub now: Instant,
+}
+
+/// Answer one request without number policy or rate limit (the built-in loopback
+/// default). Never panics; every failure becomes a JSON error reply.
 pub async fn handle<A: Api>(api: &A, keys: &ApiKeys, now_unix: u64, req: &Request<'_>) -> Response {
+    let guard = Guard::open();
+    let client = Client {
+        guard: &guard,
+        peer: IpAddr::from([127, 0, 0, 1]),
+        now: Instant::now(),
+    };
+    handle_guarded(api, keys, client, now_unix, req).await
+}
+
+/// Answer one request under the `[policy]` rules of `client.guard`: refusals
+/// (401/403/429) are logged with the client address, rate-limited. Never panics.
+pub async fn handle_guarded<A: Api>(
+    api: &A,
+    keys: &ApiKeys,
+    client: Client<'_>,
+    now_unix: u64,
+    req: &Request<'_>,
+) -> Response {
+    let response = route_and_answer(api, keys, client, now_unix, req).await;
+    if matches!(response.status, 401 | 403 | 429) {
+        let path = router::split_target(req.target).0;
+        // An attacker chooses the path: keep the log line short whatever it is.
+        let path: String = path.chars().take(64).collect();
+        // Only the status, the machine code and the path: never the query (signature).
+        let code = serde_json::from_slice::<serde_json::Value>(&response.body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let what = format!(
+            "{} {} {code} ({})",
+            req.method
+                .chars()
+                .take(16)
+                .collect::<String>()
+                .escape_debug(),
+            path.escape_debug(),
+            response.status
+        );
+        if let Some(line) = client
+            .guard
+            .failures
+            .borrow_mut()
+            .note(client.peer, client.now, &what)
+        {
+            log::warn!("{line}");
+        }
+    }
+    response
+}
+
+async fn route_and_answer<A: Api>(
+    api: &A,
+    keys: &ApiKeys,
+    client: Client<'_>,
+    now_unix: u64,
+    req: &Request<'_>,
+) -> Response {
     let (path, query) = router::split_target(req.target);
     let route = match router::route(req.method, path) {
         Ok(r) => r,
@@ -36,20 +109,46 @@ pub async fn handle<A: Api>(api: &A, keys: &ApiKeys, now_unix: u64, req: &Reques
         }
     };
     let query = Query::parse(query);
-    match answer(api, keys, now_unix, route, &query, req).await {
+    match answer(api, keys, client, now_unix, route, &query, req).await {
         Ok(r) => r,
-        Err(e) => e.into(),
+        Err(Refusal::Api(e)) => e.into(),
+        Err(Refusal::RateLimited(secs)) => Response {
+            retry_after: Some(secs),
+            ..Response::from(ApiError::too_many_requests(format!(
+                "call setups over [policy] max_setups_per_minute; retry in {secs} s"
+            )))
+        },
+    }
+}
+
+/// Why `answer` did not produce a reply: an API error, or the setup limit (which needs
+/// a header the error shape does not carry).
+enum Refusal {
+    Api(ApiError),
+    RateLimited(u64),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Refusal::Api(e)
+    }
+}
+
+impl From<super::call_error::CallError> for Refusal {
+    fn from(e: super::call_error::CallError) -> Self {
+        Refusal::Api(e.into())
     }
 }
 
 async fn answer<A: Api>(
     api: &A,
     keys: &ApiKeys,
+    client: Client<'_>,
     now_unix: u64,
     route: Route,
     query: &Query,
     req: &Request<'_>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Refusal> {
     if route.is_signed() {
         signature::check(query, keys, now_unix)?;
     }
@@ -64,6 +163,19 @@ async fn answer<A: Api>(
         Route::Health => Ok(Response::ok(br#"{"status":"ok"}"#.to_vec())),
         Route::Startup => {
             let request = api::parse_startup(body)?;
+            // The limit before the number policy, so refused numbers count too and the
+            // policy cannot be probed at full speed.
+            let key = match query.get("api_key") {
+                Some(k) if !keys.is_empty() => ClientKey::ApiKey(k.to_owned()),
+                _ => ClientKey::Addr(client.peer),
+            };
+            client
+                .guard
+                .limiter
+                .borrow_mut()
+                .check(key, client.now)
+                .map_err(Refusal::RateLimited)?;
+            client.guard.numbers.check(&request.phonenumber)?;
             let id = api.startup(request).await?;
             Ok(Response::ok(api::id_reply_json(&id)))
         }
@@ -300,5 +412,80 @@ mod tests {
         // The health probe is not signed.
         let (r, _) = run_keys("GET", "/healthz", None, None, &keys);
         assert_eq!(r.status, 200);
+    }
+
+    fn run_guarded(guard: &Guard, peer: [u8; 4], body: &[u8]) -> Response {
+        let fake = Fake::default();
+        let req = Request {
+            method: "POST",
+            target: "/trtc/startup",
+            content_type: None,
+            body: Some(body),
+        };
+        let client = Client {
+            guard,
+            peer: IpAddr::from(peer),
+            now: Instant::now(),
+        };
+        futures_lite::future::block_on(handle_guarded(
+            &fake,
+            &ApiKeys::new(),
+            client,
+            1_700_000_000,
+            &req,
+        ))
+    }
+
+    fn startup_to(number: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"phonenumber": number,
+            "trtcParams": {"sdkAppId": 1, "roomId": 1, "userId": "a", "userSig": "s"}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn number_policy_refuses_with_403_naming_phonenumber() {
+        let numbers =
+            crate::http::NumberPolicy::new(&["^00".into(), "^\\+".into()], &["1[0-9]{10}".into()])
+                .unwrap();
+        let guard = Guard::new(numbers, 0);
+        for n in ["0044123", "+13800138000", "999"] {
+            let r = run_guarded(&guard, [192, 0, 2, 1], &startup_to(n));
+            assert_eq!(
+                (
+                    r.status,
+                    json(&r)["field"].as_str(),
+                    json(&r)["error"].as_str()
+                ),
+                (403, Some("phonenumber"), Some("forbidden")),
+                "{n}"
+            );
+        }
+        let r = run_guarded(&guard, [192, 0, 2, 1], &startup_to("13800138000"));
+        assert_eq!(r.status, 200);
+        // A malformed body is still a 400, not a policy answer.
+        let r = run_guarded(&guard, [192, 0, 2, 1], b"{}");
+        assert_eq!(r.status, 400);
+    }
+
+    #[test]
+    fn setups_over_the_limit_get_429_with_retry_after_per_address() {
+        let guard = Guard::new(Default::default(), 2);
+        for _ in 0..2 {
+            assert_eq!(run_guarded(&guard, [192, 0, 2, 1], STARTUP).status, 200);
+        }
+        let r = run_guarded(&guard, [192, 0, 2, 1], STARTUP);
+        assert_eq!(
+            (r.status, json(&r)["error"].as_str()),
+            (429, Some("too_many_requests"))
+        );
+        assert!(matches!(r.retry_after, Some(1..=60)), "{:?}", r.retry_after);
+        // Another address has its own allowance.
+        assert_eq!(run_guarded(&guard, [192, 0, 2, 2], STARTUP).status, 200);
+        // The refusals were noted for the log, per address.
+        assert!(guard
+            .failures
+            .borrow_mut()
+            .note(IpAddr::from([192, 0, 2, 1]), Instant::now(), "x")
+            .is_none());
     }
 }

@@ -15,6 +15,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// `Allow` header value, for 405 replies.
     pub allow: Option<&'static str>,
+    /// `Retry-After` header value in seconds, for 429 replies.
+    pub retry_after: Option<u64>,
 }
 
 impl Response {
@@ -24,6 +26,7 @@ impl Response {
             status: 200,
             body,
             allow: None,
+            retry_after: None,
         }
     }
 
@@ -40,6 +43,9 @@ impl Response {
             head.push_str("Allow: ");
             head.push_str(allow);
             head.push_str("\r\n");
+        }
+        if let Some(secs) = self.retry_after {
+            head.push_str(&format!("Retry-After: {secs}\r\n"));
         }
         if close {
             head.push_str("Connection: close\r\n");
@@ -60,6 +66,7 @@ impl From<ApiError> for Response {
             status: e.status,
             body: e.to_json(),
             allow,
+            retry_after: None,
         }
     }
 }
@@ -79,6 +86,7 @@ pub fn reason(status: u16) -> &'static str {
         413 => "Content Too Large",
         415 => "Unsupported Media Type",
         417 => "Expectation Failed",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
@@ -107,5 +115,11 @@ mod tests {
         assert!(s.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
         assert!(s.contains("Allow: POST\r\n"));
         assert!(s.contains("Connection: close\r\n"));
+
+        let mut r: Response = ApiError::too_many_requests("slow down").into();
+        r.retry_after = Some(7);
+        let s = String::from_utf8(r.to_bytes(false, false)).unwrap();
+        assert!(s.starts_with("HTTP/1.1 429 Too Many Requests\r\n"), "{s}");
+        assert!(s.contains("Retry-After: 7\r\n"));
     }
 }

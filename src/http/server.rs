@@ -22,7 +22,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::Shutdown;
+use std::net::{IpAddr, Shutdown};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -35,6 +35,7 @@ use smol::{LocalExecutor, Timer};
 use super::api::Api;
 use super::errors::ApiError;
 use super::handler::{self, Request};
+use super::policy::Guard;
 use super::response::Response;
 use super::signature::ApiKeys;
 
@@ -99,13 +100,27 @@ pub async fn serve_with_keys<A: Api + 'static>(
     limits: HttpLimits,
     keys: ApiKeys,
 ) {
+    serve_with_guard(listener, api, executor, limits, keys, Guard::open()).await
+}
+
+/// Like [`serve_with_keys`], with the `[policy]` rules (number policy, setup limit per
+/// client, rate-limited log of refusals) of `guard` applied to every request.
+pub async fn serve_with_guard<A: Api + 'static>(
+    listener: TcpListener,
+    api: Rc<A>,
+    executor: Rc<LocalExecutor<'static>>,
+    limits: HttpLimits,
+    keys: ApiKeys,
+    guard: Guard,
+) {
     let limits = Rc::new(limits);
     let keys = Rc::new(keys);
+    let guard = Rc::new(guard);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
         let permit = slots.acquire_arc().await;
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok((stream, peer)) => (stream, peer.ip()),
             Err(e) => {
                 log::warn!("http: accept failed: {e}");
                 Timer::after(ACCEPT_BACKOFF).await;
@@ -114,10 +129,10 @@ pub async fn serve_with_keys<A: Api + 'static>(
         };
         // Replies are single small writes; Nagle would only add latency.
         let _ = stream.set_nodelay(true);
-        let (api, keys, limits) = (api.clone(), keys.clone(), limits.clone());
+        let (api, keys, limits, guard) = (api.clone(), keys.clone(), limits.clone(), guard.clone());
         executor
             .spawn(async move {
-                connection(stream, &*api, &keys, &limits).await;
+                connection(stream, peer, &*api, &keys, &guard, &limits).await;
                 drop(permit);
             })
             .detach();
@@ -145,7 +160,14 @@ struct Parsed {
 }
 
 /// Serve one connection until it closes, fails, or times out.
-async fn connection<A: Api>(mut stream: TcpStream, api: &A, keys: &ApiKeys, limits: &HttpLimits) {
+async fn connection<A: Api>(
+    mut stream: TcpStream,
+    peer: IpAddr,
+    api: &A,
+    keys: &ApiKeys,
+    guard: &Guard,
+    limits: &HttpLimits,
+) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut first = true;
     loop {
@@ -198,7 +220,12 @@ async fn connection<A: Api>(mut stream: TcpStream, api: &A, keys: &ApiKeys, limi
             content_type: parsed.content_type.as_deref(),
             body: parsed.content_length.map(|_| &buf[head_len..total]),
         };
-        let response = handler::handle(api, keys, unix_now(), &request).await;
+        let client = handler::Client {
+            guard,
+            peer,
+            now: Instant::now(),
+        };
+        let response = handler::handle_guarded(api, keys, client, unix_now(), &request).await;
         log::debug!(
             "http: {} {} -> {}",
             parsed.method,
