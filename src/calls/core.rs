@@ -217,7 +217,7 @@ pub struct CallCore {
     /// The RTP packet built in the last tick, waiting for `poll_transmit`.
     rtp_out: Box<[u8; MAX_DATAGRAM]>,
     rtp_pending: Option<(usize, SocketAddr)>,
-    /// RTCP reports the current tick may still send, and the tick's time.
+    /// RTCP reports the current tick may still send (built at `last_now`, the tick's time).
     rtcp_budget: u8,
 }
 
