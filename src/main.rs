@@ -150,6 +150,8 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     let media_ip = config.rtp.ip.unwrap_or(advertise_ip);
     let limits = HttpLimits {
         max_body: config.http.max_body_bytes,
+        max_connections: config.http.max_connections,
+        max_connections_per_client: config.http.max_connections_per_client,
         ..HttpLimits::default()
     };
     let keys = config.http.signature_keys();

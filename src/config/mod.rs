@@ -122,6 +122,11 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Most API connections open at once; beyond it a new client gets `503` at once.
+    pub max_connections: usize,
+    /// Most connections one client address may hold open, below `max_connections`, so
+    /// one misbehaving client cannot take every slot from the others (`503` beyond).
+    pub max_connections_per_client: usize,
     /// `api_key` → `api_secret` (`[http.api_keys]`): when not empty, every API request
     /// carries the SIPx signature (SPEC section 1). Secrets are never logged.
     pub api_keys: BTreeMap<String, String>,
@@ -138,6 +143,8 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 64 * 1024,
+            max_connections: 256,
+            max_connections_per_client: 32,
             api_keys: BTreeMap::new(),
             allow_unauthenticated: false,
             max_signature_validity_s: 86_400,
@@ -150,6 +157,11 @@ impl std::fmt::Debug for HttpConfig {
         f.debug_struct("HttpConfig")
             .field("listen", &self.listen)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_connections", &self.max_connections)
+            .field(
+                "max_connections_per_client",
+                &self.max_connections_per_client,
+            )
             .field("api_keys", &self.api_keys.keys().collect::<Vec<_>>())
             .field("allow_unauthenticated", &self.allow_unauthenticated)
             .field("max_signature_validity_s", &self.max_signature_validity_s)
@@ -530,6 +542,17 @@ impl Config {
         }
         if self.http.max_body_bytes < 1024 {
             return bad("http.max_body_bytes", "must be at least 1024");
+        }
+        if self.http.max_connections == 0 {
+            return bad("http.max_connections", "must be at least 1");
+        }
+        if self.http.max_connections_per_client == 0
+            || self.http.max_connections_per_client > self.http.max_connections
+        {
+            return bad(
+                "http.max_connections_per_client",
+                "must be at least 1 and at most http.max_connections",
+            );
         }
         Ok(())
     }

@@ -21,6 +21,11 @@ pub const SECRET_KEYS: &[(&[&str], &str)] = &[
     (&["webhook"], "secret"),
 ];
 
+/// Tables whose every value is a secret, keyed by a name the user chooses
+/// (`[http.api_keys]`: api_key = api_secret): `"<name>_file" = "..."` there gives the
+/// secret of `<name>` from a file.
+pub const SECRET_TABLES: &[&[&str]] = &[&["http", "api_keys"]];
+
 /// What a masked secret looks like wherever the gateway shows a configuration.
 pub const MASK: &str = "********";
 
@@ -38,6 +43,18 @@ pub fn inline_secret_files(text: &str) -> Result<Option<String>, ConfigError> {
     for (path, key) in SECRET_KEYS {
         for (name, table) in tables_at(&mut root, path) {
             changed |= inline_one(table, &name, key, credentials.as_deref())?;
+        }
+    }
+    for path in SECRET_TABLES {
+        for (name, table) in tables_at(&mut root, path) {
+            let named: Vec<String> = table
+                .keys()
+                .filter_map(|k| k.strip_suffix("_file"))
+                .map(str::to_string)
+                .collect();
+            for key in named {
+                changed |= inline_one(table, &name, &key, credentials.as_deref())?;
+            }
         }
     }
     if !changed {
@@ -59,6 +76,13 @@ pub fn inline_secret_keys(text: &str) -> Vec<String> {
         for (name, table) in tables_at(&mut root, path) {
             if table.contains_key(*key) {
                 out.push(format!("{name}.{key}"));
+            }
+        }
+    }
+    for path in SECRET_TABLES {
+        for (name, table) in tables_at(&mut root, path) {
+            for key in table.keys().filter(|k| !k.ends_with("_file")) {
+                out.push(format!("{name}.\"{key}\""));
             }
         }
     }
@@ -182,6 +206,7 @@ fn secrets_of(config: &super::Config) -> Vec<&str> {
     out.extend(config.room.trtc.socks5_password.as_deref());
     out.extend(config.trtc.apps.values().map(|a| a.secret_key.as_str()));
     out.extend(config.webhook.secret.as_deref());
+    out.extend(config.http.api_keys.values().map(String::as_str));
     out.retain(|s| !s.is_empty());
     out
 }
@@ -242,6 +267,36 @@ mod tests {
         assert_eq!(c.room.trtc.socks5_password.as_deref(), Some("pw-b"));
         assert_eq!(c.trtc.apps["1400000001"].secret_key, "key-c");
         assert_eq!(c.webhook.secret.as_deref(), Some("hook-secret-d"));
+    }
+
+    #[test]
+    fn api_secrets_come_from_files_per_key() {
+        let d = dir("apikeys");
+        std::fs::write(d.join("k1"), "first-long-secret\n").unwrap();
+        let text = format!(
+            "[http.api_keys]\n\"23456789_file\" = \"{}\"\n\"inline\" = \"k69x50j0k69x\"\n",
+            d.join("k1").display()
+        );
+        let c =
+            crate::config::Config::parse(&inline_secret_files(&text).unwrap().unwrap()).unwrap();
+        assert_eq!(c.http.api_keys["23456789"], "first-long-secret");
+        assert_eq!(c.http.api_keys["inline"], "k69x50j0k69x");
+        assert!(!c.http.api_keys.contains_key("23456789_file"));
+        // only the inline one counts as a secret written in the file
+        assert_eq!(
+            inline_secret_keys(&text),
+            vec!["http.api_keys.\"inline\"".to_string()]
+        );
+        // masked wherever the configuration is shown
+        let shown = mask_secrets(&c, &format!("{:?}", c.http.api_keys));
+        assert!(!shown.contains("first-long-secret") && !shown.contains("k69x50j0k69x"));
+        // both forms for one key is an error naming it
+        let both = format!(
+            "[http.api_keys]\n\"k_file\" = \"{}\"\n\"k\" = \"k69x50j0k69x\"\n",
+            d.join("k1").display()
+        );
+        let e = inline_secret_files(&both).unwrap_err();
+        assert!(e.0.contains("http.api_keys.k_file"), "{}", e.0);
     }
 
     #[test]

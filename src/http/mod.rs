@@ -10,6 +10,7 @@ pub mod api;
 pub mod call_error;
 pub mod callstats;
 pub mod client;
+pub mod conn_slots;
 pub mod errors;
 pub mod handler;
 pub mod policy;

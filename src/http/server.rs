@@ -16,23 +16,27 @@
 //! its own. A response write that cannot finish within `idle_timeout` drops
 //! the connection.
 //!
-//! Connection limit: when `max_connections` are open the accept loop waits
-//! for one to close; further clients wait in the kernel's listen backlog
-//! rather than getting an error (back-pressure, no work spent on them).
+//! Connection limits: at most `max_connections` at once, and at most
+//! `max_connections_per_client` from one address, so one client cannot take
+//! every slot. A connection over either limit is answered `503` JSON with
+//! `Retry-After` at once and closed, rather than left in the kernel's backlog
+//! where its client cannot tell a busy box from a dead one; at most
+//! `MAX_REFUSING` such answers are in flight, beyond that a connection is just
+//! closed, so a flood of connections costs the box a bounded amount.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Shutdown};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use smol::lock::Semaphore;
 use smol::net::{TcpListener, TcpStream};
 use smol::{LocalExecutor, Timer};
 
 use super::api::Api;
+use super::conn_slots::{ConnectionSlots, Refusal};
 use super::errors::ApiError;
 use super::handler::{self, Request};
 use super::policy::Guard;
@@ -50,6 +54,10 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 4 << 20;
 /// Pause after a failed `accept` (e.g. out of file descriptors) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Most `503` answers to connections over a limit being written at once.
+const MAX_REFUSING: usize = 64;
+/// How long a refused client waits before trying again (`Retry-After`).
+const REFUSED_RETRY_AFTER_S: u64 = 1;
 
 /// Resource limits of the HTTP server.
 ///
@@ -61,8 +69,10 @@ pub struct HttpLimits {
     pub max_body: usize,
     /// Largest request header block, request line included (431 above).
     pub max_header: usize,
-    /// Most connections served at once; more wait in the listen backlog.
+    /// Most connections served at once; more are answered `503` at once.
     pub max_connections: usize,
+    /// Most connections served at once for one client address (`503` beyond).
+    pub max_connections_per_client: usize,
     /// Time a client has to send a header block, and then its body.
     pub header_timeout: Duration,
     /// Time a keep-alive connection may stay silent between requests.
@@ -75,6 +85,7 @@ impl Default for HttpLimits {
             max_body: 64 * 1024,
             max_header: 16 * 1024,
             max_connections: 256,
+            max_connections_per_client: 32,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
         }
@@ -113,17 +124,41 @@ pub async fn serve_with_guard<A: Api + 'static>(
     keys: ApiKeys,
     guard: Guard,
 ) {
+    let slots = ConnectionSlots::new(limits.max_connections, limits.max_connections_per_client);
+    let refusing = Rc::new(Cell::new(0usize));
     let limits = Rc::new(limits);
     let keys = Rc::new(keys);
     let guard = Rc::new(guard);
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
-        let permit = slots.acquire_arc().await;
         let (stream, peer) = match listener.accept().await {
             Ok((stream, peer)) => (stream, peer.ip()),
             Err(e) => {
                 log::warn!("http: accept failed: {e}");
                 Timer::after(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let slot = match slots.take(peer) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                let line = guard.failures.borrow_mut().note(
+                    peer,
+                    Instant::now(),
+                    &format!("a connection (503: {refusal})"),
+                );
+                if let Some(line) = line {
+                    log::warn!("{line}");
+                }
+                if refusing.get() < MAX_REFUSING {
+                    refusing.set(refusing.get() + 1);
+                    let refusing = refusing.clone();
+                    executor
+                        .spawn(async move {
+                            refuse(stream, refusal).await;
+                            refusing.set(refusing.get() - 1);
+                        })
+                        .detach();
+                }
                 continue;
             }
         };
@@ -133,10 +168,20 @@ pub async fn serve_with_guard<A: Api + 'static>(
         executor
             .spawn(async move {
                 connection(stream, peer, &*api, &keys, &guard, &limits).await;
-                drop(permit);
+                drop(slot);
             })
             .detach();
     }
+}
+
+/// Answers a connection over a limit: `503` JSON saying which limit, with
+/// `Retry-After`, then closes it.
+async fn refuse(stream: TcpStream, refusal: Refusal) {
+    let _ = stream.set_nodelay(true);
+    let error = ApiError::unavailable(format!("too many connections: {refusal}"));
+    let mut response = Response::from(error);
+    response.retry_after = Some(REFUSED_RETRY_AFTER_S);
+    send_and_close(stream, response).await;
 }
 
 /// What the header phase produced.
@@ -409,9 +454,15 @@ async fn read_to(
 }
 
 /// Answer a framing-level error and close the connection.
-async fn fail(mut stream: TcpStream, error: ApiError) {
+async fn fail(stream: TcpStream, error: ApiError) {
     log::debug!("http: closing connection after {error}");
-    let bytes = Response::from(error).to_bytes(true, false);
+    send_and_close(stream, Response::from(error)).await;
+}
+
+/// Writes a last response (`Connection: close`) and closes, lingering so the
+/// client reads it.
+async fn send_and_close(mut stream: TcpStream, response: Response) {
+    let bytes = response.to_bytes(true, false);
     let deadline = Instant::now() + LINGER_TIME;
     if with_deadline(deadline, stream.write_all(&bytes))
         .await

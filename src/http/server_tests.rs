@@ -597,7 +597,11 @@ fn silent_and_idle_connections_are_closed() {
 fn many_concurrent_connections() {
     // Default (10 s) timeouts: opening 200 sockets can take a while when the
     // listen backlog overflows, and early ones must not time out meanwhile.
-    run(HttpLimits::default(), ApiKeys::new(), |addr| {
+    let limits = HttpLimits {
+        max_connections_per_client: 200,
+        ..HttpLimits::default()
+    };
+    run(limits, ApiKeys::new(), |addr| {
         let mut socks: Vec<TcpStream> = (0..200).map(|_| connect(addr)).collect();
         for s in &mut socks {
             s.write_all(&req("GET", "/trtc/callstate?id=live", "", b""))
@@ -610,22 +614,61 @@ fn many_concurrent_connections() {
     });
 }
 
+/// A TCP connection to `addr` from the loopback address `from` (127.0.0.x).
+fn connect_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    s.connect(&addr.into()).unwrap();
+    let s: TcpStream = s.into();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s
+}
+
+/// A client over a limit is answered at once: 503 JSON naming the limit, with
+/// Retry-After, without sending anything first.
+fn assert_refused(s: &mut TcpStream, what: &str) {
+    let r = read_resp(s, &mut Vec::new()).expect("an immediate 503");
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    assert_eq!(j["error"].as_str(), Some("unavailable"));
+    let msg = j["message"].as_str().unwrap_or_default();
+    assert!(msg.contains(what), "{msg}");
+    assert!(
+        r.head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{}",
+        r.head
+    );
+    assert!(wait_closed(s));
+}
+
 #[test]
-fn connection_limit_applies_back_pressure() {
+fn one_client_cannot_take_every_connection() {
     let limits = HttpLimits {
-        max_connections: 3,
+        max_connections: 4,
+        max_connections_per_client: 2,
         ..HttpLimits::default()
     };
     run(limits, ApiKeys::new(), |addr| {
-        // More clients than slots, each closing after its reply: all are served.
-        let mut socks: Vec<TcpStream> = (0..12).map(|_| connect(addr)).collect();
-        for s in &mut socks {
-            s.write_all(&req("GET", "/healthz", "Connection: close\r\n", b""))
-                .unwrap();
-        }
-        for s in &mut socks {
+        // Client A holds its two connections idle; its third is refused at once.
+        let mut a: Vec<TcpStream> = (0..2).map(|_| connect_from([127, 0, 0, 1], addr)).collect();
+        let mut a3 = connect_from([127, 0, 0, 1], addr);
+        assert_refused(&mut a3, "this address");
+        // Client B still gets in while A is at its limit.
+        let mut b: Vec<TcpStream> = (0..2).map(|_| connect_from([127, 0, 0, 2], addr)).collect();
+        for s in a.iter_mut().chain(b.iter_mut()) {
+            s.write_all(&req("GET", "/healthz", "", b"")).unwrap();
             assert_eq!(read_resp(s, &mut Vec::new()).unwrap().status, 200);
         }
+        // The server is full: a third client is refused too, saying so.
+        let mut c = connect_from([127, 0, 0, 3], addr);
+        assert_refused(&mut c, "the server");
+        // A closed connection frees its slot for its client.
+        drop(a.pop());
+        std::thread::sleep(Duration::from_millis(200));
+        let mut a4 = connect_from([127, 0, 0, 1], addr);
+        a4.write_all(&req("GET", "/healthz", "", b"")).unwrap();
+        assert_eq!(read_resp(&mut a4, &mut Vec::new()).unwrap().status, 200);
     });
 }
 
