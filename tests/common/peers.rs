@@ -61,6 +61,18 @@ impl Sipp {
     /// bound. The scenario runs in the test dir, so its `rtp_stream` WAV names (made with
     /// [`super::audio::sox_tone`]) are relative to it.
     pub fn uas(dir: &TestDir, block: &PortBlock, scenario: &str, calls: u32) -> Sipp {
+        Self::uas_with(dir, block, scenario, calls, &[])
+    }
+
+    /// Like [`Sipp::uas`], with extra arguments (e.g. `-key name value` for `[name]` in the
+    /// scenario).
+    pub fn uas_with(
+        dir: &TestDir,
+        block: &PortBlock,
+        scenario: &str,
+        calls: u32,
+        extra: &[&str],
+    ) -> Sipp {
         let sip_port = block.port(P_SIPP_UAS);
         let media_port = block.port(P_SIPP_UAS_MEDIA);
         let sf = copy_into(dir, &format!("sipp/{scenario}"));
@@ -80,7 +92,8 @@ impl Sipp {
             .args(["-p", &sip_port.to_string()])
             .args(["-mp", &media_port.to_string()])
             .args(["-cp", &block.port(P_SIPP_UAS_CP).to_string()])
-            .args(["-m", &calls.to_string()]);
+            .args(["-m", &calls.to_string()])
+            .args(extra);
         let mut proc = Proc::spawn(
             &format!("sipp-uas-{}", scenario.trim_end_matches(".xml")),
             &mut cmd,
