@@ -56,6 +56,14 @@ if [ -n "${missing// /}" ]; then
 fi
 
 # Build dependencies (libopus), then G.729's bcg729 for the `g729` feature tests.
+# The OpenAPI document is checked by the reference validator (PyPI), on the python3 the
+# tests run.
+if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
+  echo "test.sh: installing openapi-spec-validator (PyPI)" >&2
+  python3 -m pip install --quiet openapi-spec-validator ||
+    python3 -m pip install --quiet --break-system-packages openapi-spec-validator
+fi
+
 source scripts/deps.sh
 if [ ! -e /usr/include/bcg729/decoder.h ]; then
   install_packages libbcg729-dev

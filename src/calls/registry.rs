@@ -5,6 +5,7 @@ pub use super::core::Control;
 use super::log::{dtmf_webhook_body, format_line, local_timestamp, webhook_body};
 use super::state::{CallState, StateChange};
 use super::store::{unix_seconds, CallStore};
+use crate::http::CallSummary;
 use crate::media::MediaSnapshot;
 use smol::channel::Sender;
 use std::cell::RefCell;
@@ -18,6 +19,8 @@ use std::time::{Duration, SystemTime};
 pub type SharedStats = Rc<RefCell<Option<MediaSnapshot>>>;
 
 struct CallEntry {
+    /// The number dialled (empty for calls restored from the log: it is not stored).
+    number: String,
     lines: String,
     done: bool,
     last_unix: f64,
@@ -52,6 +55,7 @@ impl Registry {
             .into_iter()
             .map(|(id, c)| {
                 let entry = CallEntry {
+                    number: String::new(),
                     lines: c.lines,
                     done: c.done,
                     last_unix: c.last_unix,
@@ -75,11 +79,13 @@ impl Registry {
     pub fn begin(
         &mut self,
         id: &str,
+        number: &str,
         control: Sender<Control>,
         webhook: Option<Sender<Vec<u8>>>,
     ) -> SharedStats {
         let stats = SharedStats::default();
         let entry = CallEntry {
+            number: number.to_string(),
             lines: String::new(),
             done: false,
             last_unix: unix_seconds(SystemTime::now()),
@@ -163,6 +169,31 @@ impl Registry {
             .collect()
     }
 
+    /// Every live call and the `recent` finished ones that ended last, newest first
+    /// (by start), for `GET /trtc/calls` and the status page.
+    pub fn summaries(&self, recent: usize) -> Vec<CallSummary> {
+        let mut live = Vec::new();
+        let mut finished = Vec::new();
+        for (id, e) in &self.calls {
+            let s = summarize(id, e);
+            if e.done {
+                finished.push(s);
+            } else {
+                live.push(s);
+            }
+        }
+        let newest_end = |a: &CallSummary, b: &CallSummary| {
+            b.ended_at
+                .unwrap_or(0.0)
+                .total_cmp(&a.ended_at.unwrap_or(0.0))
+        };
+        finished.sort_by(newest_end);
+        finished.truncate(recent);
+        live.extend(finished);
+        live.sort_by(|a, b| b.started_at.total_cmp(&a.started_at));
+        live
+    }
+
     /// Number of calls counted against capacity.
     pub fn active(&self) -> usize {
         self.active
@@ -175,6 +206,34 @@ impl Registry {
     }
 }
 
+/// Unix seconds of a callstate line's timestamp (its first field), if it parses.
+fn line_unix(line: &str) -> Option<f64> {
+    let stamp = line.split(' ').next()?;
+    let t = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+    Some(t.timestamp() as f64 + f64::from(t.timestamp_subsec_micros()) / 1e6)
+}
+
+/// A call's summary, read from its state lines (so calls restored from the log after a
+/// restart are listed like the others).
+fn summarize(id: &str, e: &CallEntry) -> CallSummary {
+    let first = e.lines.lines().next().unwrap_or("");
+    let last = e.lines.lines().last().unwrap_or("");
+    // `<time> <n> <TEXT> <code>[ <reason>]`
+    let mut fields = last.splitn(4, ' ');
+    let (_, _, text, tail) = (fields.next(), fields.next(), fields.next(), fields.next());
+    let started_at = line_unix(first).unwrap_or(e.last_unix);
+    CallSummary {
+        id: id.to_string(),
+        direction: "outbound",
+        state: text.unwrap_or("CALLING").to_string(),
+        number: e.number.clone(),
+        started_at,
+        ended_at: e.done.then(|| line_unix(last).unwrap_or(e.last_unix)),
+        reason: e.done.then(|| tail.unwrap_or("").to_string()),
+        codec: e.stats.borrow().map(|s| s.codec.name()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,7 +243,7 @@ mod tests {
         let mut r = Registry::in_memory(Duration::from_secs(60));
         let (tx, _rx) = smol::channel::unbounded();
         let (wtx, wrx) = smol::channel::unbounded();
-        r.begin("ab12", tx, Some(wtx));
+        r.begin("ab12", "1002", tx, Some(wtx));
         assert_eq!(r.active(), 1);
         r.record(
             "ab12",
@@ -221,12 +280,56 @@ mod tests {
         assert!(r.callstate("ffff").is_none());
     }
 
+    fn change(state: CallState, code: u16, reason: &str) -> StateChange {
+        StateChange {
+            state,
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn summaries_list_live_calls_then_the_recent_finished_ones_newest_first() {
+        let mut r = Registry::in_memory(Duration::from_secs(60));
+        let (tx, _rx) = smol::channel::unbounded();
+        for (i, id) in ["a1", "b2", "c3", "d4"].iter().enumerate() {
+            r.begin(id, &format!("100{i}"), tx.clone(), None);
+            r.record(id, &change(CallState::Calling, 0, ""));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        r.record("a1", &change(CallState::Disconnected, 408, "ttl expired"));
+        r.record("b2", &change(CallState::Confirmed, 200, "OK"));
+        r.record("c3", &change(CallState::Disconnected, 486, "Busy Here"));
+        *r.calls["b2"].stats.borrow_mut() = Some(MediaSnapshot {
+            codec: crate::media::Codec::Pcma,
+            counters: Default::default(),
+            telephone_event: None,
+        });
+        let all = r.summaries(10);
+        let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["d4", "c3", "b2", "a1"]);
+        let b2 = &all[2];
+        assert_eq!(
+            (b2.state.as_str(), b2.number.as_str()),
+            ("CONFIRMED", "1001")
+        );
+        assert_eq!((b2.ended_at, b2.reason.as_deref()), (None, None));
+        assert_eq!(b2.codec, Some("PCMA"));
+        let a1 = &all[3];
+        assert_eq!(a1.state, "DISCONNCTD");
+        assert_eq!(a1.reason.as_deref(), Some("408 ttl expired"));
+        assert!(a1.ended_at.unwrap() >= a1.started_at && a1.started_at > 1.7e9);
+        // only the one that ended last of the finished ones, but every live call
+        let ids: Vec<String> = r.summaries(1).into_iter().map(|s| s.id).collect();
+        assert_eq!(ids, ["d4", "c3", "b2"]);
+    }
+
     #[test]
     fn prune_forgets_only_old_finished_calls() {
         let mut r = Registry::in_memory(Duration::from_secs(60));
         let (tx, _rx) = smol::channel::unbounded();
-        r.begin("a1", tx.clone(), None);
-        r.begin("b2", tx, None);
+        r.begin("a1", "1001", tx.clone(), None);
+        r.begin("b2", "1002", tx, None);
         r.record(
             "a1",
             &StateChange {

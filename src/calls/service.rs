@@ -22,6 +22,9 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+/// Finished calls `GET /trtc/calls` lists after the live ones (the status page's history).
+const RECENT_CALLS_LISTED: usize = 50;
+
 /// The call side of the gateway, shared by the HTTP server and the signal handler.
 pub struct Gateway {
     config: Config,
@@ -173,7 +176,10 @@ impl Api for Gateway {
             };
             spawn_sender(&self.executor, id.clone(), url.clone(), policy)
         });
-        let stats = self.registry.borrow_mut().begin(&id, control_tx, webhook);
+        let stats = self
+            .registry
+            .borrow_mut()
+            .begin(&id, &req.phonenumber, control_tx, webhook);
         let started_at = Instant::now();
         log::info!(
             "call {id}: startup to {} ttl {} s",
@@ -295,6 +301,10 @@ impl Api for Gateway {
                 .map_err(|_| CallError::Unavailable("the call is busy; try again".into())),
             None => Err(CallError::NotFound(format!("no running call with id {id}"))),
         }
+    }
+
+    fn calls(&self) -> Vec<crate::http::CallSummary> {
+        self.registry.borrow().summaries(RECENT_CALLS_LISTED)
     }
 
     fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, CallError> {

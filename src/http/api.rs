@@ -84,6 +84,27 @@ pub struct CallStateReply {
     pub done: bool,
 }
 
+/// One call in `GET /trtc/calls`: what someone watching the box wants at a glance.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CallSummary {
+    /// The call's id.
+    pub id: String,
+    /// `outbound` (the API dialled a phone) or `inbound` (a phone called the box).
+    pub direction: &'static str,
+    /// The latest state's text (`CALLING` … `DISCONNCTD`).
+    pub state: String,
+    /// The phone's number (empty for calls restored from before a restart).
+    pub number: String,
+    /// Unix seconds of the first state line.
+    pub started_at: f64,
+    /// Unix seconds of the DISCONNCTD line; None while the call runs.
+    pub ended_at: Option<f64>,
+    /// The final code and reason (`408 ttl expired`); None while the call runs.
+    pub reason: Option<String>,
+    /// The phone leg's codec once media was negotiated.
+    pub codec: Option<&'static str>,
+}
+
 /// What the HTTP layer needs from the call side.
 ///
 /// Single-threaded: implementors use `Rc`/`RefCell`; the futures are not `Send`.
@@ -101,6 +122,8 @@ pub trait Api {
     fn dtmf(&self, id: &str, digits: &str) -> Result<(), CallError>;
     /// The call's latest media figures, for `/trtc/callstats`.
     fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, CallError>;
+    /// Live calls and the most recent finished ones, newest first (`GET /trtc/calls`).
+    fn calls(&self) -> Vec<CallSummary>;
 }
 
 /// Parse and validate a startup body. All of SPEC section 1's rules live here.

@@ -161,6 +161,11 @@ async fn answer<A: Api>(
     };
     match route {
         Route::Health => Ok(Response::ok(br#"{"status":"ok"}"#.to_vec())),
+        Route::OpenApi => Ok(Response::ok(super::openapi::document())),
+        Route::Calls => {
+            let calls = serde_json::json!({ "calls": api.calls() });
+            Ok(Response::ok(calls.to_string().into_bytes()))
+        }
         Route::Startup => {
             let request = api::parse_startup(body)?;
             // The limit before the number policy, so refused numbers count too and the
@@ -261,6 +266,10 @@ mod tests {
             } else {
                 Err(CallError::NotFound("no such call".into()))
             }
+        }
+
+        fn calls(&self) -> Vec<crate::http::CallSummary> {
+            Vec::new()
         }
 
         fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, CallError> {

@@ -13,6 +13,7 @@ pub mod client;
 pub mod conn_slots;
 pub mod errors;
 pub mod handler;
+pub mod openapi;
 pub mod policy;
 pub mod response;
 pub mod router;
@@ -24,7 +25,7 @@ pub mod webhook_target;
 #[cfg(test)]
 mod server_tests;
 
-pub use api::{Api, CallStateReply, StartupRequest, TrtcParams};
+pub use api::{Api, CallStateReply, CallSummary, StartupRequest, TrtcParams};
 pub use call_error::CallError;
 pub use errors::ApiError;
 pub use policy::{Guard, NumberPolicy};

@@ -18,16 +18,42 @@ pub enum Route {
     Dtmf,
     /// `GET /trtc/callstats?id=` (extension): the call's media statistics.
     CallStats,
+    /// `GET /trtc/calls` (extension): live and recent calls, newest first.
+    Calls,
+    /// `GET /openapi.json` (extension): the OpenAPI document of every route here.
+    OpenApi,
     /// `GET /healthz` (extension, for systemd/monitoring; not signed).
     Health,
 }
+
+/// Every route with the paths it answers on (the `/v2205` SIPx aliases included), so
+/// the OpenAPI document can be checked against the router: nothing missing, nothing
+/// extra.
+pub const ROUTES: &[(Route, &str)] = &[
+    (Route::Startup, "/trtc/startup"),
+    (Route::Shutdown, "/trtc/shutdown"),
+    (Route::CallState, "/trtc/callstate"),
+    (Route::Dtmf, "/trtc/dtmf"),
+    (Route::CallStats, "/trtc/callstats"),
+    (Route::Calls, "/trtc/calls"),
+    (Route::Startup, "/v2205/trtc/startup"),
+    (Route::Shutdown, "/v2205/trtc/shutdown"),
+    (Route::CallState, "/v2205/trtc/callstate"),
+    (Route::Dtmf, "/v2205/trtc/dtmf"),
+    (Route::CallStats, "/v2205/trtc/callstats"),
+    (Route::Calls, "/v2205/trtc/calls"),
+    (Route::OpenApi, "/openapi.json"),
+    (Route::Health, "/healthz"),
+];
 
 impl Route {
     /// The one method each route answers; also the `Allow` header of a 405.
     pub fn method(self) -> &'static str {
         match self {
             Route::Startup | Route::Shutdown | Route::Dtmf => "POST",
-            Route::CallState | Route::CallStats | Route::Health => "GET",
+            Route::CallState | Route::CallStats | Route::Calls | Route::OpenApi | Route::Health => {
+                "GET"
+            }
         }
     }
 
@@ -83,20 +109,11 @@ fn strip_scheme(target: &str) -> Option<&str> {
 
 /// Match a method and path (no query) to a route.
 pub fn route(method: &str, path: &str) -> Result<Route, RouteError> {
-    let api_path = path.strip_prefix("/v2205").unwrap_or(path);
-    let r = match api_path {
-        "/trtc/startup" => Route::Startup,
-        "/trtc/shutdown" => Route::Shutdown,
-        "/trtc/callstate" => Route::CallState,
-        "/trtc/dtmf" => Route::Dtmf,
-        "/trtc/callstats" => Route::CallStats,
-        "/healthz" if path == "/healthz" => Route::Health,
-        _ => {
-            return Err(RouteError {
-                error: ApiError::not_found("no such path"),
-                allow: None,
-            })
-        }
+    let Some(r) = ROUTES.iter().find(|(_, p)| *p == path).map(|(r, _)| *r) else {
+        return Err(RouteError {
+            error: ApiError::not_found("no such path"),
+            allow: None,
+        });
     };
     if method == r.method() {
         Ok(r)

@@ -55,6 +55,10 @@ impl Api for Fake {
         }
     }
 
+    fn calls(&self) -> Vec<crate::http::CallSummary> {
+        Vec::new()
+    }
+
     fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, CallError> {
         if id == "live" {
             Ok(crate::media::MediaSnapshot {
