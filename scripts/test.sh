@@ -20,6 +20,7 @@ declare -A PKG=(
   [ip]=iproute2
   [ffmpeg]=ffmpeg
   [linphonec]=linphone-cli
+  [promtool]=prometheus
 )
 
 missing_tools() {
@@ -37,7 +38,7 @@ missing="$(missing_tools | sort -u | tr '\n' ' ')"
 if [ -n "${missing// /}" ]; then
   echo "test.sh: missing: $missing— installing the test peers" >&2
   if [ "$(id -u)" -ne 0 ]; then
-    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 ffmpeg linphone-cli" >&2
+    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 ffmpeg linphone-cli prometheus" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -47,7 +48,7 @@ if [ -n "${missing// /}" ]; then
   export DEPS_APT_UPDATED=1
   apt-get install -y --no-install-recommends \
     sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 \
-    ffmpeg linphone-cli
+    ffmpeg linphone-cli prometheus
   missing="$(missing_tools | sort -u | tr '\n' ' ')"
   if [ -n "${missing// /}" ]; then
     echo "test.sh: still missing after install: $missing" >&2

@@ -11,6 +11,7 @@ pub mod health;
 pub mod http;
 pub mod logger;
 pub mod media;
+pub mod metrics;
 pub mod notify;
 pub mod room;
 pub mod room_config;

@@ -6,13 +6,14 @@ use super::log::{dtmf_webhook_body, format_line, local_timestamp, webhook_body};
 use super::state::{CallState, StateChange};
 use super::store::{unix_seconds, CallStore};
 use crate::http::CallSummary;
-use crate::media::MediaSnapshot;
+use crate::media::{MediaSnapshot, MediaStats};
+use crate::metrics::{end_reason_class, metrics, Metrics, LIVE_STATES};
 use smol::channel::Sender;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The latest media statistics of a call, written by its task about once a second and
 /// at its end, read by `/trtc/callstats`.
@@ -21,6 +22,10 @@ pub type SharedStats = Rc<RefCell<Option<MediaSnapshot>>>;
 struct CallEntry {
     /// The number dialled (empty for calls restored from the log: it is not stored).
     number: String,
+    /// When `/trtc/startup` registered it (for the set-up time metric).
+    begun: Instant,
+    /// Whether the 200 OK (CONNECTING) has been seen, so set-up is measured once.
+    answered: bool,
     lines: String,
     done: bool,
     last_unix: f64,
@@ -32,6 +37,8 @@ struct CallEntry {
 /// The registry. Single-threaded: shared as `Rc<RefCell<Registry>>`.
 pub struct Registry {
     calls: HashMap<String, CallEntry>,
+    /// Media counters of the calls that ended, so exported totals never go back.
+    finished_media: MediaTotals,
     active: usize,
     store: Option<CallStore>,
     retention: Duration,
@@ -42,6 +49,7 @@ impl Registry {
     pub fn in_memory(retention: Duration) -> Self {
         Registry {
             calls: HashMap::new(),
+            finished_media: MediaTotals::default(),
             active: 0,
             store: None,
             retention,
@@ -56,6 +64,8 @@ impl Registry {
             .map(|(id, c)| {
                 let entry = CallEntry {
                     number: String::new(),
+                    begun: Instant::now(),
+                    answered: true,
                     lines: c.lines,
                     done: c.done,
                     last_unix: c.last_unix,
@@ -68,6 +78,7 @@ impl Registry {
             .collect();
         Ok(Registry {
             calls,
+            finished_media: MediaTotals::default(),
             active: 0,
             store: Some(store),
             retention,
@@ -86,6 +97,8 @@ impl Registry {
         let stats = SharedStats::default();
         let entry = CallEntry {
             number: number.to_string(),
+            begun: Instant::now(),
+            answered: false,
             lines: String::new(),
             done: false,
             last_unix: unix_seconds(SystemTime::now()),
@@ -139,7 +152,20 @@ impl Registry {
                 log::warn!("call {id}: webhook queue full, notification dropped");
             }
         }
+        if change.state == CallState::Connecting && !entry.answered {
+            entry.answered = true;
+            if let Some(m) = metrics() {
+                m.setup_seconds.observe(entry.begun.elapsed().as_secs_f64());
+            }
+        }
         if change.state == CallState::Disconnected {
+            if let Some(m) = metrics() {
+                let class = end_reason_class(change.code, &change.reason);
+                m.calls_ended.with_label_values(&[class]).inc();
+            }
+            if let Some(s) = *entry.stats.borrow() {
+                self.finished_media.add(&s.counters);
+            }
             entry.done = true;
             entry.control = None;
             entry.webhook = None; // the sender task drains what is queued, then ends
@@ -194,6 +220,49 @@ impl Registry {
         live
     }
 
+    /// Brings the metrics that describe the calls as they are now up to date: live calls
+    /// by state, media totals (ended calls plus the live ones' latest figures), jitter
+    /// and RTT over the live calls. Called at each scrape.
+    pub fn export_metrics(&self, m: &Metrics) {
+        let mut live: HashMap<&str, i64> = LIVE_STATES.iter().map(|s| (*s, 0)).collect();
+        let mut media = self.finished_media;
+        let (mut depths, mut rtts) = (Vec::new(), Vec::new());
+        for e in self.calls.values().filter(|e| !e.done) {
+            let state = e
+                .lines
+                .lines()
+                .last()
+                .and_then(|l| l.split(' ').nth(2))
+                .unwrap_or("CALLING");
+            if let Some(n) = live.get_mut(state) {
+                *n += 1;
+            }
+            if let Some(s) = *e.stats.borrow() {
+                media.add(&s.counters);
+                depths.push(f64::from(s.counters.jitter_depth_ms) / 1e3);
+                rtts.extend(s.counters.rtt_us.map(|us| f64::from(us) / 1e6));
+            }
+        }
+        for (state, n) in live {
+            m.calls_live.with_label_values(&[state, "outbound"]).set(n);
+        }
+        Metrics::raise_to(&m.rtp_packets.with_label_values(&["in"]), media.rx_packets);
+        Metrics::raise_to(&m.rtp_packets.with_label_values(&["out"]), media.tx_packets);
+        Metrics::raise_to(&m.rtp_lost, media.lost);
+        Metrics::raise_to(&m.rtp_late, media.late);
+        Metrics::raise_to(&m.concealed_frames, media.concealed);
+        for (gauge, values) in [(&m.jitter_depth, &depths), (&m.rtt, &rtts)] {
+            let max = values.iter().copied().fold(0.0, f64::max);
+            let mean = if values.is_empty() {
+                0.0
+            } else {
+                values.iter().sum::<f64>() / values.len() as f64
+            };
+            gauge.with_label_values(&["max"]).set(max);
+            gauge.with_label_values(&["mean"]).set(mean);
+        }
+    }
+
     /// Number of calls counted against capacity.
     pub fn active(&self) -> usize {
         self.active
@@ -203,6 +272,26 @@ impl Registry {
     pub fn prune(&mut self, now: SystemTime) {
         let horizon = unix_seconds(now) - self.retention.as_secs_f64();
         self.calls.retain(|_, e| !e.done || e.last_unix >= horizon);
+    }
+}
+
+/// Sums of the media counters the metrics export.
+#[derive(Debug, Clone, Copy, Default)]
+struct MediaTotals {
+    rx_packets: u64,
+    tx_packets: u64,
+    lost: u64,
+    late: u64,
+    concealed: u64,
+}
+
+impl MediaTotals {
+    fn add(&mut self, s: &MediaStats) {
+        self.rx_packets += s.rx_packets;
+        self.tx_packets += s.tx_packets;
+        self.lost += u64::try_from(s.rx_lost).unwrap_or(0);
+        self.late += s.late;
+        self.concealed += s.concealed_frames;
     }
 }
 

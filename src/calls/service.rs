@@ -217,11 +217,18 @@ impl Api for Gateway {
         let mut room = match entered {
             Some(Ok(room)) => room,
             Some(Err(e)) => {
+                if let Some(m) = crate::metrics::metrics() {
+                    let code = e.code.to_string();
+                    m.room_errors.with_label_values(&[&code]).inc();
+                }
                 let reason = format!("room entry failed: {e}");
                 self.fail_setup(&id, &mut core, None, reason.clone());
                 return Err(CallError::RoomFailed(reason));
             }
             None => {
+                if let Some(m) = crate::metrics::metrics() {
+                    m.room_errors.with_label_values(&["timeout"]).inc();
+                }
                 let reason = "room entry timed out".to_string();
                 self.fail_setup(&id, &mut core, None, reason.clone());
                 return Err(CallError::RoomFailed(reason));
@@ -301,6 +308,14 @@ impl Api for Gateway {
                 .map_err(|_| CallError::Unavailable("the call is busy; try again".into())),
             None => Err(CallError::NotFound(format!("no running call with id {id}"))),
         }
+    }
+
+    fn metrics(&self) -> Vec<u8> {
+        let Some(m) = crate::metrics::metrics() else {
+            return Vec::new();
+        };
+        self.registry.borrow().export_metrics(m);
+        m.encode()
     }
 
     fn calls(&self) -> Vec<crate::http::CallSummary> {

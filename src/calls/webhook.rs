@@ -41,6 +41,13 @@ async fn deliver_all(call_id: String, url: String, policy: WebhookPolicy, rx: Re
     }
 }
 
+/// Counts one webhook outcome (`delivered`, `retried`, `failed`) in the metrics.
+fn count(result: &str) {
+    if let Some(m) = crate::metrics::metrics() {
+        m.webhooks.with_label_values(&[result]).inc();
+    }
+}
+
 async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u8]) {
     let mut backoff = Duration::from_millis(250);
     for attempt in 0..=policy.retries {
@@ -48,6 +55,9 @@ async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u
             Ok(status) if status < 500 => {
                 if status >= 300 {
                     log::warn!("call {call_id}: webhook answered {status}; not retried");
+                    count("failed");
+                } else {
+                    count("delivered");
                 }
                 return;
             }
@@ -62,6 +72,7 @@ async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u
                 | ClientError::Refused(_)),
             ) => {
                 log::warn!("call {call_id}: webhook cannot be delivered: {e}; not retried");
+                count("failed");
                 return;
             }
             Err(e) => log::warn!(
@@ -70,6 +81,7 @@ async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u
             ),
         }
         if attempt < policy.retries {
+            count("retried");
             async_io::Timer::after(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(4));
         }
@@ -78,4 +90,5 @@ async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u
         "call {call_id}: webhook given up after {} attempts",
         policy.retries + 1
     );
+    count("failed");
 }

@@ -136,6 +136,9 @@ pub struct HttpConfig {
     /// Signatures whose `expire_at` lies further ahead than this are refused (401), so a
     /// leaked URL cannot be valid forever; 0 = no limit.
     pub max_signature_validity_s: u64,
+    /// `/metrics` without a signature (Prometheus scrapers cannot sign); it shows call
+    /// counts and rates, no numbers or ids.
+    pub metrics_public: bool,
 }
 
 impl Default for HttpConfig {
@@ -148,6 +151,7 @@ impl Default for HttpConfig {
             api_keys: BTreeMap::new(),
             allow_unauthenticated: false,
             max_signature_validity_s: 86_400,
+            metrics_public: false,
         }
     }
 }
@@ -165,6 +169,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("api_keys", &self.api_keys.keys().collect::<Vec<_>>())
             .field("allow_unauthenticated", &self.allow_unauthenticated)
             .field("max_signature_validity_s", &self.max_signature_validity_s)
+            .field("metrics_public", &self.metrics_public)
             .finish()
     }
 }
@@ -177,6 +182,7 @@ impl HttpConfig {
             keys.insert(key.clone(), secret.clone());
         }
         keys.set_max_ahead(Some(self.max_signature_validity_s).filter(|s| *s > 0));
+        keys.set_metrics_public(self.metrics_public);
         keys
     }
 }

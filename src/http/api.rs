@@ -124,6 +124,8 @@ pub trait Api {
     fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, CallError>;
     /// Live calls and the most recent finished ones, newest first (`GET /trtc/calls`).
     fn calls(&self) -> Vec<CallSummary>;
+    /// The Prometheus text exposition of the gateway's metrics, brought up to date.
+    fn metrics(&self) -> Vec<u8>;
 }
 
 /// Parse and validate a startup body. All of SPEC section 1's rules live here.

@@ -149,7 +149,8 @@ async fn answer<A: Api>(
     query: &Query,
     req: &Request<'_>,
 ) -> Result<Response, Refusal> {
-    if route.is_signed() {
+    let public = route == Route::Metrics && keys.metrics_public();
+    if route.is_signed() && !public {
         signature::check(query, keys, now_unix)?;
     }
     let body = if route.has_body() {
@@ -162,6 +163,8 @@ async fn answer<A: Api>(
     match route {
         Route::Health => Ok(Response::ok(br#"{"status":"ok"}"#.to_vec())),
         Route::OpenApi => Ok(Response::ok(super::openapi::document())),
+        Route::Metrics => Ok(Response::ok(api.metrics())
+            .with_content_type("text/plain; version=0.0.4; charset=utf-8")),
         Route::Calls => {
             let calls = serde_json::json!({ "calls": api.calls() });
             Ok(Response::ok(calls.to_string().into_bytes()))
@@ -266,6 +269,10 @@ mod tests {
             } else {
                 Err(CallError::NotFound("no such call".into()))
             }
+        }
+
+        fn metrics(&self) -> Vec<u8> {
+            b"# no metrics in this fake\n".to_vec()
         }
 
         fn calls(&self) -> Vec<crate::http::CallSummary> {

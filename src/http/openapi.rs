@@ -1,5 +1,5 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 document of the API, written by hand as JSON
-//! (`openapi.json` beside this file) and embedded in the binary, so client authors can
+//! `GET /openapi.json`: the OpenAPI 3.1 document of the API (`openapi.json` beside this
+//! file, written by `scripts/openapi.py`), embedded in the binary, so client authors can
 //! generate code or browse it without a build step. A unit test keeps its paths equal to
 //! the router's, and the test suite validates it with `openapi-spec-validator`.
 

@@ -1,7 +1,8 @@
 //! An HTTP response and its wire form.
 //!
-//! Every reply of the gateway is JSON with a `Content-Length`; keeping the
-//! serialization in one place guarantees that (SPEC: never HTML, never chunked).
+//! Every reply of the gateway has a `Content-Length` and, errors always, is JSON;
+//! keeping the serialization in one place guarantees that (SPEC: never an HTML error,
+//! never chunked).
 
 use super::errors::ApiError;
 
@@ -17,6 +18,9 @@ pub struct Response {
     pub allow: Option<&'static str>,
     /// `Retry-After` header value in seconds, for 429 replies.
     pub retry_after: Option<u64>,
+    /// Content type when the body is not JSON (`/metrics`' text format, the status
+    /// page); None = JSON.
+    pub content_type: Option<&'static str>,
 }
 
 impl Response {
@@ -27,16 +31,25 @@ impl Response {
             body,
             allow: None,
             retry_after: None,
+            content_type: None,
         }
+    }
+
+    /// The same reply with another content type than JSON.
+    pub fn with_content_type(mut self, content_type: &'static str) -> Self {
+        self.content_type = Some(content_type);
+        self
     }
 
     /// Serialize to bytes. `close` adds `Connection: close`; `keep_alive_http10`
     /// adds `Connection: keep-alive` for HTTP/1.0 clients that asked for it.
     pub fn to_bytes(&self, close: bool, keep_alive_http10: bool) -> Vec<u8> {
         let mut head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n",
             self.status,
             reason(self.status),
+            self.content_type
+                .unwrap_or("application/json; charset=utf-8"),
             self.body.len()
         );
         if let Some(allow) = self.allow {
@@ -67,6 +80,7 @@ impl From<ApiError> for Response {
             body: e.to_json(),
             allow,
             retry_after: None,
+            content_type: None,
         }
     }
 }

@@ -22,6 +22,8 @@ pub enum Route {
     Calls,
     /// `GET /openapi.json` (extension): the OpenAPI document of every route here.
     OpenApi,
+    /// `GET /metrics` (extension): Prometheus text format.
+    Metrics,
     /// `GET /healthz` (extension, for systemd/monitoring; not signed).
     Health,
 }
@@ -43,6 +45,7 @@ pub const ROUTES: &[(Route, &str)] = &[
     (Route::CallStats, "/v2205/trtc/callstats"),
     (Route::Calls, "/v2205/trtc/calls"),
     (Route::OpenApi, "/openapi.json"),
+    (Route::Metrics, "/metrics"),
     (Route::Health, "/healthz"),
 ];
 
@@ -51,9 +54,12 @@ impl Route {
     pub fn method(self) -> &'static str {
         match self {
             Route::Startup | Route::Shutdown | Route::Dtmf => "POST",
-            Route::CallState | Route::CallStats | Route::Calls | Route::OpenApi | Route::Health => {
-                "GET"
-            }
+            Route::CallState
+            | Route::CallStats
+            | Route::Calls
+            | Route::OpenApi
+            | Route::Metrics
+            | Route::Health => "GET",
         }
     }
 
@@ -105,6 +111,15 @@ fn strip_scheme(target: &str) -> Option<&str> {
         }
     }
     None
+}
+
+/// The `path` label of a request's metrics: the route's own path, `other` for paths no
+/// route has (so strangers' paths cannot grow the label set).
+pub fn metrics_path(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|(_, p)| *p == path)
+        .map_or("other", |(_, p)| p)
 }
 
 /// Match a method and path (no query) to a route.

@@ -271,6 +271,7 @@ async fn connection<A: Api>(
             now: Instant::now(),
         };
         let response = handler::handle_guarded(api, keys, client, unix_now(), &request).await;
+        count_request(&parsed.target, response.status);
         log::debug!(
             "http: {} {} -> {}",
             parsed.method,
@@ -295,6 +296,16 @@ async fn connection<A: Api>(
         if close {
             return close_stream(stream, !buf.is_empty()).await;
         }
+    }
+}
+
+/// Counts an answered request in the metrics, by route and status.
+fn count_request(target: &str, status: u16) {
+    if let Some(m) = crate::metrics::metrics() {
+        let path = super::router::metrics_path(super::router::split_target(target).0);
+        m.api_requests
+            .with_label_values(&[path, &status.to_string()])
+            .inc();
     }
 }
 

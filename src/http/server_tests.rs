@@ -55,6 +55,10 @@ impl Api for Fake {
         }
     }
 
+    fn metrics(&self) -> Vec<u8> {
+        b"# no metrics in this fake\n".to_vec()
+    }
+
     fn calls(&self) -> Vec<crate::http::CallSummary> {
         Vec::new()
     }
@@ -693,6 +697,28 @@ fn signature_checked_when_keys_configured() {
         assert_eq!(r.status, 200);
         let r = exchange(addr, &req("GET", "/healthz", "", b""));
         assert_eq!(r.status, 200);
+    });
+}
+
+#[test]
+fn metrics_are_signed_unless_made_public() {
+    let mut keys = ApiKeys::new();
+    keys.insert("23456789", "k69x50j0");
+    run(test_limits(), keys.clone(), |addr| {
+        let r = exchange(addr, &req("GET", "/metrics", "", b""));
+        assert_eq!(r.status, 401);
+    });
+    keys.set_metrics_public(true);
+    run(test_limits(), keys, |addr| {
+        let r = exchange(addr, &req("GET", "/metrics", "", b""));
+        assert_eq!(r.status, 200);
+        assert!(r
+            .head
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain"));
+        // only /metrics: the API still wants its signature
+        let r = exchange(addr, &req("GET", "/trtc/calls", "", b""));
+        assert_eq!(r.status, 401);
     });
 }
 

@@ -26,6 +26,7 @@ use super::router::Query;
 pub struct ApiKeys {
     secrets: HashMap<String, String>,
     max_ahead_s: Option<u64>,
+    metrics_public: bool,
 }
 
 impl ApiKeys {
@@ -43,6 +44,17 @@ impl ApiKeys {
     /// leaked URL cannot be signed "forever" (SPEC: optional).
     pub fn set_max_ahead(&mut self, secs: Option<u64>) {
         self.max_ahead_s = secs;
+    }
+
+    /// `[http] metrics_public`: `/metrics` answers without a signature (Prometheus
+    /// scrapers cannot sign); everything else still needs one.
+    pub fn set_metrics_public(&mut self, public: bool) {
+        self.metrics_public = public;
+    }
+
+    /// Whether `/metrics` is open without a signature.
+    pub fn metrics_public(&self) -> bool {
+        self.metrics_public
     }
 
     /// True when no key is configured and the check passes everything.
