@@ -11,6 +11,7 @@ pub mod health;
 pub mod http;
 pub mod logger;
 pub mod media;
+pub mod net;
 pub mod notify;
 pub mod room;
 pub mod room_config;
