@@ -106,6 +106,7 @@ fn an_untrusted_flood_gets_no_answer_costs_no_memory_and_spares_the_call() {
     );
 
     let rss_after = rig.gw.rss_kib();
+    eprintln!("flood: {sent} requests, {answers} answers, RSS {rss_before} -> {rss_after} KiB");
     assert!(
         rss_after <= rss_before + RSS_SLACK_KIB,
         "gateway RSS grew from {rss_before} KiB to {rss_after} KiB under {sent} untrusted requests"
