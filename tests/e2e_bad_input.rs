@@ -372,6 +372,14 @@ fn bad_config_is_refused_naming_the_key() {
             format!("{good}\n[webhook]\nca_file = \"/nonexistent/ca.pem\"\n"),
             &["webhook.ca_file"],
         ),
+        (
+            "sip.trusted",
+            good.replace(
+                "[sip]\nlisten = \"127.0.0.1:0\"",
+                "[sip]\nlisten = \"127.0.0.1:0\"\ntrusted = [\"10.0.0.0/33\"]",
+            ),
+            &["sip.trusted", "10.0.0.0/33"],
+        ),
         ("syntax", format!("{good}\n[[[ broken"), &[]),
     ];
     for (what, toml, keys) in cases {

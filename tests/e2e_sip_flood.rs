@@ -24,8 +24,12 @@ const RSS_SLACK_KIB: u64 = 4 * 1024;
 
 /// One flood request: distinct branch and Call-ID; every tenth carries 40 Via entries.
 fn request(i: usize, local: SocketAddr, gw: SocketAddr) -> Vec<u8> {
-    let method = if i % 2 == 0 { "OPTIONS" } else { "INVITE" };
-    let extra_vias: String = if i % 10 == 0 {
+    let method = if i.is_multiple_of(2) {
+        "OPTIONS"
+    } else {
+        "INVITE"
+    };
+    let extra_vias: String = if i.is_multiple_of(10) {
         (1..40)
             .map(|k| format!("Via: SIP/2.0/UDP 198.51.100.{k}:5060;branch=z9hG4bKv{i}x{k}\r\n"))
             .collect()
