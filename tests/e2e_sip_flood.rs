@@ -2,14 +2,17 @@
 //! (127.0.0.2; only 127.0.0.1 and ::1 are trusted by default) during a live call with sipp
 //! as the phone. The flooder gets no answer at all, the gateway's memory stays flat, the
 //! call goes on and ends normally with its audio intact both ways; and a trusted source
-//! (127.0.0.1) still gets 200 to OPTIONS.
+//! (127.0.0.1) still gets 200 to OPTIONS. Also: `[sip] trusted` replaces the default, and
+//! the trunk's address is trusted whatever it says.
 
 mod common;
 
-use common::audio::assert_wav_tone;
-use common::callstate::{assert_answered, assert_ending, show};
+use common::callstate::show;
+use common::gateway::{Gateway, GatewayConfig};
+use common::net::PortBlock;
 use common::rig::Rig;
 use common::sip::options_ping;
+use common::tmp::TestDir;
 use common::wait::secs;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -133,12 +136,44 @@ fn an_untrusted_flood_gets_no_answer_costs_no_memory_and_spares_the_call() {
 
     let (state, done) = rig.gw.callstate(&id);
     assert!(!done, "the call must survive the flood:\n{}", show(&state));
-    rig.gw.shutdown(&id);
-    let lines = rig.gw.wait_done(&id, secs(30));
-    rig.uas.proc.assert_success(secs(20));
-    assert_answered(&lines);
-    assert_ending(&lines, 200, "shutdown requested");
-    assert_wav_tone(&rig.gw.recording(&id), 440.0);
-    rig.assert_phone_heard(1000.0);
-    rig.gw.assert_healthy();
+    rig.shutdown_and_assert_unhurt(&id);
+}
+
+/// `[sip] trusted` replaces the loopback default, and the trunk (the `[sip.outbound] uri`
+/// host) is trusted whatever the list says: with the trunk on 127.0.0.1 an OPTIONS from
+/// there is answered, with the trunk elsewhere the same OPTIONS gets nothing.
+#[test]
+fn the_trunk_is_trusted_whatever_the_list_says() {
+    let dir = TestDir::new("sip-trust-trunk");
+    let block = PortBlock::new();
+    let start = |trunk: &str| {
+        let cfg = GatewayConfig::new(&dir, &block, format!("sip:{{number}}@{trunk}"));
+        let toml = cfg.to_toml().replacen(
+            "[sip]\nlisten = \"127.0.0.1:0\"\n",
+            "[sip]\nlisten = \"127.0.0.1:0\"\ntrusted = [\"192.0.2.0/24\"]\n",
+            1,
+        );
+        assert!(
+            toml.contains("trusted = "),
+            "the test failed to set [sip] trusted"
+        );
+        Gateway::start_with_text(&dir, &toml)
+    };
+    let mut gw = start(&format!("127.0.0.1:{}", block.port(10)));
+    assert_eq!(
+        options_ping(gw.sip, Duration::from_secs(3)),
+        Some(200),
+        "the trunk's address (127.0.0.1) must be answered:\n{}",
+        gw.proc.log_tail(20)
+    );
+    gw.assert_healthy();
+    drop(gw);
+    let mut gw = start(&format!("127.0.0.3:{}", block.port(10)));
+    assert_eq!(
+        options_ping(gw.sip, Duration::from_secs(3)),
+        None,
+        "127.0.0.1 is neither in [sip] trusted nor the trunk"
+    );
+    assert!(gw.proc.log_text().contains("from untrusted sources"));
+    gw.assert_healthy();
 }
