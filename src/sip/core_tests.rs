@@ -1434,3 +1434,33 @@ fn requests_whose_answer_would_reflect_too_much_are_dropped() {
     let s = h.core.stats();
     assert_eq!((s.oversized_dropped, s.transactions), (1, 1));
 }
+
+#[test]
+fn without_a_live_call_untrusted_requests_are_not_even_parsed() {
+    let mut h = Harness::new();
+    // Malformed, but a request line from a stranger: dropped as untrusted, not as garbage.
+    h.recv_from(stranger(), b"OPTIONS sip:x SIP/2.0\r\n\r\n");
+    h.recv_from(stranger(), b"\r\n\r\n");
+    h.recv_from(stranger(), b"\x16\x03\x01\x02\x00");
+    // Responses are still read (and, matching nothing, dropped as strays).
+    h.recv_from(
+        stranger(),
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKnone\r\n\
+From: <sip:a@10.0.0.1>;tag=1\r\nTo: <sip:b@10.0.0.2>;tag=2\r\nCall-ID: none\r\nCSeq: 1 INVITE\r\n\r\n",
+    );
+    assert!(h.sent().is_empty());
+    let s = h.core.stats();
+    assert_eq!(
+        (
+            s.untrusted_dropped,
+            s.keepalives,
+            s.garbage,
+            s.stray_responses
+        ),
+        (1, 1, 1, 1)
+    );
+    // With a call alive the request must be parsed to look for its dialog: then it is garbage.
+    h.invite();
+    h.recv_from(stranger(), b"OPTIONS sip:x SIP/2.0\r\n\r\n");
+    assert_eq!(h.core.stats().garbage, 2);
+}

@@ -250,6 +250,17 @@ impl Shared {
     }
 }
 
+/// Whether a datagram starts like a request (a start line that is not a status line),
+/// without parsing it; leading CRLFs (keep-alives) are skipped as the parser does.
+fn looks_like_request(data: &[u8]) -> bool {
+    let start = data
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .unwrap_or(data.len());
+    let head = data.get(start..).unwrap_or_default();
+    head.first().is_some_and(u8::is_ascii_uppercase) && !head.starts_with(b"SIP/")
+}
+
 /// How often at most the core logs that it dropped requests from untrusted sources: a
 /// flood must not become a flood of log lines.
 const UNTRUSTED_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -335,18 +346,23 @@ impl SipCore {
     /// Whether a request may reach the transaction layer (see the module doc). Checked
     /// before any transaction exists, so a refused request leaves no trace but a counter.
     fn admit(&mut self, now: Instant, from: SocketAddr, req: &Request) -> bool {
+        let allowed = self.is_trusted(from.ip())
+            || (req.to().is_some_and(|t| t.tag.is_some())
+                && self.calls.values().any(|c| c.matches(req)));
+        if !allowed {
+            self.drop_untrusted(now, from);
+            return false;
+        }
         if !req.echo_is_bounded() {
             self.oversized_dropped += 1;
             return false;
         }
-        if self.is_trusted(from.ip()) {
-            return true;
-        }
-        let in_dialog = req.to().is_some_and(|t| t.tag.is_some())
-            && self.calls.values().any(|c| c.matches(req));
-        if in_dialog {
-            return true;
-        }
+        true
+    }
+
+    /// Counts a request dropped for its source, and logs at most one line per
+    /// [`UNTRUSTED_LOG_EVERY`] with the drops since the last one.
+    fn drop_untrusted(&mut self, now: Instant, from: SocketAddr) {
         self.untrusted_dropped += 1;
         self.untrusted_unlogged += 1;
         let due = self
@@ -361,7 +377,6 @@ impl SipCore {
             self.untrusted_logged_at = Some(now);
             self.untrusted_unlogged = 0;
         }
-        false
     }
 
     /// Start an outbound call: the INVITE, carrying the offer built from `media`, leaves with
@@ -425,6 +440,12 @@ impl SipCore {
 
     /// A datagram arrived. Anything that is not SIP is counted and dropped.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if self.calls.is_empty() && looks_like_request(data) && !self.is_trusted(from.ip()) {
+            // No live dialog it could belong to: dropped before it is even parsed, so a
+            // stranger's flood costs an address comparison per datagram.
+            self.drop_untrusted(now, from);
+            return;
+        }
         match parse(data) {
             Err(ParseError::Empty) => self.keepalives += 1,
             Err(e) => {
