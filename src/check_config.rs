@@ -101,6 +101,7 @@ pub fn report(path: &Path, config: &Config, advertise_ip: IpAddr) -> String {
     let _ = writeln!(out, "\nroom backend: {}", room_backend(config));
     let _ = writeln!(out, "\npolicy: {}", policy(config));
     let _ = writeln!(out, "API access: {}", api_access(config));
+    let _ = writeln!(out, "SIP requests: {}", sip_trust(config));
     let _ = writeln!(out, "\nsecrets: {}", secrets_summary(config));
     let _ = writeln!(
         out,
@@ -159,6 +160,35 @@ fn api_access(config: &Config) -> String {
             http.max_signature_validity_s
         ),
     }
+}
+
+/// Whose SIP requests the gateway answers, in words (`[sip] trusted` and the trunk).
+fn sip_trust(config: &Config) -> String {
+    let nets = config
+        .sip
+        .trusted_nets()
+        .map(|n| {
+            n.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let list = if nets.is_empty() {
+        "nobody else"
+    } else {
+        &nets
+    };
+    let default = if config.sip.trusted.is_none() {
+        " (the built-in default)"
+    } else {
+        ""
+    };
+    format!(
+        "answered from {list}{default}, from the trunk ({}) and in live calls' dialogs; \
+         others are dropped unanswered",
+        config.sip.outbound.uri
+    )
 }
 
 /// The call policy in words: which numbers may be dialled, how often, and how many
@@ -283,6 +313,10 @@ mod tests {
         assert!(r.contains("192.0.2.7:5060"), "{r}");
         assert!(r.contains("room backend: sim"), "{r}");
         assert!(r.contains("all numbers allowed"), "{r}");
+        assert!(
+            r.contains("SIP requests: answered from 127.0.0.1/32, ::1/128 (the built-in default)"),
+            "{r}"
+        );
         assert!(r.contains("trtc.apps.\"1400000001\".secret_key"), "{r}");
     }
 }

@@ -12,6 +12,7 @@ pub mod http;
 pub mod logger;
 pub mod media;
 pub mod metrics;
+pub mod net;
 pub mod notify;
 pub mod room;
 pub mod room_config;

@@ -128,9 +128,19 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     sip_config.realm = outbound.realm.clone();
     sip_config.follow_redirects = outbound.follow_redirects;
     sip_config.timers.t1 = Duration::from_millis(config.sip.t1_ms);
+    // Validated at load; the error would name `sip.trusted`.
+    sip_config.trusted = config.sip.trusted_nets().map_err(|e| e.to_string())?;
     let (sip, sip_loop) = SipService::bind(config.sip.listen, Some(advertise_ip), sip_config)
         .await
         .map_err(|e| format!("cannot listen for SIP on udp {}: {e}", config.sip.listen))?;
+    // The trunk is always trusted; any number reaches the same host.
+    match sip.trust_trunk(&outbound.request_uri("0")).await {
+        Ok(ips) => log::info!("SIP: trusting the trunk's addresses {ips:?}"),
+        Err(e) => log::warn!(
+            "SIP: cannot resolve the trunk ({e}): its requests are handled only during calls \
+             or from [sip] trusted"
+        ),
+    }
     let health = Rc::new(Health::new());
     let sip_health = health.clone();
     executor

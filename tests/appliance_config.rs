@@ -51,6 +51,7 @@ fn good_files_pass_and_say_what_the_gateway_would_do() {
         "room backend: sim",
         "policy: numbers refused when they match \"^00\", \"^\\\\+\", \"^[*#]\"; all others allowed; at most 60 call setups per minute",
         "API access: unsigned, on loopback only",
+        "SIP requests: answered from 127.0.0.1/32, ::1/128 (the built-in default), from the trunk",
         "effective configuration",
     ] {
         assert!(out.contains(needle), "no `{needle}` in:\n{out}");
@@ -70,6 +71,7 @@ fn bad_files_fail_with_the_key_named() {
         ),
         ("[sip.outbound\n", "line 1"),
         ("[policy]\ndeny = [\"(\"]\n", "policy.deny"),
+        ("[sip]\ntrusted = [\"pbx.lan\"]\n", "sip.trusted"),
         (
             "[http]\nlisten = \"0.0.0.0:8080\"\nallow_unauthenticated = true\n",
             "`policy`",

@@ -209,6 +209,31 @@ pub struct SipSection {
     pub g722_level: crate::media::g722::G722Level,
     /// Where calls go.
     pub outbound: OutboundConfig,
+    /// CIDRs (or single addresses) whose out-of-dialog requests are handled; requests
+    /// from anywhere else are dropped without state or answer, so strangers cannot load
+    /// the box or use it as a reflector. The trunk's resolved address is always trusted,
+    /// and so is each live call's destination. `None` (key absent): 127.0.0.1 and ::1.
+    pub trusted: Option<Vec<String>>,
+}
+
+impl SipSection {
+    /// `trusted` as address blocks (the built-in loopback default when absent); the error
+    /// names `sip.trusted` and the entry at fault.
+    pub fn trusted_nets(&self) -> Result<Vec<crate::net::IpNet>, ConfigError> {
+        let Some(entries) = &self.trusted else {
+            return Ok(crate::sip::endpoint::default_trusted());
+        };
+        entries
+            .iter()
+            .map(|e| {
+                crate::net::parse_net(e).ok_or_else(|| {
+                    ConfigError(format!(
+                        "invalid value for key `sip.trusted`: `{e}` is not a CIDR or an IP address"
+                    ))
+                })
+            })
+            .collect()
+    }
 }
 
 impl Default for SipSection {
@@ -220,6 +245,7 @@ impl Default for SipSection {
             codecs: ["opus", "g722", "pcmu", "pcma"].map(String::from).to_vec(),
             g722_level: crate::media::g722::G722Level::Standard,
             outbound: OutboundConfig::default(),
+            trusted: None,
         }
     }
 }
@@ -475,6 +501,7 @@ impl Config {
         if self.sip.outbound.password.is_some() && self.sip.outbound.username.is_none() {
             return bad("sip.outbound.username", "is needed when a password is set");
         }
+        self.sip.trusted_nets()?;
         if self.sip.t1_ms == 0 || self.sip.t1_ms > 10_000 {
             return bad("sip.t1_ms", "must be 1..=10000");
         }
@@ -808,6 +835,34 @@ dismiss_after_s = 0
         assert_eq!(c.sip.outbound.realm.as_deref(), Some("pbx.lan"));
         assert_eq!(c.webhook.allow.len(), 2);
         assert_eq!(c.webhook.secret.as_deref(), Some("0123456789"));
+    }
+
+    #[test]
+    fn sip_trusted_defaults_to_loopback_and_names_its_key() {
+        let c = Config::parse("").unwrap();
+        let nets = c.sip.trusted_nets().unwrap();
+        let has = |ip: &str| {
+            nets.iter()
+                .any(|n| crate::net::net_contains(n, ip.parse().unwrap()))
+        };
+        assert!(has("127.0.0.1") && has("::1"));
+        assert!(!has("127.0.0.2"), "not all of 127/8");
+        assert!(!has("10.0.0.1"));
+        let c = Config::parse("[sip]\ntrusted = [\"10.0.0.0/8\", \"192.0.2.7\"]\n").unwrap();
+        let nets = c.sip.trusted_nets().unwrap();
+        assert_eq!(nets.len(), 2);
+        assert!(!nets
+            .iter()
+            .any(|n| crate::net::net_contains(n, "127.0.0.1".parse().unwrap())));
+        for bad in [
+            "[sip]\ntrusted = [\"10.0.0.0/40\"]\n",
+            "[sip]\ntrusted = [\"pbx.lan\"]\n",
+        ] {
+            let e = Config::parse(bad).unwrap_err();
+            assert!(e.0.contains("`sip.trusted`"), "{bad}: {}", e.0);
+        }
+        let e = Config::parse("[sip]\ntrusted = \"10.0.0.0/8\"\n").unwrap_err();
+        assert!(e.0.contains("trusted"), "{}", e.0);
     }
 
     #[test]

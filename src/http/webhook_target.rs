@@ -8,6 +8,7 @@
 //! check (a literal address, answered 400) and the send-time check (every resolved
 //! address) use the same rules.
 
+use crate::net::{net_contains, parse_net, IpNet};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::net::IpAddr;
@@ -18,8 +19,8 @@ pub const SIGNATURE_HEADER: &str = "X-Trtc-Sipgw-Signature";
 /// One entry of `[webhook] allow`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Allowed {
-    /// An address block: network address and prefix length.
-    Cidr(IpAddr, u8),
+    /// An address block (a single address is a /32 or /128).
+    Net(IpNet),
     /// A host name, compared without case and without a trailing dot.
     Host(String),
 }
@@ -74,7 +75,7 @@ impl WebhookTargets {
         }
         let name = normalize_host(host);
         let allowed = self.allow.iter().any(|a| match a {
-            Allowed::Cidr(net, len) => in_cidr(ip, *net, *len),
+            Allowed::Net(net) => net_contains(net, ip),
             Allowed::Host(h) => *h == name,
         });
         if allowed {
@@ -122,14 +123,11 @@ fn normalize_host(host: &str) -> String {
 }
 
 fn parse_entry(entry: &str) -> Option<Allowed> {
-    if let Some((addr, len)) = entry.split_once('/') {
-        let ip: IpAddr = addr.parse().ok()?;
-        let len: u8 = len.parse().ok()?;
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        return (len <= max).then_some(Allowed::Cidr(ip, len));
+    if let Some(net) = parse_net(entry) {
+        return Some(Allowed::Net(net));
     }
-    if let Ok(ip) = entry.parse::<IpAddr>() {
-        return Some(Allowed::Cidr(ip, if ip.is_ipv4() { 32 } else { 128 }));
+    if entry.contains('/') {
+        return None;
     }
     let name = normalize_host(entry);
     let valid = !name.is_empty()
@@ -138,24 +136,6 @@ fn parse_entry(entry: &str) -> Option<Allowed> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     valid.then_some(Allowed::Host(name))
-}
-
-fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]

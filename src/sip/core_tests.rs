@@ -828,7 +828,9 @@ fn update_and_options_and_info_in_dialog() {
 
 #[test]
 fn out_of_dialog_requests() {
-    let mut h = Harness::new();
+    let mut cfg = config();
+    cfg.trusted = vec![crate::net::parse_net("10.0.0.0/24").unwrap()];
+    let mut h = Harness::with(cfg);
     let mk = |method: &str, to_tag: &str| {
         format!(
             "{method} sip:trtc-sipgw@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKo{method}\r\n\
@@ -1227,4 +1229,238 @@ fn mutated_answers_to_invite_never_panic() {
         h.sent();
         h.events();
     }
+}
+
+/// An out-of-dialog request as a stranger would send it (`n` makes branch and Call-ID unique).
+fn ood(method: &str, n: u32, to_tag: &str) -> Vec<u8> {
+    format!(
+        "{method} sip:trtc-sipgw@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.66:5060;branch=z9hG4bKs{n}\r\n\
+From: <sip:x@192.0.2.66>;tag=xx{n}\r\nTo: <sip:trtc-sipgw@10.0.0.1>{to_tag}\r\nCall-ID: stranger-{n}\r\n\
+CSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+fn stranger() -> SocketAddr {
+    "192.0.2.66:5060".parse().unwrap()
+}
+
+impl Harness {
+    fn recv_from(&mut self, from: SocketAddr, data: &[u8]) {
+        self.core.handle_datagram(self.now, from, data);
+    }
+
+    /// Sends OPTIONS, INVITE, BYE for an unknown dialog and REGISTER from `from`; returns
+    /// the codes of what came back.
+    fn probe(&mut self, from: SocketAddr, n: u32) -> Vec<u16> {
+        self.recv_from(from, &ood("OPTIONS", n, ""));
+        self.recv_from(from, &ood("INVITE", n + 1, ""));
+        self.recv_from(from, &ood("BYE", n + 2, ";tag=nope"));
+        self.recv_from(from, &ood("REGISTER", n + 3, ""));
+        self.sent().iter().map(|t| resp(t).code()).collect()
+    }
+}
+
+#[test]
+fn untrusted_requests_leave_no_state_and_get_no_answer() {
+    let mut h = Harness::new();
+    assert!(h.probe(stranger(), 1).is_empty());
+    // Another loopback address is a stranger too: the default is 127.0.0.1 and ::1 only.
+    assert!(h.probe("127.0.0.2:5060".parse().unwrap(), 10).is_empty());
+    assert!(h.events().is_empty());
+    assert!(h.core.poll_timeout().is_none(), "nothing to retransmit");
+    let s = h.core.stats();
+    assert_eq!(s.transactions, 0);
+    assert_eq!(s.untrusted_dropped, 8);
+    assert_eq!(s.out_of_dialog_requests, 0);
+}
+
+#[test]
+fn trusted_sources_are_answered() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.probe("127.0.0.1:5060".parse().unwrap(), 1),
+        [200, 480, 481, 405]
+    );
+    assert_eq!(
+        h.probe("[::1]:5060".parse().unwrap(), 10),
+        [200, 480, 481, 405]
+    );
+    assert_eq!(h.core.stats().untrusted_dropped, 0);
+    // `[sip] trusted` replaces the default.
+    let mut cfg = config();
+    cfg.trusted = vec![crate::net::parse_net("192.0.2.0/24").unwrap()];
+    let mut h = Harness::with(cfg);
+    assert_eq!(h.probe(stranger(), 1), [200, 480, 481, 405]);
+    assert!(h.probe("127.0.0.1:5060".parse().unwrap(), 10).is_empty());
+    // The trunk's resolved addresses are trusted whatever the list says.
+    let mut h = Harness::new();
+    h.core.set_trunk_addrs(vec!["192.0.2.66".parse().unwrap()]);
+    assert_eq!(h.probe(stranger(), 1), [200, 480, 481, 405]);
+    assert!(h.probe("192.0.2.67:5060".parse().unwrap(), 10).is_empty());
+}
+
+#[test]
+fn a_calls_destination_is_trusted_while_the_call_lives() {
+    let mut h = Harness::new();
+    let options = |n| {
+        String::from_utf8(ood("OPTIONS", n, ""))
+            .unwrap()
+            .replace("192.0.2.66", "10.0.0.2")
+            .into_bytes()
+    };
+    h.recv(&options(1));
+    assert!(h.sent().is_empty(), "no call yet: the peer is a stranger");
+    let (_, invite) = h.invite();
+    h.recv(&options(2));
+    assert_eq!(
+        h.sent().iter().map(|t| resp(t).code()).collect::<Vec<_>>(),
+        [200]
+    );
+    h.recv_resp(&answer(&invite, 486, "Busy Here", Some("bobtag")));
+    h.sent();
+    assert_eq!(terminated(&h.events()), vec![(486, EndCause::Rejected)]);
+    h.run_until(Duration::from_secs(120));
+    assert_eq!(h.core.stats().calls, 0);
+    h.recv(&options(3));
+    assert!(h.sent().is_empty(), "the call is gone, so is the trust");
+    assert_eq!(h.core.stats().untrusted_dropped, 2);
+}
+
+#[test]
+fn in_dialog_requests_from_anywhere_reach_a_live_dialog() {
+    let mut h = Harness::new();
+    let (call, invite, _) = answered(&mut h);
+    // A BYE for another dialog from a stranger: dropped.
+    h.recv_from(
+        stranger(),
+        &peer_request(&invite, "BYE", 1, "not-bobs-tag", "", ""),
+    );
+    assert!(h.sent().is_empty());
+    assert!(h.events().is_empty());
+    assert_eq!(h.core.stats().untrusted_dropped, 1);
+    // The dialog's own BYE from another proxy's address: handled, answered there.
+    h.recv_from(
+        stranger(),
+        &peer_request(&invite, "BYE", 1, "bobtag", "", ""),
+    );
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, stranger());
+    assert_eq!(resp(&sent[0]).code(), 200);
+    let ev = h.events();
+    assert_eq!(terminated(&ev), vec![(200, EndCause::RemoteBye)]);
+    assert!(matches!(&ev[0], SipEvent::Terminated { call: c, .. } if *c == call));
+}
+
+#[test]
+fn a_retransmitted_request_gets_the_cached_answer() {
+    let mut h = Harness::new();
+    let lo: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    h.recv_from(lo, &ood("OPTIONS", 1, ""));
+    let first = h.sent();
+    assert_eq!(first.len(), 1);
+    h.recv_from(lo, &ood("OPTIONS", 1, ""));
+    let again = h.sent();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        again[0].bytes, first[0].bytes,
+        "the same answer, To tag included"
+    );
+    let s = h.core.stats();
+    assert_eq!(
+        (s.transactions, s.retransmissions, s.out_of_dialog_requests),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn the_transaction_table_is_bounded_for_trusted_floods_too() {
+    use super::transaction::MAX_SERVER_TRANSACTIONS;
+    let mut h = Harness::new();
+    let lo: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    let n = MAX_SERVER_TRANSACTIONS as u32 + 20;
+    for i in 0..n {
+        h.recv_from(lo, &ood("OPTIONS", i, ""));
+    }
+    assert_eq!(h.sent().len(), MAX_SERVER_TRANSACTIONS);
+    let s = h.core.stats();
+    assert_eq!(s.transactions, MAX_SERVER_TRANSACTIONS);
+    assert_eq!(s.table_full_dropped, 20);
+    // Timer J frees the table: new requests are answered again.
+    h.run_until(Duration::from_secs(40));
+    assert_eq!(h.core.stats().transactions, 0);
+    h.recv_from(lo, &ood("OPTIONS", n, ""));
+    assert_eq!(h.sent().len(), 1);
+}
+
+#[test]
+fn requests_whose_answer_would_reflect_too_much_are_dropped() {
+    use super::message::MAX_VIAS;
+    let mut h = Harness::new();
+    let lo: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    let with_vias = |n: usize, i: u32| {
+        let extra: String = (1..n)
+            .map(|k| format!("v: SIP/2.0/UDP 198.51.100.{k}:5060;branch=z9hG4bKx{k}\r\n"))
+            .collect();
+        String::from_utf8(ood("OPTIONS", i, ""))
+            .unwrap()
+            .replacen("From:", &format!("{extra}From:"), 1)
+            .into_bytes()
+    };
+    let ok = with_vias(MAX_VIAS, 1);
+    h.recv_from(lo, &ok);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    let answer = resp(&sent[0]);
+    assert_eq!(answer.code(), 200);
+    assert_eq!(answer.headers.get_raw(&Name::VIA).count(), MAX_VIAS);
+    // Compact forms come back long and we add a To tag, Server, Allow and Accept: a few
+    // hundred bytes at most, never a multiple of the request.
+    assert!(
+        sent[0].bytes.len() <= ok.len() + 400,
+        "{} vs {}",
+        sent[0].bytes.len(),
+        ok.len()
+    );
+    // One Via more (here as a comma list): no state, no answer, even from a trusted source.
+    let too_many = String::from_utf8(with_vias(MAX_VIAS, 2)).unwrap().replacen(
+        ";branch=z9hG4bKx1\r\n",
+        ";branch=z9hG4bKx1, SIP/2.0/UDP 198.51.100.99\r\n",
+        1,
+    );
+    h.recv_from(lo, too_many.as_bytes());
+    assert!(h.sent().is_empty());
+    let s = h.core.stats();
+    assert_eq!((s.oversized_dropped, s.transactions), (1, 1));
+}
+
+#[test]
+fn without_a_live_call_untrusted_requests_are_not_even_parsed() {
+    let mut h = Harness::new();
+    // Malformed, but a request line from a stranger: dropped as untrusted, not as garbage.
+    h.recv_from(stranger(), b"OPTIONS sip:x SIP/2.0\r\n\r\n");
+    h.recv_from(stranger(), b"\r\n\r\n");
+    h.recv_from(stranger(), b"\x16\x03\x01\x02\x00");
+    // Responses are still read (and, matching nothing, dropped as strays).
+    h.recv_from(
+        stranger(),
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKnone\r\n\
+From: <sip:a@10.0.0.1>;tag=1\r\nTo: <sip:b@10.0.0.2>;tag=2\r\nCall-ID: none\r\nCSeq: 1 INVITE\r\n\r\n",
+    );
+    assert!(h.sent().is_empty());
+    let s = h.core.stats();
+    assert_eq!(
+        (
+            s.untrusted_dropped,
+            s.keepalives,
+            s.garbage,
+            s.stray_responses
+        ),
+        (1, 1, 1, 1)
+    );
+    // With a call alive the request must be parsed to look for its dialog: then it is garbage.
+    h.invite();
+    h.recv_from(stranger(), b"OPTIONS sip:x SIP/2.0\r\n\r\n");
+    assert_eq!(h.core.stats().garbage, 2);
 }

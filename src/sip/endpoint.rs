@@ -1,12 +1,20 @@
 //! `SipCore`: the whole SIP user agent of one UDP socket as a state machine without I/O.
 //! Datagrams, timer ticks and commands (invite, hangup) go in stamped with `now`; datagrams to
 //! send, call events and the next deadline come out. The async shell (`shell.rs`) only moves bytes.
+//!
+//! Who may make the core do work: a request is handled only when its source is trusted
+//! (`[sip] trusted`, the trunk's resolved addresses, the destination of every live call) or
+//! when it belongs to a live call's dialog (Call-ID and both tags, which a stranger cannot
+//! guess; carriers send in-dialog requests from other proxies). Anything else is dropped
+//! before a transaction exists: no state, no answer, a counter and a rate-limited log line.
+//! REGISTER is no exception yet (there is no registrar).
 
 use super::dialog::Local;
 use super::message::{parse, CommonHeaders, Message, ParseError, Request, Response};
 use super::sdp::{LocalMedia, NegotiatedMedia, SdpError};
 use super::transaction::{TimerConfig, Transactions, TxEvent, TxKey};
 use super::uac::{Role, UacCall};
+use crate::net::{net_contains, IpNet};
 use bytes::Bytes;
 use ezk_sip_types::uri::{NameAddr, SipUri};
 use ezk_sip_types::{Method, Name};
@@ -14,9 +22,9 @@ use rand::distributions::Alphanumeric;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use super::transaction::Transmit;
 
@@ -41,6 +49,19 @@ pub struct SipConfig {
     pub user_agent: String,
     /// RFC 3261 T1, T2 and T4.
     pub timers: TimerConfig,
+    /// `[sip] trusted`: sources whose out-of-dialog requests are handled; requests from
+    /// anywhere else cost nothing (see the module doc). Default: loopback only
+    /// ([`default_trusted`]).
+    pub trusted: Vec<IpNet>,
+}
+
+/// The trusted sources when `[sip] trusted` is not set: 127.0.0.1 and ::1 only (not all of
+/// 127/8, so another loopback address is as much a stranger as a LAN host).
+pub fn default_trusted() -> Vec<IpNet> {
+    vec![
+        IpNet::from(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        IpNet::from(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+    ]
 }
 
 impl SipConfig {
@@ -55,6 +76,7 @@ impl SipConfig {
             follow_redirects: false,
             user_agent: crate::USER_AGENT.to_string(),
             timers: TimerConfig::default(),
+            trusted: default_trusted(),
         }
     }
 }
@@ -184,6 +206,13 @@ pub struct SipStats {
     pub stray_responses: u64,
     /// Requests answered outside any call (OPTIONS, INVITE 480, 481/405…).
     pub out_of_dialog_requests: u64,
+    /// Requests from untrusted sources outside any live dialog: dropped, unanswered.
+    pub untrusted_dropped: u64,
+    /// Requests dropped unanswered because an answer would reflect too much of them
+    /// (more than `message::MAX_VIAS` Via entries).
+    pub oversized_dropped: u64,
+    /// New requests dropped unanswered because the transaction table was full.
+    pub table_full_dropped: u64,
     /// Calls the core still tracks.
     pub calls: usize,
     /// Live client and server transactions.
@@ -221,6 +250,21 @@ impl Shared {
     }
 }
 
+/// Whether a datagram starts like a request (a start line that is not a status line),
+/// without parsing it; leading CRLFs (keep-alives) are skipped as the parser does.
+fn looks_like_request(data: &[u8]) -> bool {
+    let start = data
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .unwrap_or(data.len());
+    let head = data.get(start..).unwrap_or_default();
+    head.first().is_some_and(u8::is_ascii_uppercase) && !head.starts_with(b"SIP/")
+}
+
+/// How often at most the core logs that it dropped requests from untrusted sources: a
+/// flood must not become a flood of log lines.
+const UNTRUSTED_LOG_EVERY: Duration = Duration::from_secs(10);
+
 /// The user agent of one socket: transactions plus the calls built on them.
 pub struct SipCore {
     shared: Shared,
@@ -230,6 +274,14 @@ pub struct SipCore {
     garbage: u64,
     keepalives: u64,
     out_of_dialog: u64,
+    trusted: Vec<IpNet>,
+    /// The trunk's addresses as the shell resolved `[sip.outbound] uri`.
+    trunk: Vec<IpAddr>,
+    untrusted_dropped: u64,
+    oversized_dropped: u64,
+    /// When the last "dropped untrusted" line was logged, and the drops since then.
+    untrusted_logged_at: Option<Instant>,
+    untrusted_unlogged: u64,
 }
 
 impl SipCore {
@@ -264,6 +316,66 @@ impl SipCore {
             garbage: 0,
             keepalives: 0,
             out_of_dialog: 0,
+            trusted: config.trusted.clone(),
+            trunk: Vec::new(),
+            untrusted_dropped: 0,
+            oversized_dropped: 0,
+            untrusted_logged_at: None,
+            untrusted_unlogged: 0,
+        }
+    }
+
+    /// The trunk's addresses (the `[sip.outbound] uri` host as the shell resolved it):
+    /// always trusted, whatever `[sip] trusted` says, so the trunk can always reach us.
+    pub fn set_trunk_addrs(&mut self, addrs: Vec<IpAddr>) {
+        self.trunk = addrs.into_iter().map(|ip| ip.to_canonical()).collect();
+    }
+
+    /// Whether requests from `ip` are handled even outside a dialog: `[sip] trusted`, the
+    /// trunk, or where a live call's INVITE went (while that call lives).
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.trusted.iter().any(|n| net_contains(n, ip))
+            || self.trunk.contains(&ip)
+            || self
+                .calls
+                .values()
+                .any(|c| c.destinations().any(|d| d.to_canonical() == ip))
+    }
+
+    /// Whether a request may reach the transaction layer (see the module doc). Checked
+    /// before any transaction exists, so a refused request leaves no trace but a counter.
+    fn admit(&mut self, now: Instant, from: SocketAddr, req: &Request) -> bool {
+        let allowed = self.is_trusted(from.ip())
+            || (req.to().is_some_and(|t| t.tag.is_some())
+                && self.calls.values().any(|c| c.matches(req)));
+        if !allowed {
+            self.drop_untrusted(now, from);
+            return false;
+        }
+        if !req.echo_is_bounded() {
+            self.oversized_dropped += 1;
+            return false;
+        }
+        true
+    }
+
+    /// Counts a request dropped for its source, and logs at most one line per
+    /// [`UNTRUSTED_LOG_EVERY`] with the drops since the last one.
+    fn drop_untrusted(&mut self, now: Instant, from: SocketAddr) {
+        self.untrusted_dropped += 1;
+        self.untrusted_unlogged += 1;
+        let due = self
+            .untrusted_logged_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= UNTRUSTED_LOG_EVERY);
+        if due {
+            log::warn!(
+                "SIP: dropped {} request(s) from untrusted sources (latest from {from}); \
+                 see [sip] trusted",
+                self.untrusted_unlogged
+            );
+            self.untrusted_logged_at = Some(now);
+            self.untrusted_unlogged = 0;
         }
     }
 
@@ -328,6 +440,12 @@ impl SipCore {
 
     /// A datagram arrived. Anything that is not SIP is counted and dropped.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if self.calls.is_empty() && looks_like_request(data) && !self.is_trusted(from.ip()) {
+            // No live dialog it could belong to: dropped before it is even parsed, so a
+            // stranger's flood costs an address comparison per datagram.
+            self.drop_untrusted(now, from);
+            return;
+        }
         match parse(data) {
             Err(ParseError::Empty) => self.keepalives += 1,
             Err(e) => {
@@ -338,7 +456,11 @@ impl SipCore {
                 self.shared.response_from = Some(from);
                 self.shared.tx.on_response(now, r);
             }
-            Ok(Message::Request(r)) => self.shared.tx.on_request(now, from, r),
+            Ok(Message::Request(r)) => {
+                if self.admit(now, from, &r) {
+                    self.shared.tx.on_request(now, from, r);
+                }
+            }
         }
         self.pump(now);
         self.shared.response_from = None;
@@ -389,6 +511,9 @@ impl SipCore {
             retransmissions: self.shared.tx.retransmissions(),
             stray_responses: self.shared.tx.stray_responses(),
             out_of_dialog_requests: self.out_of_dialog,
+            untrusted_dropped: self.untrusted_dropped,
+            oversized_dropped: self.oversized_dropped,
+            table_full_dropped: self.shared.tx.table_full(),
             calls: self.calls.len(),
             transactions: c + s,
         }

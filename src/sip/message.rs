@@ -13,6 +13,12 @@ use std::fmt::Write as _;
 /// Largest message we accept or build; a UDP datagram cannot carry more anyway.
 pub const MAX_MESSAGE_LEN: usize = 65_535;
 
+/// Most Via entries a request we answer may carry. A response copies every Via of its
+/// request (RFC 3261 8.2.6.2), so this bounds what an answer reflects; real requests cross
+/// a handful of proxies, and a request with more is dropped unanswered
+/// ([`Request::echo_is_bounded`]).
+pub const MAX_VIAS: usize = 16;
+
 /// A SIP request; kept as typed start line plus raw header map so unknown headers survive.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -246,6 +252,25 @@ impl Request {
     pub fn method(&self) -> &Method {
         &self.line.method
     }
+
+    /// Via entries, counted without parsing them: header lines plus the commas that join
+    /// several entries in one line (a comma inside a quoted parameter over-counts, which
+    /// only errs on the side of refusing).
+    pub fn via_count(&self) -> usize {
+        self.headers
+            .get_raw(&Name::VIA)
+            .map(|v| 1 + v.bytes().filter(|b| *b == b',').count())
+            .sum()
+    }
+
+    /// Whether an answer to this request stays small: at most [`MAX_VIAS`] Via entries.
+    /// With [`Response::for_request`] copying only the five headers RFC 3261 requires, each
+    /// once (Via excepted), an answer is then never more than a few hundred bytes larger
+    /// than the request itself, so the gateway cannot be used to amplify traffic; requests
+    /// that fail this are dropped without state or answer.
+    pub fn echo_is_bounded(&self) -> bool {
+        self.via_count() <= MAX_VIAS
+    }
 }
 
 impl Response {
@@ -281,15 +306,19 @@ impl Response {
 }
 
 impl Response {
-    /// RFC 3261 8.2.6: a response to `request` copying Via, From, To, Call-ID and CSeq; `to_tag`
-    /// is added to To when the request had none (the peer needs it to tell dialogs apart).
+    /// RFC 3261 8.2.6.2: a response to `request` copying exactly Via (every entry, in
+    /// order), From, To, Call-ID and CSeq and nothing else; `to_tag` is added to To when the
+    /// request had none (the peer needs it to tell dialogs apart). From, To, Call-ID and
+    /// CSeq are single-valued, so only their first occurrence is copied: a request that
+    /// repeats them cannot make its answer grow.
     pub fn for_request(request: &Request, code: u16, reason: &str, to_tag: Option<&str>) -> Self {
         let mut resp = Response::new(code, reason);
         for v in request.headers.get_raw(&Name::VIA) {
             resp.headers.insert(Name::VIA, v.clone());
         }
-        for v in request.headers.get_raw(&Name::FROM) {
-            resp.headers.insert(Name::FROM, v.clone());
+        let first = |name: &Name| request.headers.get_raw(name).next().cloned();
+        if let Some(v) = first(&Name::FROM) {
+            resp.headers.insert(Name::FROM, v);
         }
         match (request.to(), to_tag) {
             (Some(mut to), Some(tag)) if to.tag.is_none() => {
@@ -297,16 +326,15 @@ impl Response {
                 resp.headers.insert_type(Name::TO, &to);
             }
             _ => {
-                for v in request.headers.get_raw(&Name::TO) {
-                    resp.headers.insert(Name::TO, v.clone());
+                if let Some(v) = first(&Name::TO) {
+                    resp.headers.insert(Name::TO, v);
                 }
             }
         }
-        for v in request.headers.get_raw(&Name::CALL_ID) {
-            resp.headers.insert(Name::CALL_ID, v.clone());
-        }
-        for v in request.headers.get_raw(&Name::CSEQ) {
-            resp.headers.insert(Name::CSEQ, v.clone());
+        for name in [Name::CALL_ID, Name::CSEQ] {
+            if let Some(v) = first(&name) {
+                resp.headers.insert(name, v);
+            }
         }
         resp
     }
@@ -445,6 +473,44 @@ abc";
         };
         assert_eq!(again.call_id(), req.call_id());
         assert_eq!(again.body, req.body);
+    }
+
+    /// RFC 3261 8.2.6.2: an answer carries the request's Via, From, To, Call-ID and CSeq
+    /// and nothing else of it, single-valued headers once.
+    #[test]
+    fn responses_echo_only_what_rfc3261_requires() {
+        // Repeated single-valued headers come after the first ones: those are what is read.
+        let text = String::from_utf8_lossy(INVITE).replace(
+            "CSeq: 314159 INVITE\r\n",
+            "CSeq: 314159 INVITE\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKsecond\r\n\
+             Record-Route: <sip:p.example;lr>\r\nSubject: reflect me\r\nX-Big: yyyyyyyy\r\n\
+             From: <sip:dup@192.0.2.1>;tag=dup\r\nCall-ID: dup\r\nCSeq: 9 INVITE\r\n",
+        );
+        let Message::Request(req) = parse(text.as_bytes()).unwrap() else {
+            panic!("not a request")
+        };
+        assert_eq!(req.via_count(), 2);
+        assert!(req.echo_is_bounded());
+        let resp = Response::for_request(&req, 480, "Busy", Some("t1"));
+        let names: Vec<String> = resp
+            .headers
+            .iter()
+            .map(|(n, _)| n.as_print_str().to_string())
+            .collect();
+        assert_eq!(names, ["Via", "Via", "From", "To", "Call-ID", "CSeq"]);
+        let out = String::from_utf8_lossy(&resp.to_bytes()).into_owned();
+        for absent in [
+            "Record-Route",
+            "Subject",
+            "X-Big",
+            "Contact",
+            "dup",
+            "application/sdp",
+        ] {
+            assert!(!out.contains(absent), "{absent} echoed:\n{out}");
+        }
+        assert!(out.contains(";tag=t1"), "{out}");
+        assert!(out.len() < INVITE.len(), "{out}");
     }
 
     /// Mutated copies of valid messages must never panic the parser.

@@ -76,31 +76,14 @@ impl SipService {
         request_uri: &str,
         media: super::sdp::LocalMedia,
     ) -> Result<(CallKey, Receiver<SipEvent>), SipError> {
-        let uri = SipUri::from_str(request_uri.trim())
-            .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
-        let Target { host, port } = Target::of(&uri);
-        let dest = match &host {
-            Host::IP4(ip) => SocketAddr::new((*ip).into(), port),
-            Host::IP6(ip) => SocketAddr::new((*ip).into(), port),
-            Host::Name(name) => {
-                let name = name.to_string();
-                let want_v4 = self.inner.local_addr.is_ipv4();
-                let query = name.clone();
-                let addrs = smol::unblock(move || {
-                    (query.as_str(), port)
-                        .to_socket_addrs()
-                        .map(|a| a.collect::<Vec<_>>())
-                })
-                .await
-                .map_err(|e| SipError::Resolve(format!("{name}: {e}")))?;
-                addrs
-                    .iter()
-                    .find(|a| a.is_ipv4() == want_v4)
-                    .or(addrs.first())
-                    .copied()
-                    .ok_or_else(|| SipError::Resolve(name.clone()))?
-            }
-        };
+        let addrs = resolve(request_uri).await?;
+        let want_v4 = self.inner.local_addr.is_ipv4();
+        let dest = addrs
+            .iter()
+            .find(|a| a.is_ipv4() == want_v4)
+            .or(addrs.first())
+            .copied()
+            .ok_or_else(|| SipError::Resolve(request_uri.to_string()))?;
         let key = self
             .inner
             .core
@@ -110,6 +93,16 @@ impl SipService {
         self.inner.calls.borrow_mut().insert(key, tx);
         self.wake();
         Ok((key, rx))
+    }
+
+    /// Resolves the trunk (`[sip.outbound] uri`, any number filled in) and trusts every
+    /// address it has, so its requests are handled whatever `[sip] trusted` says. Call
+    /// destinations are trusted by the core on their own while the calls live, so a
+    /// lookup that fails here costs only requests from the trunk outside calls.
+    pub async fn trust_trunk(&self, request_uri: &str) -> Result<Vec<IpAddr>, SipError> {
+        let ips: Vec<IpAddr> = resolve(request_uri).await?.iter().map(|a| a.ip()).collect();
+        self.inner.core.borrow_mut().set_trunk_addrs(ips.clone());
+        Ok(ips)
     }
 
     /// End a call (CANCEL or BYE as its state requires); idempotent.
@@ -137,6 +130,29 @@ impl SipService {
     fn wake(&self) {
         // A full channel already holds a wake-up; nothing to add.
         let _ = self.wake.try_send(());
+    }
+}
+
+/// Every address a request URI's host stands for (default port 5060): the literal, or
+/// what the system resolver says (off the executor's thread).
+async fn resolve(request_uri: &str) -> Result<Vec<SocketAddr>, SipError> {
+    let uri = SipUri::from_str(request_uri.trim())
+        .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
+    let Target { host, port } = Target::of(&uri);
+    match &host {
+        Host::IP4(ip) => Ok(vec![SocketAddr::new((*ip).into(), port)]),
+        Host::IP6(ip) => Ok(vec![SocketAddr::new((*ip).into(), port)]),
+        Host::Name(name) => {
+            let name = name.to_string();
+            let query = name.clone();
+            smol::unblock(move || {
+                (query.as_str(), port)
+                    .to_socket_addrs()
+                    .map(|a| a.collect::<Vec<_>>())
+            })
+            .await
+            .map_err(|e| SipError::Resolve(format!("{name}: {e}")))
+        }
     }
 }
 

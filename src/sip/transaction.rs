@@ -8,6 +8,12 @@
 //! Server INVITE: G (retransmit the final, doubling to T2), H (64*T1 waiting for ACK), I (T4);
 //! a 2xx is retransmitted here too until the dialog layer reports its ACK via [`Transactions::ack_2xx`].
 //! Server non-INVITE: J (64*T1 answering retransmissions).
+//!
+//! Every datagram is matched here, on the thread that also carries all media, so lookups go
+//! through indexes (branch + sent-by + method for server transactions, branch + method for
+//! ours) instead of scanning; and the server table is bounded
+//! ([`MAX_SERVER_TRANSACTIONS`]): a peer that floods requests cannot grow memory, its
+//! excess requests are dropped unanswered and counted.
 
 use super::message::{CommonHeaders, Request, Response};
 use bytes::Bytes;
@@ -126,16 +132,36 @@ struct ServerTx {
     end_at: Option<Instant>,
 }
 
+/// Most server transactions alive at once. A server transaction lives up to 64*T1 (32 s)
+/// after its answer, so this allows a sustained 32 new requests a second, far beyond what a
+/// gateway's trunk and phones send; beyond it new requests are dropped without state or
+/// answer (retransmissions of live ones are still absorbed). 1024 transactions cost well
+/// under a megabyte.
+pub const MAX_SERVER_TRANSACTIONS: usize = 1024;
+
+/// What identifies a server transaction (RFC 3261 17.2.3): the top Via's branch and sent-by,
+/// and the method (ACK matching INVITE).
+type ServerId = (String, String, Method);
+
+/// What identifies a client transaction (RFC 3261 17.1.3): the branch we chose, and the
+/// CSeq method (CANCEL reuses its INVITE's branch).
+type ClientId = (String, Method);
+
 /// All transactions of one socket.
 pub struct Transactions {
     timers: TimerConfig,
     next_key: u64,
     clients: HashMap<TxKey, ClientTx>,
     servers: HashMap<TxKey, ServerTx>,
+    /// Index of `clients`, kept in step by `insert_client`/`remove_client`.
+    client_index: HashMap<ClientId, TxKey>,
+    /// Index of `servers` (those with a branch), kept in step by `insert_server`/`remove_server`.
+    server_index: HashMap<ServerId, TxKey>,
     out: VecDeque<Transmit>,
     events: VecDeque<TxEvent>,
     retransmissions: u64,
     stray_responses: u64,
+    table_full: u64,
 }
 
 /// Timer D for UDP (RFC 3261 17.1.1.2: at least 32 s).
@@ -165,11 +191,57 @@ impl Transactions {
             next_key: 1,
             clients: HashMap::new(),
             servers: HashMap::new(),
+            client_index: HashMap::new(),
+            server_index: HashMap::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
             retransmissions: 0,
             stray_responses: 0,
+            table_full: 0,
         }
+    }
+
+    fn insert_client(&mut self, key: TxKey, tx: ClientTx) {
+        self.client_index
+            .insert((tx.branch.clone(), tx.method.clone()), key);
+        self.clients.insert(key, tx);
+    }
+
+    fn remove_client(&mut self, key: TxKey) {
+        if let Some(tx) = self.clients.remove(&key) {
+            let id = (tx.branch, tx.method);
+            if self.client_index.get(&id) == Some(&key) {
+                self.client_index.remove(&id);
+            }
+        }
+    }
+
+    fn insert_server(&mut self, key: TxKey, tx: ServerTx) {
+        // Without a branch (RFC 2543 peers) retransmissions cannot be matched: not indexed.
+        if !tx.branch.is_empty() {
+            self.server_index.insert(
+                (tx.branch.clone(), tx.sent_by.clone(), tx.method.clone()),
+                key,
+            );
+        }
+        self.servers.insert(key, tx);
+    }
+
+    fn remove_server(&mut self, key: TxKey) {
+        if let Some(tx) = self.servers.remove(&key) {
+            let id = (tx.branch, tx.sent_by, tx.method);
+            if self.server_index.get(&id) == Some(&key) {
+                self.server_index.remove(&id);
+            }
+        }
+    }
+
+    /// The live server transaction `id` names, if any.
+    fn find_server(&self, id: &ServerId) -> Option<TxKey> {
+        if id.0.is_empty() {
+            return None;
+        }
+        self.server_index.get(id).copied()
     }
 
     fn key(&mut self) -> TxKey {
@@ -206,7 +278,7 @@ impl Transactions {
             end_at: None,
             ack: None,
         };
-        self.clients.insert(key, tx);
+        self.insert_client(key, tx);
         key
     }
 
@@ -232,7 +304,7 @@ impl Transactions {
 
     /// Drop a client transaction without waiting for its timers (its destination is unreachable).
     pub fn abandon(&mut self, tx: TxKey) {
-        self.clients.remove(&tx);
+        self.remove_client(tx);
     }
 
     /// After a CANCEL: give the INVITE 64*T1 more to produce its final answer (RFC 3261 9.1),
@@ -253,11 +325,7 @@ impl Transactions {
             self.stray_responses += 1;
             return false;
         };
-        let key = self
-            .clients
-            .iter()
-            .find(|(_, t)| t.branch == branch && t.method == cseq.method)
-            .map(|(k, _)| *k);
+        let key = self.client_index.get(&(branch, cseq.method)).copied();
         let Some(key) = key else {
             self.stray_responses += 1;
             return false;
@@ -334,16 +402,8 @@ impl Transactions {
         } else {
             method.clone()
         };
-        let found = if branch.is_empty() {
-            None
-        } else {
-            self.servers
-                .iter()
-                .find(|(_, s)| {
-                    s.branch == branch && s.sent_by == sent_by && s.method == match_method
-                })
-                .map(|(k, _)| *k)
-        };
+        let id: ServerId = (branch, sent_by, match_method);
+        let found = self.find_server(&id);
         let t4 = self.timers.t4;
         if let Some(key) = found {
             let Some(s) = self.servers.get_mut(&key) else {
@@ -373,10 +433,16 @@ impl Transactions {
                 return;
             }
         }
+        if method != Method::ACK && self.servers.len() >= MAX_SERVER_TRANSACTIONS {
+            // No room: no state, no answer; the peer's retransmission may find room later.
+            self.table_full += 1;
+            return;
+        }
         let key = self.key();
         if method != Method::ACK {
             let cseq = request.cseq().map(|c| c.cseq).unwrap_or(0);
-            self.servers.insert(
+            let (branch, sent_by, match_method) = id;
+            self.insert_server(
                 key,
                 ServerTx {
                     branch,
@@ -442,6 +508,10 @@ impl Transactions {
 
     /// The dialog layer saw the ACK for a 2xx we sent to an INVITE: stop retransmitting it.
     /// Returns whether such a transaction was waiting.
+    ///
+    /// A scan, not an index: the ACK of a 2xx is a new transaction (its branch differs from
+    /// the INVITE's), so only Call-ID and CSeq tie it to its INVITE; it is called once per
+    /// accepted re-INVITE, and the table it scans is bounded by [`MAX_SERVER_TRANSACTIONS`].
     pub fn ack_2xx(&mut self, now: Instant, call_id: &str, cseq: u32) -> bool {
         let m = self.timeout_64();
         for s in self.servers.values_mut() {
@@ -465,10 +535,7 @@ impl Transactions {
     pub fn find_server_invite(&self, request: &Request) -> Option<TxKey> {
         let branch = request.branch()?;
         let sent_by = sent_by(&request.top_via()?);
-        self.servers
-            .iter()
-            .find(|(_, s)| s.method == Method::INVITE && s.branch == branch && s.sent_by == sent_by)
-            .map(|(k, _)| *k)
+        self.find_server(&(branch, sent_by, Method::INVITE))
     }
 
     /// Run the timers that are due.
@@ -502,7 +569,7 @@ impl Transactions {
             }
         }
         for key in gone.drain(..) {
-            self.clients.remove(&key);
+            self.remove_client(key);
         }
         for (key, s) in self.servers.iter_mut() {
             if due(s.timeout_at, now) {
@@ -530,7 +597,7 @@ impl Transactions {
             }
         }
         for key in gone {
-            self.servers.remove(&key);
+            self.remove_server(key);
         }
     }
 
@@ -570,6 +637,11 @@ impl Transactions {
         self.stray_responses
     }
 
+    /// New requests dropped unanswered because the server table was full.
+    pub fn table_full(&self) -> u64 {
+        self.table_full
+    }
+
     /// Live transactions (client, server), for stats and leak checks.
     pub fn counts(&self) -> (usize, usize) {
         (self.clients.len(), self.servers.len())
@@ -606,5 +678,93 @@ fn build_ack_for_non_2xx(invite: &Request, response: &Response) -> Request {
         },
         headers,
         body: Bytes::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::message::{parse, Message};
+
+    fn options(n: usize) -> Request {
+        let text = format!(
+            "OPTIONS sip:gw@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKflood{n}\r\n\
+From: <sip:x@10.0.0.2>;tag=f{n}\r\nTo: <sip:gw@10.0.0.1>\r\nCall-ID: c{n}\r\nCSeq: 1 OPTIONS\r\n\r\n"
+        );
+        match parse(text.as_bytes()) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn from() -> SocketAddr {
+        "10.0.0.2:5060".parse().unwrap()
+    }
+
+    /// Answers every pending request with 200 and returns how many there were.
+    fn answer_all(t: &mut Transactions, now: Instant) -> usize {
+        let mut n = 0;
+        while let Some(ev) = t.poll_event() {
+            if let TxEvent::Request { tx, request, .. } = ev {
+                t.send_response(now, tx, Response::for_request(&request, 200, "OK", None));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn the_server_table_is_bounded_and_its_index_follows_it() {
+        let mut t = Transactions::new(TimerConfig::default());
+        let now = Instant::now();
+        for n in 0..MAX_SERVER_TRANSACTIONS + 50 {
+            t.on_request(now, from(), options(n));
+        }
+        assert_eq!(answer_all(&mut t, now), MAX_SERVER_TRANSACTIONS);
+        assert_eq!(t.counts(), (0, MAX_SERVER_TRANSACTIONS));
+        assert_eq!(t.server_index.len(), MAX_SERVER_TRANSACTIONS);
+        assert_eq!(t.table_full(), 50);
+        while t.poll_transmit().is_some() {}
+        // Full, yet a retransmission of a live transaction finds its cached answer by index.
+        t.on_request(now, from(), options(7));
+        let again = t.poll_transmit().expect("the cached 200 is resent");
+        assert!(String::from_utf8_lossy(&again.bytes).contains("Call-ID: c7\r\n"));
+        assert!(t.poll_event().is_none());
+        assert_eq!(t.retransmissions(), 1);
+        // Timer J ends them all; table and index empty together, and there is room again.
+        t.handle_timeout(now + Duration::from_secs(33));
+        assert_eq!(t.counts(), (0, 0));
+        assert!(t.server_index.is_empty());
+        t.on_request(now, from(), options(99_999));
+        assert_eq!(answer_all(&mut t, now), 1);
+    }
+
+    #[test]
+    fn client_responses_are_found_by_branch_and_method() {
+        let mut t = Transactions::new(TimerConfig::default());
+        let now = Instant::now();
+        let mut keys = Vec::new();
+        for n in 0..100 {
+            keys.push(t.send_request(now, from(), options(n)));
+        }
+        assert_eq!(t.client_index.len(), 100);
+        // A response for request 42: its branch and CSeq method pick transaction 42.
+        let resp = Response::for_request(&options(42), 200, "OK", Some("x"));
+        assert!(t.on_response(now, resp));
+        match t.poll_event() {
+            Some(TxEvent::Response { tx, .. }) => assert_eq!(tx, keys[42]),
+            other => panic!("{other:?}"),
+        }
+        // Same branch, another method: no match.
+        let mut other = Response::for_request(&options(43), 200, "OK", Some("x"));
+        other.headers.remove(&Name::CSEQ);
+        other.headers.insert_named(&CSeq::new(1, Method::INVITE));
+        assert!(!t.on_response(now, other));
+        assert_eq!(t.stray_responses(), 1);
+        t.abandon(keys[0]);
+        assert_eq!(t.client_index.len(), 99);
+        t.handle_timeout(now + Duration::from_secs(40));
+        assert_eq!(t.counts(), (0, 0));
+        assert!(t.client_index.is_empty());
     }
 }

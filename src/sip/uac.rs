@@ -16,7 +16,7 @@ use ezk_sip_types::header::typed::{
 use ezk_sip_types::msg::RequestLine;
 use ezk_sip_types::uri::{NameAddr, SipUri};
 use ezk_sip_types::{Headers, Method, Name};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 /// What a client transaction is for, so its answer reaches the right handler.
@@ -136,6 +136,12 @@ impl UacCall {
         let host = &uri.host_port.host;
         *host == self.trunk_uri.host_port.host
             || uri_addr(uri).is_some_and(|a| a.ip() == self.trunk_dest.ip())
+    }
+
+    /// Where this call's INVITEs went (the first, and a redirect's): trusted sources while
+    /// the call lives, as the trunk may answer or call back from there.
+    pub(crate) fn destinations(&self) -> impl Iterator<Item = IpAddr> {
+        [self.trunk_dest.ip(), self.dest.ip()].into_iter()
     }
 
     pub(crate) fn linger_until(&self) -> Option<Instant> {

@@ -404,3 +404,18 @@ impl Gateway {
         self.proc.log_path().parent().unwrap()
     }
 }
+
+impl Gateway {
+    /// The gateway process's resident set size in KiB (`VmRSS` of /proc/<pid>/status),
+    /// so a test can check that memory stays flat under load.
+    pub fn rss_kib(&self) -> u64 {
+        let path = format!("/proc/{}/status", self.proc.pid());
+        let status =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in {path}:\n{status}"))
+    }
+}

@@ -2,12 +2,14 @@
 //! an optional capture of what the phone receives, a sipp UAS playing the phone and the
 //! gateway configured to call it.
 
-use super::audio::{assert_tone, sox_tone};
+use super::audio::{assert_tone, assert_wav_tone, sox_tone};
+use super::callstate::{assert_answered, assert_ending};
 use super::gateway::{Gateway, GatewayConfig};
 use super::net::PortBlock;
 use super::peers::{Sipp, P_SIPP_UAS_MEDIA};
 use super::rtpcap::{Capture, RtpStream};
 use super::tmp::TestDir;
+use super::wait::secs;
 
 /// Everything one sipp-based end-to-end test needs. Field order is drop order: the
 /// gateway goes first, then the peer, the capture, and the directory last.
@@ -85,5 +87,22 @@ impl Rig {
                 )
             });
         assert_tone(&best.audio, freq, "what the phone heard (RTP capture)");
+    }
+}
+
+impl Rig {
+    /// Ends a live call with `/trtc/shutdown` and checks it went as a normal call does:
+    /// answered, ended 200 "shutdown requested", sipp content, the phone's 440 Hz in the
+    /// room's recording and the room's 1000 Hz at the phone, no panic. For tests that
+    /// disturb a call and must show it came through unhurt.
+    pub fn shutdown_and_assert_unhurt(&mut self, id: &str) {
+        self.gw.shutdown(id);
+        let lines = self.gw.wait_done(id, secs(30));
+        self.uas.proc.assert_success(secs(20));
+        assert_answered(&lines);
+        assert_ending(&lines, 200, "shutdown requested");
+        assert_wav_tone(&self.gw.recording(id), 440.0);
+        self.assert_phone_heard(1000.0);
+        self.gw.assert_healthy();
     }
 }
