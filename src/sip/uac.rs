@@ -138,6 +138,11 @@ impl UacCall {
             || uri_addr(uri).is_some_and(|a| a.ip() == self.trunk_dest.ip())
     }
 
+    /// Where the first INVITE went (the trunk): the call layer trusts RTP from its IP.
+    pub(crate) fn trunk_dest(&self) -> SocketAddr {
+        self.trunk_dest
+    }
+
     pub(crate) fn linger_until(&self) -> Option<Instant> {
         self.linger_until
     }
