@@ -124,14 +124,15 @@ fn spray(bind: SocketAddr, k: u32, (lo, hi): (u16, u16), stop: &AtomicBool) -> S
             }
         };
         let p = steady.next();
-        let burst: Vec<Vec<u8>> = if round % 5 == 0 {
+        let burst_round = round.is_multiple_of(5);
+        let burst: Vec<Vec<u8>> = if burst_round {
             let s = &mut bursts[(round / 5) as usize % 3];
             (0..5).map(|_| s.next()).collect()
         } else {
             vec![]
         };
-        let a = (round % 5 == 0).then(|| pcma.next());
-        let bye = (round % 25 == 0).then(|| rtcp_bye(base + round));
+        let a = burst_round.then(|| pcma.next());
+        let bye = round.is_multiple_of(25).then(|| rtcp_bye(base + round));
         for port in lo..=hi {
             send(&p, port);
             for b in &burst {
