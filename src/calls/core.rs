@@ -615,11 +615,9 @@ impl CallCore {
     /// the (possibly moved) remote address and codec.
     fn start_media(&mut self, now: Instant, media: &NegotiatedMedia) {
         if let Some(existing) = self.bridge.as_mut() {
-            // Compared with what the SDP said before, not with the pinned source: an
-            // unchanged re-INVITE (a session refresh) keeps the phone's stream pinned.
-            if existing.sdp_remote() != Some(media.remote) {
-                existing.set_remote(media.remote);
-            }
+            // Every new SDP unpins: a PBX that moves the media (a transfer, music on
+            // hold) says so with one, often with a new SSRC from the same address.
+            existing.set_remote(media.remote);
             let config = existing.config();
             if config.codec != media.codec || config.payload_type != media.payload_type {
                 existing.reconfigure(media.codec, media.payload_type, media.telephone_event_pt);

@@ -403,7 +403,7 @@ fn rtp_pushes_the_watchdog_back() {
 fn packets_from_a_stranger_do_not_feed_the_watchdog() {
     let mut t = Test::new();
     t.answer(2.0);
-    // Latched to the phone by its first packet, then only a stranger talks.
+    // Pinned to the phone by its first packet, then only a stranger talks.
     t.rtp(3.0, 1, 0, &[0xff; 160]);
     let stranger: SocketAddr = "10.9.9.9:4000".parse().unwrap();
     let mut buf = [0u8; 256];
@@ -447,6 +447,25 @@ fn a_stranger_before_the_phone_is_not_latched_nor_heard_as_life() {
         assert!(acts.is_empty(), "at {seq}: {acts:?}");
     }
     assert_eq!(t.timeout_events(32.0), ["sip hangup"]);
+}
+
+#[test]
+fn a_phone_behind_nat_is_heard_from_the_signalling_ip() {
+    let mut t = Test::new();
+    t.answer(2.0);
+    // The SDP said 10.0.0.2:5000; the RTP comes from the IP the INVITE went to.
+    let nat = SocketAddr::new(TRUNK_IP, 41000);
+    let mut buf = [0u8; 256];
+    let header = RtpHeader {
+        payload_type: 0,
+        sequence: 1,
+        ssrc: 0x1234,
+        ..RtpHeader::default()
+    };
+    let n = rtp::write(&header, &[0xff; 160], &mut buf).unwrap();
+    t.core.handle_rtp(t.at(20.0), nat, &buf[..n]);
+    assert!(t.timeout_events(32.0).is_empty(), "heard at 20 s");
+    assert_eq!(t.timeout_events(50.0), ["sip hangup"]);
 }
 
 #[test]

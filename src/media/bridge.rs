@@ -422,7 +422,7 @@ impl MediaBridge {
         }
     }
 
-    /// Where to send RTP now: the latched source of the peer's RTP, else the SDP address.
+    /// Where to send RTP now: the source of the pinned stream, else the SDP address.
     pub fn remote(&self) -> Option<SocketAddr> {
         self.remote
     }
@@ -442,20 +442,24 @@ impl MediaBridge {
     }
 
     /// The phone's address as its latest SDP named it (where [`remote`](Self::remote)
-    /// started before the stream was pinned): the call layer compares a new SDP with it,
-    /// so an unchanged re-INVITE (a session refresh) keeps the pin.
+    /// starts before a stream is pinned).
     pub fn sdp_remote(&self) -> Option<SocketAddr> {
         self.sdp_remote
     }
 
-    /// Sets the peer's address from new SDP (re-INVITE) and unpins the stream: the next
-    /// valid RTP from that address or the signalling IP pins again, so a peer that moved
-    /// (or sits behind NAT) is still followed.
+    /// Takes the peer's address from new SDP (re-INVITE, UPDATE, the 2xx after early
+    /// media) and unpins the stream: the next valid RTP from that address or the
+    /// signalling IP pins again at once, so a peer that moved, or now sends another
+    /// SSRC, is followed without waiting for [`REPIN_AFTER_SILENCE`]. When the address
+    /// is unchanged (a session refresh), RTP keeps going where the phone's stream came
+    /// from until it is pinned again, so a phone behind NAT loses nothing.
     pub fn set_remote(&mut self, addr: SocketAddr) {
-        self.remote = Some(addr);
+        if self.sdp_remote != Some(addr) {
+            self.remote = Some(addr);
+            self.rtcp_source = None;
+        }
         self.sdp_remote = Some(addr);
         self.pinned = None;
-        self.rtcp_source = None;
     }
 
     /// When the last valid RTP from the peer arrived: the "no RTP for N s" watchdog
@@ -1272,7 +1276,10 @@ mod tests {
         assert_eq!(rx.remote(), Some(new));
         rx.handle_rtp(t0, at(PBX, 31000), &loud(2, 0x1111)).unwrap();
         assert_eq!(rx.remote(), Some(at(PBX, 31000)), "the NAT latch again");
+        // a refresh with the same SDP: RTP keeps going to the NAT, and the phone's
+        // new SSRC from the SDP address is taken at once (no silence needed)
         rx.set_remote(new);
+        assert_eq!(rx.remote(), Some(at(PBX, 31000)));
         rx.handle_rtp(t0, new, &loud(3, 0x3333)).unwrap();
         assert_eq!(rx.remote(), Some(new));
         // a stranger cannot use the moment either
