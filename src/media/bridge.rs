@@ -31,8 +31,8 @@
 //! pins the stream to that source address and SSRC; from then on only that stream is
 //! played, and RTP we send goes to where it comes from (symmetric RTP). Only once the
 //! pinned stream has been silent for [`REPIN_AFTER_SILENCE`] may another packet from
-//! those two places pin again (a NAT rebinding, a PBX switching media to a new SSRC); a
-//! re-INVITE ([`MediaBridge::set_remote`]) unpins. Everything else — RTP and RTCP from
+//! those two places pin again (a NAT rebinding, a PBX switching media to a new SSRC); new
+//! SDP from the phone ([`MediaBridge::set_remote`]) unpins. Everything else — RTP and RTCP from
 //! other addresses, a second stream beside the pinned one — is counted in
 //! [`MediaStats::rx_foreign`] and dropped unread: it reaches neither the room, nor the
 //! jitter buffer, the RTCP statistics, DTMF, nor the no-RTP watchdog. This is Asterisk's
