@@ -42,7 +42,7 @@ use crate::sip::SipEvent;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// How long the SIP leg has to confirm a hang-up (487 to a CANCEL, 200 to a BYE) before
@@ -219,6 +219,9 @@ pub struct CallCore {
     rtp_pending: Option<(usize, SocketAddr)>,
     /// RTCP reports the current tick may still send (built at `last_now`, the tick's time).
     rtcp_budget: u8,
+    /// Where the INVITE went: RTP from this IP may be the phone's behind NAT (see
+    /// [`BridgeConfig::signalling_ip`]).
+    signalling_ip: Option<IpAddr>,
 }
 
 impl CallCore {
@@ -244,6 +247,7 @@ impl CallCore {
             rtp_out: Box::new([0; MAX_DATAGRAM]),
             rtp_pending: None,
             rtcp_budget: 0,
+            signalling_ip: None,
         }
     }
 
@@ -295,9 +299,12 @@ impl CallCore {
         self.flush_machine();
     }
 
-    /// The INVITE went out: CALLING.
-    pub fn invite_sent(&mut self, now: Instant) {
+    /// The INVITE went out, to `signalling_ip` (None when the SIP leg cannot say): CALLING.
+    /// The phone's media is then trusted from that IP and from the address its SDP names,
+    /// nowhere else.
+    pub fn invite_sent(&mut self, now: Instant, signalling_ip: Option<IpAddr>) {
         self.clock(now);
+        self.signalling_ip = signalling_ip;
         self.machine.invite_sent();
         self.flush_machine();
     }
@@ -608,9 +615,9 @@ impl CallCore {
     /// the (possibly moved) remote address and codec.
     fn start_media(&mut self, now: Instant, media: &NegotiatedMedia) {
         if let Some(existing) = self.bridge.as_mut() {
-            if existing.remote() != Some(media.remote) {
-                existing.set_remote(media.remote);
-            }
+            // Every new SDP unpins: a PBX that moves the media (a transfer, music on
+            // hold) says so with one, often with a new SSRC from the same address.
+            existing.set_remote(media.remote);
             let config = existing.config();
             if config.codec != media.codec || config.payload_type != media.payload_type {
                 existing.reconfigure(media.codec, media.payload_type, media.telephone_event_pt);
@@ -631,6 +638,7 @@ impl CallCore {
         config.telephone_event_clock = media.telephone_event_clock;
         config.g722_level = self.cfg.g722_level;
         config.remote = Some(media.remote);
+        config.signalling_ip = self.signalling_ip;
         config.jitter_depth_frames = self.cfg.jitter_frames;
         // `[rtp] jitter_frames` is also the floor the adaptive buffer may drain to, so a
         // LAN box configured for 0 runs at the least delay.

@@ -10,6 +10,8 @@ use crate::sip::{CallKey, EndCause};
 const TTL: Duration = Duration::from_secs(600);
 const NO_RTP: Duration = Duration::from_secs(30);
 const CALL: CallKey = CallKey(1);
+/// Where the INVITE went: a PBX in front of the phone.
+const TRUNK_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
 
 fn phone() -> SocketAddr {
     "10.0.0.2:5000".parse().unwrap()
@@ -34,7 +36,7 @@ impl Test {
         let t0 = Instant::now();
         let mut core = CallCore::new(t0, config(t0, ttl));
         core.room_entered(t0);
-        core.invite_sent(t0);
+        core.invite_sent(t0, Some(TRUNK_IP));
         let mut t = Test { core, t0 };
         assert_eq!(t.actions(), ["record 1 0 "]);
         t
@@ -111,17 +113,22 @@ impl Test {
 
     /// One PCMU packet from the phone at `s`.
     fn rtp(&mut self, s: f64, seq: u16, pt: u8, payload: &[u8]) {
+        self.rtp_from(s, phone(), 0x1234, seq, pt, payload);
+    }
+
+    /// One RTP packet from anywhere at `s`.
+    fn rtp_from(&mut self, s: f64, from: SocketAddr, ssrc: u32, seq: u16, pt: u8, payload: &[u8]) {
         let mut buf = [0u8; 256];
         let header = RtpHeader {
             marker: false,
             payload_type: pt,
             sequence: seq,
             timestamp: u32::from(seq) * 160,
-            ssrc: 0x1234,
+            ssrc,
         };
         let n = rtp::write(&header, payload, &mut buf).unwrap();
         let now = self.at(s);
-        self.core.handle_rtp(now, phone(), &buf[..n]);
+        self.core.handle_rtp(now, from, &buf[..n]);
     }
 
     fn assert_done(&mut self) {
@@ -401,20 +408,51 @@ fn rtp_pushes_the_watchdog_back() {
 fn packets_from_a_stranger_do_not_feed_the_watchdog() {
     let mut t = Test::new();
     t.answer(2.0);
-    // Latched to the phone by its first packet, then only a stranger talks.
+    // Pinned to the phone by its first packet, then only a stranger talks.
     t.rtp(3.0, 1, 0, &[0xff; 160]);
     let stranger: SocketAddr = "10.9.9.9:4000".parse().unwrap();
-    let mut buf = [0u8; 256];
-    let header = RtpHeader {
-        payload_type: 0,
-        sequence: 2,
-        ssrc: 0x9999,
-        ..RtpHeader::default()
-    };
-    let n = rtp::write(&header, &[0xff; 160], &mut buf).unwrap();
-    t.core.handle_rtp(t.at(20.0), stranger, &buf[..n]);
+    t.rtp_from(20.0, stranger, 0x9999, 2, 0, &[0xff; 160]);
     assert!(t.timeout_events(32.9).is_empty());
     assert_eq!(t.timeout_events(33.0), ["sip hangup"]);
+}
+
+#[test]
+fn a_stranger_before_the_phone_is_not_latched_nor_heard_as_life() {
+    let mut t = Test::new();
+    t.answer(2.0);
+    // A stranger sprays from the answer on; the phone never sends. Before pinning, the
+    // old latch took the first valid packet from anywhere, and its RTP then fed the
+    // watchdog for ever.
+    let stranger: SocketAddr = "10.9.9.9:4000".parse().unwrap();
+    for seq in 0..30u16 {
+        let s = 2.5 + f64::from(seq);
+        t.rtp_from(s, stranger, 0x1234, seq, 0, &[0xff; 160]);
+        // and RTCP: a BYE, from the stranger's RTP port + 1
+        let bye = [0x81, 203, 0, 1, 0, 0, 0x12, 0x34];
+        let now = t.at(s);
+        t.core
+            .handle_rtcp(now, SocketAddr::new(stranger.ip(), 4001), &bye);
+        let acts = t.timeout_events(2.6 + f64::from(seq));
+        assert!(acts.is_empty(), "at {seq}: {acts:?}");
+    }
+    assert_eq!(t.timeout_events(32.0), ["sip hangup"]);
+}
+
+#[test]
+fn a_phone_behind_nat_is_heard_from_the_signalling_ip() {
+    let mut t = Test::new();
+    t.answer(2.0);
+    // The SDP said 10.0.0.2:5000; the RTP comes from the IP the INVITE went to.
+    t.rtp_from(
+        20.0,
+        SocketAddr::new(TRUNK_IP, 41000),
+        0x1234,
+        1,
+        0,
+        &[0xff; 160],
+    );
+    assert!(t.timeout_events(32.0).is_empty(), "heard at 20 s");
+    assert_eq!(t.timeout_events(50.0), ["sip hangup"]);
 }
 
 #[test]

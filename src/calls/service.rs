@@ -268,7 +268,8 @@ impl Api for Gateway {
                 return Err(CallError::SipFailed(reason));
             }
         };
-        core.invite_sent(Instant::now());
+        let signalling_ip = self.sip.signalling_peer(sip_call).map(|a| a.ip());
+        core.invite_sent(Instant::now(), signalling_ip);
         self.apply_setup_actions(&id, &mut core, Some(&mut room));
 
         let task = CallTask {

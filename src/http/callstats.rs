@@ -47,6 +47,9 @@ struct RxStats {
     jitter_ms: f64,
     /// DTMF digits received.
     dtmf: u64,
+    /// RTP and RTCP datagrams dropped because they were not the phone's (another
+    /// address, or a second stream beside the pinned one): how much a stranger sprayed.
+    foreign: u64,
 }
 
 /// `callstats.tx`: what went to the phone.
@@ -97,6 +100,7 @@ pub fn callstats_json(snapshot: &MediaSnapshot) -> serde_json::Value {
             loss_percent,
             jitter_ms: f64::from(s.rx_jitter_us / 10) / 100.0,
             dtmf: s.dtmf_received,
+            foreign: s.rx_foreign,
         },
         tx: TxStats {
             packets: s.tx_packets,
@@ -149,6 +153,7 @@ mod tests {
                 fec_recovered: 8,
                 rtt_us: Some(12_345),
                 dtmf_clock_mismatch: 1,
+                rx_foreign: 9,
                 ..MediaStats::default()
             },
             telephone_event: Some((101, 8000)),
@@ -160,6 +165,7 @@ mod tests {
         assert_eq!(json["rx"]["loss_percent"], 5.0);
         assert_eq!(json["rx"]["jitter_ms"], 1.23);
         assert_eq!(json["rx"]["dtmf"], 2);
+        assert_eq!(json["rx"]["foreign"], 9);
         assert_eq!(json["tx"]["packets"], 400);
         assert_eq!(json["tx"]["dtmf"], 3);
         assert_eq!(json["jitter_buffer"]["depth_ms"], 40);

@@ -17,14 +17,29 @@
 //! ```
 //!
 //! Everything else — parsing, RTCP statistics and reports, foreign payload types,
-//! symmetric-RTP latching (the phone's real address is wherever its RTP comes from, which
-//! behind NAT is not what its SDP says), the adaptive jitter buffer, decoding, loss
+//! pinning the phone's stream (below), the adaptive jitter buffer, decoding, loss
 //! concealment (Opus PLC/FEC, pitch repetition for G.711/G.722), RFC 4733 DTMF both ways,
 //! resampling between the codec's rate and the room's, encoding and RTP numbering — lives
 //! here and is unit-tested with a fake clock.
+//!
+//! # Whose packets are the phone's
+//!
+//! Anyone who reaches the RTP port range can send RTP to a call, so the bridge trusts
+//! only two addresses to be the phone's: the one its SDP named, and — for a phone behind
+//! NAT, whose real address is not what its SDP says — any port on the IP its SIP
+//! signalling goes to ([`BridgeConfig::signalling_ip`]). The first valid RTP from either
+//! pins the stream to that source address and SSRC; from then on only that stream is
+//! played, and RTP we send goes to where it comes from (symmetric RTP). Only once the
+//! pinned stream has been silent for [`REPIN_AFTER_SILENCE`] may another packet from
+//! those two places pin again (a NAT rebinding, a PBX switching media to a new SSRC); new
+//! SDP from the phone ([`MediaBridge::set_remote`]) unpins. Everything else — RTP and RTCP from
+//! other addresses, a second stream beside the pinned one — is counted in
+//! [`MediaStats::rx_foreign`] and dropped unread: it reaches neither the room, nor the
+//! jitter buffer, the RTCP statistics, DTMF, nor the no-RTP watchdog. This is Asterisk's
+//! `strictrtp` with the NAT latch limited to the signalling peer's IP.
 
-use std::net::SocketAddr;
-use std::time::Instant;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use heapless::Deque;
 
@@ -43,6 +58,13 @@ use super::transcode::{Decoder, Encoder};
 /// Events waiting for the shell; more than this between two polls are dropped.
 const EVENT_QUEUE: usize = 16;
 
+/// How long the pinned stream must have been silent before another eligible source may
+/// take its place. Long enough that a stranger cannot cut in while the phone talks
+/// (it sends every 20 ms; 500 ms is 25 packets lost in a row, far beyond a glitch), short
+/// enough that a NAT rebinding or a PBX's media switch costs half a second of audio,
+/// not the call.
+pub const REPIN_AFTER_SILENCE: Duration = Duration::from_millis(500);
+
 /// How one call's media is set up; built from the negotiated SDP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BridgeConfig {
@@ -60,8 +82,14 @@ pub struct BridgeConfig {
     /// 0 = the codec's clock.
     pub telephone_event_clock: u32,
     /// Where to send RTP as far as the SDP knows; replaced by the observed source once
-    /// the peer's RTP arrives (symmetric RTP).
+    /// the peer's RTP arrives (symmetric RTP). RTP from exactly this address is the
+    /// phone's.
     pub remote: Option<SocketAddr>,
+    /// The IP the call's SIP signalling goes to: RTP from any port on it may be pinned
+    /// as the phone's (a phone behind NAT sends from an address its SDP cannot know).
+    /// With neither this nor `remote` known (a bridge with no call around it: tests,
+    /// benches), any source may be pinned, as there is nothing to anchor to.
+    pub signalling_ip: Option<IpAddr>,
     /// Our SSRC for the packets we send.
     pub ssrc: u32,
     /// Jitter buffer depth in 20 ms frames: the fixed delay, or with `adaptive_jitter`
@@ -71,10 +99,6 @@ pub struct BridgeConfig {
     pub initial_sequence: u16,
     /// First RTP timestamp we send (RFC 3550 recommends a random one).
     pub initial_timestamp: u32,
-    /// Once latched to a source, consecutive valid packets needed from another source
-    /// before following it (NAT rebinding); keeps a stray packet from hijacking the call.
-    /// 0 follows every packet.
-    pub relatch_after: u8,
     /// Rate of the room leg: [`MediaBridge::pull_phone_audio`] delivers frames at it
     /// (resampled from the codec's rate where they differ). 0 = the codec's own rate.
     pub room_rate: u32,
@@ -114,11 +138,11 @@ impl Default for BridgeConfig {
             telephone_event_pt: None,
             telephone_event_clock: 0,
             remote: None,
+            signalling_ip: None,
             ssrc: 0,
             jitter_depth_frames: 2,
             initial_sequence: 0,
             initial_timestamp: 0,
-            relatch_after: 3,
             room_rate: 8000,
             adaptive_jitter: true,
             jitter_min_frames: 1,
@@ -159,9 +183,11 @@ pub struct MediaStats {
     pub rx_rtcp: u64,
     /// Telephone-event packets (accepted, not played).
     pub rx_events: u64,
-    /// Valid RTP from an address other than the latched one; dropped.
+    /// RTP and RTCP that were not the phone's (another address, or another stream beside
+    /// the pinned one; see the module documentation); dropped unread.
     pub rx_foreign: u64,
-    /// Times the remote address changed after the first latch.
+    /// Times where RTP goes changed: pinned away from the SDP address (NAT), or
+    /// re-pinned after silence.
     pub remote_changes: u64,
     /// RTP packets built for the peer (audio and telephone-events).
     pub tx_packets: u64,
@@ -232,10 +258,11 @@ pub struct MediaBridge {
     cfg: BridgeConfig,
     jitter: JitterBuffer,
     remote: Option<SocketAddr>,
-    /// True once RTP from `remote` was seen (until `set_remote` changes it again).
-    latched: bool,
-    /// Another source sending valid RTP, with its consecutive packet count.
-    candidate: Option<(SocketAddr, u8)>,
+    /// The phone's address as its SDP named it (`remote` follows the pinned source).
+    sdp_remote: Option<SocketAddr>,
+    /// The phone's stream: source address and SSRC, once its first RTP arrived (until
+    /// `set_remote` unpins it).
+    pinned: Option<(SocketAddr, u32)>,
     /// Where the peer's RTCP comes from (symmetric RTCP), once seen.
     rtcp_source: Option<SocketAddr>,
     last_rx: Option<Instant>,
@@ -323,8 +350,8 @@ impl MediaBridge {
         MediaBridge {
             jitter: JitterBuffer::new(jitter_config(&cfg)),
             remote: cfg.remote,
-            latched: false,
-            candidate: None,
+            sdp_remote: cfg.remote,
+            pinned: None,
             rtcp_source: None,
             last_rx: None,
             tx_seq: cfg.initial_sequence,
@@ -395,7 +422,7 @@ impl MediaBridge {
         }
     }
 
-    /// Where to send RTP now: the latched source of the peer's RTP, else the SDP address.
+    /// Where to send RTP now: the source of the pinned stream, else the SDP address.
     pub fn remote(&self) -> Option<SocketAddr> {
         self.remote
     }
@@ -414,13 +441,25 @@ impl MediaBridge {
         })
     }
 
-    /// Sets the peer's address from new SDP (re-INVITE). The next valid RTP from any
-    /// source latches again, so a peer behind NAT is still followed.
+    /// The phone's address as its latest SDP named it (where [`remote`](Self::remote)
+    /// starts before a stream is pinned).
+    pub fn sdp_remote(&self) -> Option<SocketAddr> {
+        self.sdp_remote
+    }
+
+    /// Takes the peer's address from new SDP (re-INVITE, UPDATE, the 2xx after early
+    /// media) and unpins the stream: the next valid RTP from that address or the
+    /// signalling IP pins again at once, so a peer that moved, or now sends another
+    /// SSRC, is followed without waiting for [`REPIN_AFTER_SILENCE`]. When the address
+    /// is unchanged (a session refresh), RTP keeps going where the phone's stream came
+    /// from until it is pinned again, so a phone behind NAT loses nothing.
     pub fn set_remote(&mut self, addr: SocketAddr) {
-        self.remote = Some(addr);
-        self.latched = false;
-        self.candidate = None;
-        self.rtcp_source = None;
+        if self.sdp_remote != Some(addr) {
+            self.remote = Some(addr);
+            self.rtcp_source = None;
+        }
+        self.sdp_remote = Some(addr);
+        self.pinned = None;
     }
 
     /// When the last valid RTP from the peer arrived: the "no RTP for N s" watchdog
@@ -494,43 +533,66 @@ impl MediaBridge {
         self.dtmf_tx.is_busy()
     }
 
-    /// Decides whether RTP from `from` is the peer's, latching or re-latching as needed.
-    fn accept_source(&mut self, from: SocketAddr) -> bool {
-        if self.remote == Some(from) {
-            self.latched = true;
-            self.candidate = None;
-            return true;
+    /// Whether a packet from `from` may be the phone's when no stream is pinned (or the
+    /// pinned one fell silent): the SDP's address exactly, or any port on the signalling
+    /// IP; anyone when neither is known.
+    fn eligible(&self, from: SocketAddr) -> bool {
+        match (self.sdp_remote, self.cfg.signalling_ip) {
+            (None, None) => true,
+            (sdp, signalling) => sdp == Some(from) || signalling == Some(from.ip()),
         }
-        match self.remote {
-            None => {
-                self.remote = Some(from);
-                self.latched = true;
-                true
+    }
+
+    /// Whether RTCP from `from` is the phone's: it comes from the IP of the phone's
+    /// stream, of its SDP, or of its signalling (its port is not knowable in advance:
+    /// RTP port + 1, or whatever a NAT made of it).
+    fn rtcp_eligible(&self, from: SocketAddr) -> bool {
+        let ip = Some(from.ip());
+        self.eligible(from)
+            || self.pinned.map(|(a, _)| a.ip()) == ip
+            || self.sdp_remote.map(|a| a.ip()) == ip
+    }
+
+    /// Whether RTP from `from` with `ssrc` belongs to the phone's stream as it stands,
+    /// without pinning anything (for packets we do not play, such as comfort noise).
+    fn is_phone(&self, from: SocketAddr, ssrc: u32) -> bool {
+        match self.pinned {
+            Some(stream) => stream == (from, ssrc),
+            None => self.eligible(from),
+        }
+    }
+
+    /// Decides whether playable RTP from `from` with `ssrc` is the phone's, pinning the
+    /// stream to it when none is pinned or the pinned one has been silent for
+    /// [`REPIN_AFTER_SILENCE`].
+    fn accept_source(&mut self, now: Instant, from: SocketAddr, ssrc: u32) -> bool {
+        if let Some(stream) = self.pinned {
+            if stream == (from, ssrc) {
+                return true;
             }
-            Some(_) if !self.latched => {
-                log::debug!("rtp: latching to {from} (SDP said {:?})", self.remote);
-                self.remote = Some(from);
-                self.latched = true;
+            let silent = self
+                .last_rx
+                .is_none_or(|t| now.saturating_duration_since(t) >= REPIN_AFTER_SILENCE);
+            if !silent || !self.eligible(from) {
+                return false;
+            }
+            log::info!(
+                "rtp: the stream from {} (ssrc {:08x}) fell silent; now {from} (ssrc {ssrc:08x})",
+                stream.0,
+                stream.1
+            );
+        } else if !self.eligible(from) {
+            return false;
+        }
+        if self.remote != Some(from) {
+            if self.remote.is_some() {
+                log::debug!("rtp: sending to {from} (was {:?})", self.remote);
                 self.stats.remote_changes += 1;
-                true
             }
-            Some(_) => {
-                let count = match self.candidate {
-                    Some((addr, n)) if addr == from => n.saturating_add(1),
-                    _ => 1,
-                };
-                if count > self.cfg.relatch_after {
-                    log::debug!("rtp: peer moved from {:?} to {from}", self.remote);
-                    self.remote = Some(from);
-                    self.candidate = None;
-                    self.stats.remote_changes += 1;
-                    true
-                } else {
-                    self.candidate = Some((from, count));
-                    false
-                }
-            }
+            self.remote = Some(from);
         }
+        self.pinned = Some((from, ssrc));
+        true
     }
 
     /// Takes one datagram from the RTP socket (RTCP of an rtcp-mux peer included).
@@ -543,6 +605,10 @@ impl MediaBridge {
         packet: &[u8],
     ) -> Result<(), RtpError> {
         if rtp::is_rtcp(packet) {
+            if !self.rtcp_eligible(from) {
+                self.stats.rx_foreign += 1;
+                return Ok(());
+            }
             self.stats.rx_rtcp += 1;
             if let Err(e) = self.read_rtcp(now, packet) {
                 log::debug!("rtcp from {from} (mux): {e:?}");
@@ -559,14 +625,16 @@ impl MediaBridge {
         let pt = p.header.payload_type;
         let is_event = self.cfg.telephone_event_pt == Some(pt);
         if pt != self.cfg.payload_type && !is_event {
-            self.stats.rx_wrong_pt += 1;
-            if self.remote == Some(from) {
-                // e.g. comfort noise: the peer is alive even if we cannot play it
-                self.last_rx = Some(now);
+            if !self.is_phone(from, p.header.ssrc) {
+                self.stats.rx_foreign += 1;
+                return Ok(());
             }
+            // e.g. comfort noise: the peer is alive even if we cannot play it
+            self.stats.rx_wrong_pt += 1;
+            self.last_rx = Some(now);
             return Ok(());
         }
-        if !self.accept_source(from) {
+        if !self.accept_source(now, from, p.header.ssrc) {
             self.stats.rx_foreign += 1;
             return Ok(());
         }
@@ -599,19 +667,23 @@ impl MediaBridge {
         Ok(())
     }
 
-    /// Takes one datagram from the RTCP socket (RTP port + 1). Its source becomes where
-    /// our reports go (symmetric RTCP).
+    /// Takes one datagram from the RTCP socket (RTP port + 1). RTCP from the phone's IP
+    /// (see the module documentation) is read, and its source becomes where our reports
+    /// go (symmetric RTCP); any other is counted as foreign and dropped unread, so a
+    /// stranger can neither forge a BYE nor skew the reports.
     pub fn handle_rtcp(
         &mut self,
         now: Instant,
         from: SocketAddr,
         packet: &[u8],
     ) -> Result<(), RtcpError> {
+        if !self.rtcp_eligible(from) {
+            self.stats.rx_foreign += 1;
+            return Ok(());
+        }
         self.stats.rx_rtcp += 1;
         self.read_rtcp(now, packet)?;
-        if self.remote.is_some_and(|r| r.ip() == from.ip()) {
-            self.rtcp_source = Some(from);
-        }
+        self.rtcp_source = Some(from);
         Ok(())
     }
 
@@ -1037,45 +1109,199 @@ mod tests {
         assert_eq!(rx.remote(), Some(addr(4000)));
     }
 
-    #[test]
-    fn symmetric_rtp_latching() {
-        let t0 = Instant::now();
-        let mut rx = MediaBridge::new(BridgeConfig {
-            remote: Some(addr(1111)), // what the SDP said
+    fn at(ip: [u8; 4], port: u16) -> SocketAddr {
+        SocketAddr::from((ip, port))
+    }
+
+    const PBX: [u8; 4] = [10, 0, 0, 1];
+    const PHONE: [u8; 4] = [192, 168, 1, 20];
+    const STRANGER: [u8; 4] = [10, 6, 6, 6];
+
+    /// A call's bridge: the SDP names the phone's private address, the INVITE went to
+    /// the PBX, no jitter delay (a packet plays at the next pull).
+    fn call_bridge() -> MediaBridge {
+        MediaBridge::new(BridgeConfig {
+            remote: Some(at(PHONE, 4000)),
+            signalling_ip: Some(IpAddr::from(PBX)),
+            jitter_depth_frames: 0,
+            adaptive_jitter: false,
             ..BridgeConfig::new(Codec::Pcmu, 1)
-        });
-        // the phone is behind NAT: its RTP comes from elsewhere → latch at once
-        rx.handle_rtp(t0, addr(2222), &rtp(0, 1, 7, &[0xff; 160]))
-            .unwrap();
-        assert_eq!(rx.remote(), Some(addr(2222)));
-        // a stray packet from a third party does not move us
-        rx.handle_rtp(t0, addr(3333), &rtp(0, 2, 66, &[0; 160]))
-            .unwrap();
-        rx.handle_rtp(t0, addr(2222), &rtp(0, 2, 7, &[0xff; 160]))
-            .unwrap();
-        rx.handle_rtp(t0, addr(3333), &rtp(0, 3, 66, &[0; 160]))
-            .unwrap();
-        assert_eq!(rx.remote(), Some(addr(2222)));
-        assert_eq!(rx.stats().rx_foreign, 2);
-        // the phone's NAT binding changes: after a few packets from the new port, follow it
-        for seq in 3..7 {
-            rx.handle_rtp(t0, addr(4444), &rtp(0, seq, 7, &[0xff; 160]))
+        })
+    }
+
+    /// A loud PCMU packet (a full-scale square wave: never silence).
+    fn loud(seq: u16, ssrc: u32) -> Vec<u8> {
+        let payload: Vec<u8> = (0..160)
+            .map(|i| if i % 8 < 4 { 0x80 } else { 0x00 })
+            .collect();
+        rtp(0, seq, ssrc, &payload)
+    }
+
+    fn energy(f: &PcmFrame) -> i64 {
+        f.pcm().iter().map(|&s| i64::from(s).abs()).sum()
+    }
+
+    #[test]
+    fn a_stranger_before_the_phone_is_not_latched() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut rx = call_bridge();
+        // Valid RTP, then comfort noise and a forged RTCP BYE, from a stranger, first.
+        for seq in 0..5 {
+            rx.handle_rtp(ms(u64::from(seq)), at(STRANGER, 4000), &loud(seq, 0x5555))
                 .unwrap();
         }
-        assert_eq!(rx.remote(), Some(addr(4444)));
-        assert_eq!(rx.stats().remote_changes, 2);
-        // a re-INVITE gives a new address: the next RTP latches again at once
-        rx.set_remote(addr(5555));
-        assert_eq!(rx.remote(), Some(addr(5555)));
-        rx.handle_rtp(t0, addr(6666), &rtp(0, 7, 7, &[0xff; 160]))
+        rx.handle_rtp(ms(5), at(STRANGER, 4000), &rtp(13, 9, 0x5555, &[0x40]))
             .unwrap();
-        assert_eq!(rx.remote(), Some(addr(6666)));
-        // no SDP address at all: the first RTP decides
+        let bye = [0x81, 203, 0, 1, 0, 0, 0x55, 0x55];
+        rx.handle_rtcp(ms(6), at(STRANGER, 4001), &bye).unwrap();
+        rx.handle_rtp(ms(6), at(STRANGER, 4000), &bye).unwrap();
+        assert_eq!(rx.remote(), Some(at(PHONE, 4000)), "not latched");
+        assert_eq!(rx.rtcp_remote(), Some(at(PHONE, 4001)));
+        assert_eq!(rx.last_rx(), None, "a stranger is no sign of life");
+        assert_eq!(rx.poll_event(), None, "no RtcpBye");
+        assert_eq!(energy(&rx.pull_phone_audio(ms(10))), 0, "nothing played");
+        let s = rx.stats();
+        assert_eq!(s.rx_foreign, 8);
+        assert_eq!((s.rx_packets, s.rx_wrong_pt, s.rx_rtcp), (0, 0, 0));
+        assert_eq!(s.rx_expected, 0, "not in the RTCP reception figures");
+        // The phone's own RTP, from its SDP address, is pinned and played.
+        rx.handle_rtp(ms(20), at(PHONE, 4000), &loud(100, 0x1111))
+            .unwrap();
+        assert!(energy(&rx.pull_phone_audio(ms(30))) > 0);
+        assert_eq!(rx.last_rx(), Some(ms(20)));
+        assert_eq!(rx.stats().remote_changes, 0);
+    }
+
+    #[test]
+    fn only_the_pinned_address_and_ssrc_are_played() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut rx = call_bridge();
+        let phone = at(PHONE, 4000);
+        for k in 0..50u16 {
+            let now = ms(u64::from(k) * 20);
+            rx.handle_rtp(now, phone, &rtp(0, k, 0x1111, &[0xff; 160]))
+                .unwrap();
+            // the phone's SSRC from another IP, and from the PBX's IP (not eligible
+            // once pinned while the phone talks)
+            rx.handle_rtp(now, at(STRANGER, 4000), &loud(k, 0x1111))
+                .unwrap();
+            rx.handle_rtp(now, at(PBX, 4000), &loud(k, 0x1111)).unwrap();
+            // a spoofed packet from the phone's own address with another SSRC
+            rx.handle_rtp(now, phone, &loud(k.wrapping_add(7), 0x6666))
+                .unwrap();
+            let f = rx.pull_phone_audio(now + Duration::from_millis(10));
+            assert_eq!(energy(&f), 0, "only the phone's silence is played ({k})");
+        }
+        let s = rx.stats();
+        assert_eq!(s.rx_packets, 50);
+        assert_eq!(s.rx_foreign, 150);
+        assert_eq!(s.jitter_resets, 0, "the jitter buffer saw one stream");
+        assert_eq!(rx.remote(), Some(phone));
+        assert_eq!(rx.last_rx(), Some(ms(49 * 20)));
+        // the phone's RTCP (any port on its IP) is read; a stranger's is not
+        let bye = [0x81, 203, 0, 1, 0, 0, 0x11, 0x11];
+        rx.handle_rtcp(ms(1000), at(STRANGER, 4001), &bye).unwrap();
+        assert_eq!(rx.poll_event(), None);
+        rx.handle_rtcp(ms(1000), at(PHONE, 4001), &bye).unwrap();
+        assert_eq!(rx.poll_event(), Some(MediaEvent::RtcpBye));
+        assert_eq!(rx.stats().rx_foreign, 151);
+    }
+
+    #[test]
+    fn a_phone_behind_nat_is_pinned_from_the_signalling_ip() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // The SDP names a private address; the RTP comes from the PBX's (NAT's) IP.
+        let mut rx = call_bridge();
+        let nat = at(PBX, 31000);
+        rx.handle_rtp(ms(0), nat, &loud(1, 0x1111)).unwrap();
+        assert_eq!(rx.remote(), Some(nat), "symmetric RTP");
+        assert_eq!(rx.stats().remote_changes, 1);
+        assert!(energy(&rx.pull_phone_audio(ms(10))) > 0);
+        // a packet from the SDP address with another stream is now foreign
+        rx.handle_rtp(ms(20), at(PHONE, 4000), &loud(2, 0x2222))
+            .unwrap();
+        assert_eq!(rx.remote(), Some(nat));
+        assert_eq!(rx.stats().rx_foreign, 1);
+        // its RTCP comes from the NAT's next port: read, and answered there
+        rx.handle_rtcp(ms(30), at(PBX, 31001), &[0x81, 201, 0, 1, 0, 0, 0x11, 0x11])
+            .unwrap();
+        assert_eq!(rx.stats().rx_rtcp, 1);
+        assert_eq!(rx.rtcp_remote(), Some(at(PBX, 31001)));
+    }
+
+    #[test]
+    fn after_silence_the_signalling_ip_may_repin_but_a_stranger_may_not() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut rx = call_bridge();
+        let first = at(PBX, 31000);
+        rx.handle_rtp(ms(0), first, &loud(1, 0x1111)).unwrap();
+        let quiet = ms(0) + REPIN_AFTER_SILENCE;
+        // Not silent long enough: the NAT's new port is refused.
+        let moved = at(PBX, 32000);
+        rx.handle_rtp(quiet - Duration::from_millis(1), moved, &loud(2, 0x1111))
+            .unwrap();
+        assert_eq!(rx.remote(), Some(first));
+        // Silent long enough: a stranger still cannot take the call...
+        for seq in 0..10 {
+            rx.handle_rtp(quiet, at(STRANGER, 4000), &loud(seq, 0x1111))
+                .unwrap();
+        }
+        assert_eq!(rx.remote(), Some(first));
+        assert_eq!(rx.last_rx(), Some(ms(0)));
+        assert_eq!(rx.stats().rx_foreign, 11);
+        // ...but the phone's new NAT binding, with a new SSRC, can.
+        rx.handle_rtp(quiet, moved, &loud(3, 0x7777)).unwrap();
+        assert_eq!(rx.remote(), Some(moved));
+        assert_eq!(rx.last_rx(), Some(quiet));
+        assert_eq!(rx.stats().remote_changes, 2);
+        // and the old stream is foreign from then on
+        rx.handle_rtp(quiet, first, &loud(4, 0x1111)).unwrap();
+        assert_eq!(rx.stats().rx_foreign, 12);
+        assert_eq!(rx.stats().rx_packets, 2);
+    }
+
+    #[test]
+    fn a_reinvite_unpins() {
+        let t0 = Instant::now();
+        let mut rx = call_bridge();
+        rx.handle_rtp(t0, at(PBX, 31000), &loud(1, 0x1111)).unwrap();
+        // the phone moved: the new SDP address pins at once, its old stream is gone
+        let new = at([192, 168, 1, 30], 5000);
+        rx.set_remote(new);
+        assert_eq!(rx.sdp_remote(), Some(new));
+        assert_eq!(rx.remote(), Some(new));
+        rx.handle_rtp(t0, at(PBX, 31000), &loud(2, 0x1111)).unwrap();
+        assert_eq!(rx.remote(), Some(at(PBX, 31000)), "the NAT latch again");
+        // a refresh with the same SDP: RTP keeps going to the NAT, and the phone's
+        // new SSRC from the SDP address is taken at once (no silence needed)
+        rx.set_remote(new);
+        assert_eq!(rx.remote(), Some(at(PBX, 31000)));
+        rx.handle_rtp(t0, new, &loud(3, 0x3333)).unwrap();
+        assert_eq!(rx.remote(), Some(new));
+        // a stranger cannot use the moment either
+        rx.set_remote(new);
+        rx.handle_rtp(t0, at(STRANGER, 5000), &loud(4, 0x3333))
+            .unwrap();
+        assert_eq!(rx.remote(), Some(new));
+        assert_eq!(rx.stats().rx_foreign, 1);
+    }
+
+    #[test]
+    fn with_nothing_to_anchor_to_the_first_source_is_pinned() {
+        let t0 = Instant::now();
         let mut rx = MediaBridge::new(BridgeConfig::default());
         rx.handle_rtp(t0, addr(7777), &rtp(0, 1, 7, &[0xff; 160]))
             .unwrap();
         assert_eq!(rx.remote(), Some(addr(7777)));
         assert_eq!(rx.stats().remote_changes, 0);
+        rx.handle_rtp(t0, addr(8888), &rtp(0, 2, 7, &[0xff; 160]))
+            .unwrap();
+        assert_eq!(rx.remote(), Some(addr(7777)));
+        assert_eq!(rx.stats().rx_foreign, 1);
     }
 
     #[test]
@@ -1335,6 +1561,8 @@ mod tests {
         let mk = |ssrc| {
             MediaBridge::new(BridgeConfig {
                 remote: Some(addr(5000)),
+                // the peer sends from another port on the signalling IP (NAT)
+                signalling_ip: Some(addr(0).ip()),
                 ..BridgeConfig::new(Codec::Pcmu, ssrc)
             })
         };

@@ -424,6 +424,12 @@ impl SipCore {
         self.pump(now);
     }
 
+    /// Where the call's INVITE went (redirects are only followed to that host): the media
+    /// layer accepts a NAT-ed phone's RTP from this IP only. None for an unknown call.
+    pub fn signalling_peer(&self, call: CallKey) -> Option<SocketAddr> {
+        self.calls.get(&call).map(|c| c.trunk_dest())
+    }
+
     /// Sends an INFO inside the call's confirmed dialog; false when the call has none.
     pub fn send_info(
         &mut self,

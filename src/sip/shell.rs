@@ -111,6 +111,12 @@ impl SipService {
         self.wake();
     }
 
+    /// Where the call's INVITE went, for the media layer's NAT latch (see
+    /// [`SipCore::signalling_peer`]).
+    pub fn signalling_peer(&self, call: CallKey) -> Option<SocketAddr> {
+        self.inner.core.borrow().signalling_peer(call)
+    }
+
     /// Sends an INFO in the call's dialog (DTMF relay); false when it is not confirmed.
     pub fn send_info(&self, call: CallKey, content_type: &str, body: Bytes) -> bool {
         let sent = self

@@ -144,6 +144,11 @@ impl UacCall {
         [self.trunk_dest.ip(), self.dest.ip()].into_iter()
     }
 
+    /// Where the first INVITE went (the trunk): the call layer trusts RTP from its IP.
+    pub(crate) fn trunk_dest(&self) -> SocketAddr {
+        self.trunk_dest
+    }
+
     pub(crate) fn linger_until(&self) -> Option<Instant> {
         self.linger_until
     }
