@@ -13,8 +13,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// The prefix of every metric name.
@@ -52,6 +52,12 @@ pub struct Metrics {
     pub room_errors: IntCounterVec,
     /// API requests, by route `path` (`other` for unknown paths) and `status`.
     pub api_requests: IntCounterVec,
+    /// SIP datagrams dropped unanswered, by `reason`: `untrusted` (a stranger's
+    /// request), `oversized` (too many Via headers), `table_full` (the transaction
+    /// table at its bound), `garbage` (not SIP).
+    pub sip_dropped: IntCounterVec,
+    /// SIP transactions alive now.
+    pub sip_transactions: IntGauge,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -132,6 +138,17 @@ impl Metrics {
                 opts("api_requests_total", "API requests by route and status."),
                 &["path", "status"],
             )?,
+            sip_dropped: IntCounterVec::new(
+                opts(
+                    "sip_dropped_total",
+                    "SIP datagrams dropped without an answer, by reason.",
+                ),
+                &["reason"],
+            )?,
+            sip_transactions: IntGauge::with_opts(opts(
+                "sip_transactions",
+                "SIP transactions alive now (bounded).",
+            ))?,
             registry,
         };
         let r = &m.registry;
@@ -147,6 +164,8 @@ impl Metrics {
         r.register(Box::new(m.webhooks.clone()))?;
         r.register(Box::new(m.room_errors.clone()))?;
         r.register(Box::new(m.api_requests.clone()))?;
+        r.register(Box::new(m.sip_dropped.clone()))?;
+        r.register(Box::new(m.sip_transactions.clone()))?;
         r.register(Box::new(
             prometheus::process_collector::ProcessCollector::new(
                 std::process::id() as prometheus::process_collector::pid_t,
@@ -175,6 +194,20 @@ impl Metrics {
             log::warn!("metrics: cannot encode: {e}");
         }
         out
+    }
+
+    /// Brings the SIP figures up to the user agent's own counters.
+    pub fn export_sip(&self, s: &crate::sip::SipStats) {
+        for (reason, total) in [
+            ("untrusted", s.untrusted_dropped),
+            ("oversized", s.oversized_dropped),
+            ("table_full", s.table_full_dropped),
+            ("garbage", s.garbage),
+        ] {
+            Self::raise_to(&self.sip_dropped.with_label_values(&[reason]), total);
+        }
+        self.sip_transactions
+            .set(i64::try_from(s.transactions).unwrap_or(i64::MAX));
     }
 
     /// Raises a counter to `total` (the sum the calls report); never lowers it.

@@ -124,6 +124,18 @@ fn an_untrusted_flood_gets_no_answer_costs_no_memory_and_spares_the_call() {
         Some(200),
         "OPTIONS from 127.0.0.1 after the flood"
     );
+    // The drops are visible in /metrics (loopback may lose datagrams under the flood,
+    // so not every one sent arrived to be counted).
+    let metrics = common::http::get(rig.gw.http, "/metrics").text();
+    let dropped: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("trtc_sipgw_sip_dropped_total{reason=\"untrusted\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        dropped >= (sent / 2) as f64 && dropped <= sent as f64,
+        "sip_dropped_total untrusted = {dropped} for {sent} sent"
+    );
     let log = rig.gw.proc.log_text();
     let lines = log
         .lines()

@@ -316,6 +316,7 @@ impl Api for Gateway {
             return Vec::new();
         };
         self.registry.borrow().export_metrics(m);
+        m.export_sip(&self.sip.stats());
         m.encode()
     }
 

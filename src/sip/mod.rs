@@ -17,6 +17,6 @@ mod uac;
 #[cfg(test)]
 mod core_tests;
 
-pub use endpoint::{CallKey, EndCause, SipConfig, SipCore, SipEvent};
+pub use endpoint::{CallKey, EndCause, SipConfig, SipCore, SipEvent, SipStats};
 pub use shell::SipService;
 pub use transaction::TimerConfig;
