@@ -58,6 +58,22 @@ doc = {
      "parameters": sig_params,
      "responses": {"200": ok("#/components/schemas/CallList", "Live calls and the last finished ones."),
        **errs(401, 405, 408, 431, 503)}}},
+  "/trtc/status": {"get": {
+     "operationId": "status", "summary": "The box and its calls, as the status page shows them (extension)",
+     "parameters": sig_params,
+     "responses": {"200": ok("#/components/schemas/Status", "Version, uptime, listeners, and the calls of /trtc/calls."),
+       **errs(401, 405, 408, 431, 503)}}},
+  "/events": {"get": {
+     "operationId": "events", "summary": "The status as Server-Sent Events (extension)",
+     "description": "`text/event-stream`: one `status` event a second whose data is the JSON of `/trtc/status`; the stream ends after ten minutes and `EventSource` reconnects.",
+     "parameters": sig_params,
+     "responses": {"200": {"description": "The event stream.", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+       **errs(401, 405, 408, 431, 503)}}},
+  "/": {"get": {
+     "operationId": "page", "summary": "The status page (HTML; never signed, it holds no data and signs its own requests)",
+     "security": [{}],
+     "responses": {"200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+       **errs(405, 408, 431, 503)}}},
   "/openapi.json": {"get": {
      "operationId": "openapi", "summary": "This document",
      "parameters": sig_params,
@@ -130,7 +146,14 @@ doc = {
       "started_at": {"type": "number", "description": "Unix seconds."},
       "ended_at": {"type": ["number", "null"], "description": "Unix seconds; null while live."},
       "reason": {"type": ["string", "null"], "description": "The last line's code and reason once ended."},
-      "codec": {"type": ["string", "null"], "description": "The phone leg's codec once negotiated."}}},
+      "codec": {"type": ["string", "null"], "description": "The phone leg's codec once negotiated."},
+      "loss_percent": {"type": ["number", "null"], "description": "Share of the phone's packets lost, percent, once media flows."},
+      "jitter_ms": {"type": ["number", "null"], "description": "Interarrival jitter of the phone's RTP, ms, once media flows."}}},
+   "Status": {"type": "object", "required": ["box", "calls"], "properties": {
+      "box": {"type": "object", "required": ["version", "uptime_s", "listeners"], "properties": {
+         "version": {"type": "string"}, "uptime_s": {"type": "integer"},
+         "listeners": {"type": "object", "additionalProperties": {"type": "string"}}}},
+      "calls": {"type": "array", "items": {"$ref": "#/components/schemas/CallSummary"}}}},
    "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
   }}}
 for p in list(doc["paths"].keys()):

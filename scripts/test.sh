@@ -21,6 +21,8 @@ declare -A PKG=(
   [ffmpeg]=ffmpeg
   [linphonec]=linphone-cli
   [promtool]=prometheus
+  [chromium]=chromium
+  [chromedriver]=chromium-driver
 )
 
 missing_tools() {
@@ -38,7 +40,7 @@ missing="$(missing_tools | sort -u | tr '\n' ' ')"
 if [ -n "${missing// /}" ]; then
   echo "test.sh: missing: $missing— installing the test peers" >&2
   if [ "$(id -u)" -ne 0 ]; then
-    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 ffmpeg linphone-cli prometheus" >&2
+    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 ffmpeg linphone-cli prometheus chromium chromium-driver" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -48,7 +50,7 @@ if [ -n "${missing// /}" ]; then
   export DEPS_APT_UPDATED=1
   apt-get install -y --no-install-recommends \
     sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 \
-    ffmpeg linphone-cli prometheus
+    ffmpeg linphone-cli prometheus chromium chromium-driver
   missing="$(missing_tools | sort -u | tr '\n' ' ')"
   if [ -n "${missing// /}" ]; then
     echo "test.sh: still missing after install: $missing" >&2
@@ -57,13 +59,16 @@ if [ -n "${missing// /}" ]; then
 fi
 
 # Build dependencies (libopus), then G.729's bcg729 for the `g729` feature tests.
-# The OpenAPI document is checked by the reference validator (PyPI), on the python3 the
-# tests run.
-if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
-  echo "test.sh: installing openapi-spec-validator (PyPI)" >&2
-  python3 -m pip install --quiet openapi-spec-validator ||
-    python3 -m pip install --quiet --break-system-packages openapi-spec-validator
-fi
+# From PyPI, on the python3 the tests run: the OpenAPI document's reference validator,
+# and selenium to drive Debian's chromium through the status page (it downloads nothing:
+# the tests point it at /usr/bin/chromium and /usr/bin/chromedriver).
+for mod in openapi_spec_validator:openapi-spec-validator selenium:selenium; do
+  if ! python3 -c "import ${mod%%:*}" >/dev/null 2>&1; then
+    echo "test.sh: installing ${mod#*:} (PyPI)" >&2
+    python3 -m pip install --quiet "${mod#*:}" ||
+      python3 -m pip install --quiet --break-system-packages "${mod#*:}"
+  fi
+done
 
 source scripts/deps.sh
 if [ ! -e /usr/include/bcg729/decoder.h ]; then

@@ -184,6 +184,7 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     ));
 
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
+    gateway.set_http_addr(http_addr);
     eprintln!("trtc-sipgw: HTTP API on http://{http_addr}");
     eprintln!("trtc-sipgw: SIP on udp {}", sip.local_addr());
 

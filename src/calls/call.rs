@@ -122,8 +122,8 @@ impl CallTask {
         drop(receive_rtp);
         drop(receive_rtcp);
         if let Some(snapshot) = last_stats {
-            log::info!("call {}: media {}", shell.id, callstats_json(&snapshot));
-            log::info!("call {}: media counters {:?}", shell.id, snapshot.counters);
+            log::info!("call={} media {}", shell.id, callstats_json(&snapshot));
+            log::info!("call={} media counters {:?}", shell.id, snapshot.counters);
         }
     }
 }
@@ -148,7 +148,7 @@ impl Shell {
                             MediaSocket::Rtcp => core.handle_rtcp(Instant::now(), from, &buf[..n]),
                         }
                     }
-                    Err(e) => log::debug!("call {id}: {which:?} socket: {e}"),
+                    Err(e) => log::debug!("call={id} {which:?} socket: {e}"),
                 }
             }
         })
@@ -245,7 +245,7 @@ impl Shell {
                 MediaSocket::Rtcp => &self.sockets.rtcp,
             };
             if let Err(e) = socket.send_to(&out[..t.len], t.to).await {
-                log::debug!("call {}: {:?} send to {}: {e}", self.id, t.socket, t.to);
+                log::debug!("call={} {:?} send to {}: {e}", self.id, t.socket, t.to);
             }
         }
     }
@@ -259,7 +259,7 @@ impl Shell {
                     .sip
                     .send_info(self.sip_call, content_type, Bytes::from(body))
                 {
-                    log::warn!("call {}: INFO not sent: no confirmed dialog", self.id);
+                    log::warn!("call={} INFO not sent: no confirmed dialog", self.id);
                 }
             }
             Action::PhoneDtmf(digit) => {

@@ -330,7 +330,7 @@ impl CallCore {
                     // Early media: the room hears the ringback.
                     Some(Ok(media)) => self.start_media(now, &media),
                     // A bad early answer is not fatal: the 2xx may bring a good one.
-                    Some(Err(e)) => log::debug!("call {}: early SDP unusable: {e}", self.cfg.id),
+                    Some(Err(e)) => log::debug!("call={} early SDP unusable: {e}", self.cfg.id),
                     None => {}
                 }
             }
@@ -348,12 +348,12 @@ impl CallCore {
                         self.start_media(now, &media);
                     }
                     Some(Err(e)) => {
-                        log::warn!("call {}: answer SDP unusable: {e}", self.cfg.id);
+                        log::warn!("call={} answer SDP unusable: {e}", self.cfg.id);
                         self.hangup(now, HangupCause::NoCommonCodec);
                     }
                     None if self.bridge.is_some() => {} // the early answer stands
                     None => {
-                        log::warn!("call {}: 2xx without SDP answer", self.cfg.id);
+                        log::warn!("call={} 2xx without SDP answer", self.cfg.id);
                         self.hangup(now, HangupCause::NoCommonCodec);
                     }
                 }
@@ -413,7 +413,7 @@ impl CallCore {
                 self.hangup(now, HangupCause::Room(reason));
             }
             RoomEvent::Dtmf { digit } => {
-                log::info!("call {}: DTMF {digit} from the room", self.cfg.id);
+                log::info!("call={} DTMF {digit} from the room", self.cfg.id);
                 self.push(Action::RoomDtmf(digit));
                 self.dtmf_to_phone(&digit.to_string());
             }
@@ -430,7 +430,7 @@ impl CallCore {
         }
         if let Some(bridge) = self.bridge.as_mut() {
             if let Err(e) = bridge.handle_rtp(now, from, packet) {
-                log::debug!("call {}: RTP from {from} dropped: {e:?}", self.cfg.id);
+                log::debug!("call={} RTP from {from} dropped: {e:?}", self.cfg.id);
             }
         }
         self.drain_media_events();
@@ -444,7 +444,7 @@ impl CallCore {
         }
         if let Some(bridge) = self.bridge.as_mut() {
             if let Err(e) = bridge.handle_rtcp(now, from, packet) {
-                log::debug!("call {}: RTCP from {from} dropped: {e:?}", self.cfg.id);
+                log::debug!("call={} RTCP from {from} dropped: {e:?}", self.cfg.id);
             }
         }
         self.drain_media_events();
@@ -466,7 +466,7 @@ impl CallCore {
         if let (Some(frame), Some(remote)) = (room_frame, bridge.remote()) {
             match bridge.push_room_audio(frame, &mut self.rtp_out[..]) {
                 Ok(n) => self.rtp_pending = Some((n, remote)),
-                Err(e) => log::debug!("call {}: room frame not sent: {e:?}", self.cfg.id),
+                Err(e) => log::debug!("call={} room frame not sent: {e:?}", self.cfg.id),
             }
         }
         self.rtcp_budget = RTCP_PER_TICK;
@@ -486,7 +486,7 @@ impl CallCore {
                 Timer::NoRtp => self.check_rtp(now),
                 Timer::Grace => {
                     log::warn!(
-                        "call {}: SIP leg did not confirm the hang-up in time",
+                        "call={} SIP leg did not confirm the hang-up in time",
                         self.cfg.id
                     );
                     self.machine.give_up();
@@ -553,10 +553,7 @@ impl CallCore {
     fn push(&mut self, action: Action) {
         if self.actions.len() >= ACTION_QUEUE {
             self.actions_dropped += 1;
-            log::warn!(
-                "call {}: action queue full, {action:?} dropped",
-                self.cfg.id
-            );
+            log::warn!("call={} action queue full, {action:?} dropped", self.cfg.id);
             return;
         }
         self.actions.push_back(action);
@@ -569,7 +566,7 @@ impl CallCore {
         if !self.machine.hangup(cause) {
             return;
         }
-        log::info!("call {}: hanging up: {reason}", self.cfg.id);
+        log::info!("call={} hanging up: {reason}", self.cfg.id);
         self.timers.stop(Timer::Ttl);
         self.timers.stop(Timer::NoRtp);
         self.timers.set(Timer::Grace, now + TEARDOWN_GRACE);
@@ -626,7 +623,7 @@ impl CallCore {
             return;
         }
         log::info!(
-            "call {}: media {} pt {} to {}",
+            "call={} media {} pt {} to {}",
             self.cfg.id,
             media.codec.name(),
             media.payload_type,
@@ -664,13 +661,13 @@ impl CallCore {
         while let Some(ev) = self.bridge.as_mut().and_then(|b| b.poll_event()) {
             match ev {
                 MediaEvent::Dtmf { digit } => self.phone_dtmf(digit),
-                MediaEvent::RtcpBye => log::info!("call {}: the phone sent RTCP BYE", self.cfg.id),
+                MediaEvent::RtcpBye => log::info!("call={} the phone sent RTCP BYE", self.cfg.id),
             }
         }
     }
 
     fn phone_dtmf(&mut self, digit: char) {
-        log::info!("call {}: DTMF {digit} from the phone", self.cfg.id);
+        log::info!("call={} DTMF {digit} from the phone", self.cfg.id);
         self.push(Action::PhoneDtmf(digit));
     }
 
@@ -684,7 +681,7 @@ impl CallCore {
         }
         if !self.confirmed || self.machine.hangup_cause().is_some() {
             log::warn!(
-                "call {}: DTMF {digits} not sent: the call is not answered",
+                "call={} DTMF {digits} not sent: the call is not answered",
                 self.cfg.id
             );
             return;

@@ -118,7 +118,7 @@ impl Registry {
         };
         let body = dtmf_webhook_body(id, unix_seconds(SystemTime::now()), digit, from);
         if webhook.try_send(body).is_err() {
-            log::warn!("call {id}: webhook queue full, dtmf notification dropped");
+            log::warn!("call={id} webhook queue full, dtmf notification dropped");
         }
     }
 
@@ -132,7 +132,7 @@ impl Registry {
     /// webhook queue, in that order. DISCONNCTD closes the call.
     pub fn record(&mut self, id: &str, change: &StateChange) {
         let Some(entry) = self.calls.get_mut(id) else {
-            log::warn!("call {id}: state change for an unknown call dropped");
+            log::warn!("call={id} state change for an unknown call dropped");
             return;
         };
         if entry.done {
@@ -140,7 +140,7 @@ impl Registry {
         }
         let unix = unix_seconds(SystemTime::now());
         let line = format_line(&local_timestamp(), change);
-        log::info!("call {id}: {line}");
+        log::info!("call={id} {line}");
         entry.lines.push_str(&line);
         entry.lines.push('\n');
         entry.last_unix = unix;
@@ -149,7 +149,7 @@ impl Registry {
         }
         if let Some(webhook) = &entry.webhook {
             if webhook.try_send(webhook_body(id, unix, change)).is_err() {
-                log::warn!("call {id}: webhook queue full, notification dropped");
+                log::warn!("call={id} webhook queue full, notification dropped");
             }
         }
         if change.state == CallState::Connecting && !entry.answered {
@@ -311,6 +311,7 @@ fn summarize(id: &str, e: &CallEntry) -> CallSummary {
     let mut fields = last.splitn(4, ' ');
     let (_, _, text, tail) = (fields.next(), fields.next(), fields.next(), fields.next());
     let started_at = line_unix(first).unwrap_or(e.last_unix);
+    let media = e.stats.borrow().map(|s| s.counters);
     CallSummary {
         id: id.to_string(),
         direction: "outbound",
@@ -320,6 +321,8 @@ fn summarize(id: &str, e: &CallEntry) -> CallSummary {
         ended_at: e.done.then(|| line_unix(last).unwrap_or(e.last_unix)),
         reason: e.done.then(|| tail.unwrap_or("").to_string()),
         codec: e.stats.borrow().map(|s| s.codec.name()),
+        loss_percent: media.map(|m| crate::http::callstats::rx_loss(&m).1),
+        jitter_ms: media.map(|m| crate::http::callstats::rx_jitter_ms(&m)),
     }
 }
 

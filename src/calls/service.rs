@@ -38,6 +38,10 @@ pub struct Gateway {
     stopping: Cell<bool>,
     /// One 20 ms clock for the media of every call (see `clock.rs` for why).
     clock: MediaClock,
+    /// When the gateway started (the status page's uptime).
+    started: Instant,
+    /// The API's bound address, once `main` knows it (the status page's listeners).
+    http_addr: Cell<Option<std::net::SocketAddr>>,
 }
 
 impl Gateway {
@@ -67,7 +71,15 @@ impl Gateway {
             media_ip,
             webhooks,
             stopping: Cell::new(false),
+            started: Instant::now(),
+            http_addr: Cell::new(None),
         }
+    }
+
+    /// Where the API really listens (port 0 in the config means "any"): shown on the
+    /// status page.
+    pub fn set_http_addr(&self, addr: std::net::SocketAddr) {
+        self.http_addr.set(Some(addr));
     }
 
     /// Refuses new calls and hangs up the running ones ("gateway stopping"); resolves
@@ -125,7 +137,7 @@ impl Gateway {
                         room.leave();
                     }
                 }
-                other => log::warn!("call {id}: {other:?} asked during set-up, ignored"),
+                other => log::warn!("call={id} {other:?} asked during set-up, ignored"),
             }
         }
     }
@@ -182,7 +194,7 @@ impl Api for Gateway {
             .begin(&id, &req.phonenumber, control_tx, webhook);
         let started_at = Instant::now();
         log::info!(
-            "call {id}: startup to {} ttl {} s",
+            "call={id} startup to {} ttl {} s",
             req.phonenumber,
             req.ttl_s
         );
@@ -309,6 +321,24 @@ impl Api for Gateway {
                 .map_err(|_| CallError::Unavailable("the call is busy; try again".into())),
             None => Err(CallError::NotFound(format!("no running call with id {id}"))),
         }
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let [low, high] = self.config.rtp.ports;
+        let http = self.http_addr.get().unwrap_or(self.config.http.listen);
+        let rtp_ip = self.config.rtp.ip.unwrap_or(self.media_ip);
+        serde_json::json!({
+            "box": {
+                "version": env!("CARGO_PKG_VERSION"),
+                "uptime_s": self.started.elapsed().as_secs(),
+                "listeners": {
+                    "HTTP API": format!("tcp {http}"),
+                    "SIP": format!("udp {}", self.sip.local_addr()),
+                    "RTP": format!("udp {rtp_ip} ports {low}-{high}"),
+                },
+            },
+            "calls": self.registry.borrow().summaries(RECENT_CALLS_LISTED),
+        })
     }
 
     fn metrics(&self) -> Vec<u8> {

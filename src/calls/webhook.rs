@@ -54,7 +54,7 @@ async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u
         match policy.client.post_json(url, body, policy.timeout).await {
             Ok(status) if status < 500 => {
                 if status >= 300 {
-                    log::warn!("call {call_id}: webhook answered {status}; not retried");
+                    log::warn!("call={call_id} webhook answered {status}; not retried");
                     count("failed");
                 } else {
                     count("delivered");
@@ -62,7 +62,7 @@ async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u
                 return;
             }
             Ok(status) => log::warn!(
-                "call {call_id}: webhook answered {status} (attempt {})",
+                "call={call_id} webhook answered {status} (attempt {})",
                 attempt + 1
             ),
             Err(
@@ -71,12 +71,12 @@ async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u
                 | ClientError::TlsSetup(_)
                 | ClientError::Refused(_)),
             ) => {
-                log::warn!("call {call_id}: webhook cannot be delivered: {e}; not retried");
+                log::warn!("call={call_id} webhook cannot be delivered: {e}; not retried");
                 count("failed");
                 return;
             }
             Err(e) => log::warn!(
-                "call {call_id}: webhook delivery failed (attempt {}): {e}",
+                "call={call_id} webhook delivery failed (attempt {}): {e}",
                 attempt + 1
             ),
         }
@@ -87,7 +87,7 @@ async fn deliver_one(call_id: &str, url: &str, policy: &WebhookPolicy, body: &[u
         }
     }
     log::warn!(
-        "call {call_id}: webhook given up after {} attempts",
+        "call={call_id} webhook given up after {} attempts",
         policy.retries + 1
     );
     count("failed");

@@ -103,6 +103,10 @@ pub struct CallSummary {
     pub reason: Option<String>,
     /// The phone leg's codec once media was negotiated.
     pub codec: Option<&'static str>,
+    /// Share of the phone's packets lost, percent, once media flows (extension).
+    pub loss_percent: Option<f64>,
+    /// Interarrival jitter of the phone's RTP, ms, once media flows (extension).
+    pub jitter_ms: Option<f64>,
 }
 
 /// What the HTTP layer needs from the call side.
@@ -126,6 +130,9 @@ pub trait Api {
     fn calls(&self) -> Vec<CallSummary>;
     /// The Prometheus text exposition of the gateway's metrics, brought up to date.
     fn metrics(&self) -> Vec<u8>;
+    /// What the status page shows: `{"box":{"version","uptime_s","listeners"},"calls":[…]}`
+    /// (`GET /trtc/status`, and each event of `GET /events`).
+    fn status(&self) -> serde_json::Value;
 }
 
 /// Parse and validate a startup body. All of SPEC section 1's rules live here.

@@ -1,7 +1,7 @@
 //! `GET /trtc/callstats`: the JSON shape the API documents, built from the media core's
 //! plain counters. It lives beside the API so the media core carries no presentation.
 
-use crate::media::MediaSnapshot;
+use crate::media::{MediaSnapshot, MediaStats};
 use serde::Serialize;
 
 /// `callstats` as JSON.
@@ -80,17 +80,28 @@ struct JitterBufferStats {
     fec_recovered: u64,
 }
 
-/// The `callstats` object for a snapshot of a call's media (also written to the log at
-/// the end of each call).
-pub fn callstats_json(snapshot: &MediaSnapshot) -> serde_json::Value {
-    let s = &snapshot.counters;
-    // duplicates push RFC 3550's figure below zero: count distinct packets instead
+/// Packets lost from the phone (distinct packets: duplicates push RFC 3550's figure
+/// below zero) and their share of those expected, percent to two decimals.
+pub fn rx_loss(s: &MediaStats) -> (u64, f64) {
     let lost = u64::try_from(s.rx_lost.saturating_add(s.rx_duplicates as i64)).unwrap_or(0);
-    let loss_percent = if s.rx_expected > 0 {
+    let percent = if s.rx_expected > 0 {
         (lost as f64 * 100.0 / s.rx_expected as f64 * 100.0).round() / 100.0
     } else {
         0.0
     };
+    (lost, percent)
+}
+
+/// Interarrival jitter of the phone's RTP in ms, to two decimals.
+pub fn rx_jitter_ms(s: &MediaStats) -> f64 {
+    f64::from(s.rx_jitter_us / 10) / 100.0
+}
+
+/// The `callstats` object for a snapshot of a call's media (also written to the log at
+/// the end of each call).
+pub fn callstats_json(snapshot: &MediaSnapshot) -> serde_json::Value {
+    let s = &snapshot.counters;
+    let (lost, loss_percent) = rx_loss(s);
     let stats = CallStats {
         codec: snapshot.codec.name(),
         rx: RxStats {
@@ -98,7 +109,7 @@ pub fn callstats_json(snapshot: &MediaSnapshot) -> serde_json::Value {
             lost,
             duplicates: s.rx_duplicates,
             loss_percent,
-            jitter_ms: f64::from(s.rx_jitter_us / 10) / 100.0,
+            jitter_ms: rx_jitter_ms(s),
             dtmf: s.dtmf_received,
             foreign: s.rx_foreign,
         },

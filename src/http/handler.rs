@@ -163,6 +163,13 @@ async fn answer<A: Api>(
     match route {
         Route::Health => Ok(Response::ok(br#"{"status":"ok"}"#.to_vec())),
         Route::OpenApi => Ok(Response::ok(super::openapi::document())),
+        Route::Page => Ok(Response::ok(super::status_page::PAGE.as_bytes().to_vec())
+            .with_content_type("text/html; charset=utf-8")),
+        Route::Status => Ok(Response::ok(api.status().to_string().into_bytes())),
+        Route::Events => Ok(Response {
+            event_stream: true,
+            ..Response::ok(Vec::new())
+        }),
         Route::Metrics => Ok(Response::ok(api.metrics())
             .with_content_type("text/plain; version=0.0.4; charset=utf-8")),
         Route::Calls => {
@@ -269,6 +276,10 @@ mod tests {
             } else {
                 Err(CallError::NotFound("no such call".into()))
             }
+        }
+
+        fn status(&self) -> serde_json::Value {
+            serde_json::json!({"box": {}, "calls": []})
         }
 
         fn metrics(&self) -> Vec<u8> {

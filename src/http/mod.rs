@@ -19,6 +19,7 @@ pub mod response;
 pub mod router;
 pub mod server;
 pub mod signature;
+pub mod status_page;
 mod tls;
 pub mod webhook_target;
 

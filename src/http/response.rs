@@ -21,6 +21,9 @@ pub struct Response {
     /// Content type when the body is not JSON (`/metrics`' text format, the status
     /// page); None = JSON.
     pub content_type: Option<&'static str>,
+    /// Not a body but a stream: the server answers with Server-Sent Events of the
+    /// status until the client goes (`GET /events`).
+    pub event_stream: bool,
 }
 
 impl Response {
@@ -32,6 +35,7 @@ impl Response {
             allow: None,
             retry_after: None,
             content_type: None,
+            event_stream: false,
         }
     }
 
@@ -81,6 +85,7 @@ impl From<ApiError> for Response {
             allow,
             retry_after: None,
             content_type: None,
+            event_stream: false,
         }
     }
 }

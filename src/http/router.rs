@@ -24,6 +24,12 @@ pub enum Route {
     OpenApi,
     /// `GET /metrics` (extension): Prometheus text format.
     Metrics,
+    /// `GET /trtc/status` (extension): the box and its calls, what the status page shows.
+    Status,
+    /// `GET /events` (extension): the same as Server-Sent Events, for the status page.
+    Events,
+    /// `GET /` (extension): the status page itself (not signed: it holds no data).
+    Page,
     /// `GET /healthz` (extension, for systemd/monitoring; not signed).
     Health,
 }
@@ -38,14 +44,18 @@ pub const ROUTES: &[(Route, &str)] = &[
     (Route::Dtmf, "/trtc/dtmf"),
     (Route::CallStats, "/trtc/callstats"),
     (Route::Calls, "/trtc/calls"),
+    (Route::Status, "/trtc/status"),
     (Route::Startup, "/v2205/trtc/startup"),
     (Route::Shutdown, "/v2205/trtc/shutdown"),
     (Route::CallState, "/v2205/trtc/callstate"),
     (Route::Dtmf, "/v2205/trtc/dtmf"),
     (Route::CallStats, "/v2205/trtc/callstats"),
     (Route::Calls, "/v2205/trtc/calls"),
+    (Route::Status, "/v2205/trtc/status"),
     (Route::OpenApi, "/openapi.json"),
     (Route::Metrics, "/metrics"),
+    (Route::Events, "/events"),
+    (Route::Page, "/"),
     (Route::Health, "/healthz"),
 ];
 
@@ -59,6 +69,9 @@ impl Route {
             | Route::Calls
             | Route::OpenApi
             | Route::Metrics
+            | Route::Status
+            | Route::Events
+            | Route::Page
             | Route::Health => "GET",
         }
     }
@@ -70,7 +83,7 @@ impl Route {
 
     /// Whether the SIPx signature applies (all API routes, not the health probe).
     pub fn is_signed(self) -> bool {
-        self != Route::Health
+        !matches!(self, Route::Health | Route::Page)
     }
 }
 
@@ -255,7 +268,6 @@ mod tests {
     #[test]
     fn not_found_and_wrong_method() {
         for p in [
-            "/",
             "/trtc",
             "/trtc/startup/",
             "/v2205/healthz",

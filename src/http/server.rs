@@ -279,6 +279,9 @@ async fn connection<A: Api>(
             response.status
         );
 
+        if response.event_stream {
+            return stream_events(stream, api, limits).await;
+        }
         let close = !parsed.keep_alive;
         let bytes = response.to_bytes(close, parsed.http10 && !close);
         let deadline = Instant::now() + limits.idle_timeout;
@@ -297,6 +300,38 @@ async fn connection<A: Api>(
             return close_stream(stream, !buf.is_empty()).await;
         }
     }
+}
+
+/// How often `GET /events` sends the status (the page's durations tick on their own).
+const EVENT_INTERVAL: Duration = Duration::from_secs(1);
+/// How long one `GET /events` stream lasts; the browser's `EventSource` reconnects by
+/// itself, so no connection (and no signature) lives for ever.
+const EVENT_STREAM_LIFETIME: Duration = Duration::from_secs(600);
+
+/// Serves `GET /events`: Server-Sent Events, one `status` event a second with what
+/// `GET /trtc/status` answers, until the client goes, a write stalls, or the stream's
+/// lifetime ends. The body is delimited by closing the connection (HTTP/1.1 allows it
+/// for responses), so nothing is chunked.
+async fn stream_events<A: Api>(mut stream: TcpStream, api: &A, limits: &HttpLimits) {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n\
+                Connection: close\r\n\r\nretry: 2000\n\n";
+    let end = Instant::now() + EVENT_STREAM_LIFETIME;
+    let mut out = head.as_bytes().to_vec();
+    while Instant::now() < end {
+        out.extend_from_slice(b"event: status\ndata: ");
+        out.extend_from_slice(api.status().to_string().as_bytes());
+        out.extend_from_slice(b"\n\n");
+        let deadline = Instant::now() + limits.idle_timeout;
+        if with_deadline(deadline, stream.write_all(&out))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        out.clear();
+        Timer::after(EVENT_INTERVAL).await;
+    }
+    close_stream(stream, false).await;
 }
 
 /// Counts an answered request in the metrics, by route and status.

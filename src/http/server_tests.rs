@@ -55,6 +55,10 @@ impl Api for Fake {
         }
     }
 
+    fn status(&self) -> serde_json::Value {
+        serde_json::json!({"box": {}, "calls": []})
+    }
+
     fn metrics(&self) -> Vec<u8> {
         b"# no metrics in this fake\n".to_vec()
     }

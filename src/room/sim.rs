@@ -87,7 +87,7 @@ impl SimRoom {
         let dismiss_at = (config.dismiss_after_s > 0)
             .then(|| now + Duration::from_secs(config.dismiss_after_s as u64));
         log::info!(
-            "call {}: entered simulated room {:?} as {}",
+            "call={} entered simulated room {:?} as {}",
             params.call_id,
             params.room,
             params.user_id

@@ -187,7 +187,7 @@ impl Entering {
             });
         }
         log::info!(
-            "call {}: entering TRTC room {:?} as {}",
+            "call={} entering TRTC room {:?} as {}",
             params.call_id,
             params.room,
             params.user_id
@@ -204,10 +204,7 @@ impl Entering {
 impl Drop for Entering {
     fn drop(&mut self) {
         if let Some(instance) = self.instance.take() {
-            log::info!(
-                "call {}: room entry abandoned; leaving",
-                self.params.call_id
-            );
+            log::info!("call={} room entry abandoned; leaving", self.params.call_id);
             instance.release();
         }
     }
@@ -227,7 +224,7 @@ impl Future for Entering {
                     instance.release();
                 }
                 log::info!(
-                    "call {}: TRTC refused entry: {} ({code})",
+                    "call={} TRTC refused entry: {} ({code})",
                     this.params.call_id,
                     meaning(code)
                 );
@@ -260,7 +257,7 @@ impl Future for Entering {
                     }));
                 }
                 log::info!(
-                    "call {}: entered TRTC room {:?}",
+                    "call={} entered TRTC room {:?}",
                     this.params.call_id,
                     this.params.room
                 );
@@ -364,7 +361,7 @@ impl TrtcRoom {
         let exits = c.remote_exits.load(Ordering::Relaxed);
         if enters != self.seen_enters || exits != self.seen_exits {
             log::info!(
-                "call {}: remote users entered {} left {} (now {} in the room)",
+                "call={} remote users entered {} left {} (now {} in the room)",
                 self.call_id,
                 enters - self.seen_enters,
                 exits - self.seen_exits,
@@ -377,7 +374,7 @@ impl TrtcRoom {
 
     fn close(&mut self, reason: String) -> Option<RoomEvent> {
         self.closed = true;
-        log::info!("call {}: TRTC room closed: {reason}", self.call_id);
+        log::info!("call={} TRTC room closed: {reason}", self.call_id);
         Some(RoomEvent::Closed { reason })
     }
 }
@@ -475,7 +472,7 @@ impl Room for TrtcRoom {
             self.shared.counters.dtmf_tx.fetch_add(1, Ordering::Relaxed);
         } else {
             log::warn!(
-                "call {}: DTMF {digit} not sent to the room: {}",
+                "call={} DTMF {digit} not sent to the room: {}",
                 self.call_id,
                 meaning(rc)
             );
@@ -487,7 +484,7 @@ impl Room for TrtcRoom {
             return;
         }
         log::info!(
-            "call {}: leaving TRTC room: {:?}",
+            "call={} leaving TRTC room: {:?}",
             self.call_id,
             self.stats()
         );
