@@ -95,8 +95,9 @@ fn fail(message: &str) -> ExitCode {
 
 async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(), String> {
     let retention = Duration::from_secs(config.calls.retention_h as u64 * 3600);
+    let log_max_bytes = u64::from(config.calls.log_max_mb) << 20;
     let registry = match config.state_dir() {
-        Some(dir) => match Registry::persistent(&dir, retention) {
+        Some(dir) => match Registry::persistent(&dir, retention, log_max_bytes) {
             Ok(r) => r,
             Err(e) => {
                 log::warn!(
@@ -108,6 +109,7 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         },
         None => Registry::in_memory(retention),
     };
+    let registry = registry.with_history_max(config.calls.history_max);
     let registry = Rc::new(RefCell::new(registry));
 
     // The room backend first: a missing SDK stops the gateway before it listens.
@@ -206,9 +208,15 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         .detach();
     executor
         .spawn(async move {
+            // Call-log lines reach the disk within one tick; retention each minute.
+            let mut ticks = 0u32;
             loop {
-                async_io::Timer::after(Duration::from_secs(60)).await;
-                registry.borrow_mut().prune(std::time::SystemTime::now());
+                async_io::Timer::after(Duration::from_millis(20)).await;
+                registry.borrow_mut().flush();
+                ticks = (ticks + 1) % 3000;
+                if ticks == 0 {
+                    registry.borrow_mut().prune(std::time::SystemTime::now());
+                }
             }
         })
         .detach();

@@ -10,7 +10,7 @@ use crate::media::{MediaSnapshot, MediaStats};
 use crate::metrics::{end_reason_class, metrics, Metrics, LIVE_STATES};
 use smol::channel::Sender;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
@@ -42,7 +42,14 @@ pub struct Registry {
     active: usize,
     store: Option<CallStore>,
     retention: Duration,
+    /// Finished calls held in memory, oldest end first, for eviction.
+    finished: VecDeque<String>,
+    /// Most finished calls held in memory (`[calls] history_max`).
+    history_max: usize,
 }
+
+/// Default of `[calls] history_max`.
+pub const HISTORY_MAX: usize = 10_000;
 
 impl Registry {
     /// A registry whose history lives only in memory.
@@ -53,12 +60,42 @@ impl Registry {
             active: 0,
             store: None,
             retention,
+            finished: VecDeque::new(),
+            history_max: HISTORY_MAX,
         }
     }
 
-    /// A registry persisted under `dir`, with the retained history read back.
-    pub fn persistent(dir: &Path, retention: Duration) -> std::io::Result<Self> {
-        let (store, stored) = CallStore::open(dir, retention, SystemTime::now())?;
+    /// Holds at most `n` finished calls in memory (the oldest are evicted; those
+    /// persisted still answer `callstate` from the call log).
+    pub fn with_history_max(mut self, n: usize) -> Self {
+        self.history_max = n.max(1);
+        self.evict();
+        self
+    }
+
+    /// Forgets the finished calls that ended first, beyond `history_max`.
+    fn evict(&mut self) {
+        while self.finished.len() > self.history_max {
+            if let Some(id) = self.finished.pop_front() {
+                self.calls.remove(&id);
+            }
+        }
+    }
+
+    /// A registry persisted under `dir` (the log capped at `log_max_bytes`), with the
+    /// retained history read back.
+    pub fn persistent(
+        dir: &Path,
+        retention: Duration,
+        log_max_bytes: u64,
+    ) -> std::io::Result<Self> {
+        let (store, stored) = CallStore::open(dir, retention, log_max_bytes, SystemTime::now())?;
+        let mut ended: Vec<(f64, String)> = stored
+            .iter()
+            .filter(|(_, c)| c.done)
+            .map(|(id, c)| (c.last_unix, id.clone()))
+            .collect();
+        ended.sort_by(|a, b| a.0.total_cmp(&b.0));
         let calls = stored
             .into_iter()
             .map(|(id, c)| {
@@ -82,6 +119,8 @@ impl Registry {
             active: 0,
             store: Some(store),
             retention,
+            finished: ended.into_iter().map(|(_, id)| id).collect(),
+            history_max: HISTORY_MAX,
         })
     }
 
@@ -129,7 +168,8 @@ impl Registry {
     }
 
     /// Stamps and records a state change: the callstate line, the persisted log and the
-    /// webhook queue, in that order. DISCONNCTD closes the call.
+    /// webhook queue, in that order (a DISCONNCTD line is synced to disk before its
+    /// webhook is queued). DISCONNCTD closes the call.
     pub fn record(&mut self, id: &str, change: &StateChange) {
         let Some(entry) = self.calls.get_mut(id) else {
             log::warn!("call={id} state change for an unknown call dropped");
@@ -170,12 +210,28 @@ impl Registry {
             entry.control = None;
             entry.webhook = None; // the sender task drains what is queued, then ends
             self.active = self.active.saturating_sub(1);
+            self.finished.push_back(id.to_string());
+            self.evict();
         }
     }
 
-    /// The call's lines and whether it is finished; None for unknown ids.
+    /// Syncs the call log's lines written since the last call (and retries what the
+    /// disk refused), so every line is on disk within one tick. Called each 20 ms.
+    pub fn flush(&mut self) {
+        if let Some(store) = &mut self.store {
+            store.flush();
+        }
+    }
+
+    /// The call's lines and whether it is finished; None for unknown ids. A finished
+    /// call evicted from memory is read back from the call log.
     pub fn callstate(&self, id: &str) -> Option<(String, bool)> {
-        self.calls.get(id).map(|e| (e.lines.clone(), e.done))
+        if let Some(e) = self.calls.get(id) {
+            return Some((e.lines.clone(), e.done));
+        }
+        let stored = self.store.as_ref()?.lookup(id)?;
+        let horizon = unix_seconds(SystemTime::now()) - self.retention.as_secs_f64();
+        (stored.last_unix >= horizon || !stored.done).then_some((stored.lines, stored.done))
     }
 
     /// The control queue of a running call.
@@ -268,10 +324,16 @@ impl Registry {
         self.active
     }
 
-    /// Forgets finished calls older than the retention time.
+    /// Forgets finished calls older than the retention time, in memory and in the call
+    /// log (rewritten when a call is past retention).
     pub fn prune(&mut self, now: SystemTime) {
         let horizon = unix_seconds(now) - self.retention.as_secs_f64();
         self.calls.retain(|_, e| !e.done || e.last_unix >= horizon);
+        let calls = &self.calls;
+        self.finished.retain(|id| calls.contains_key(id));
+        if let Some(store) = &mut self.store {
+            store.compact_if_due(now);
+        }
     }
 }
 
@@ -433,5 +495,62 @@ mod tests {
         r.prune(SystemTime::now() + Duration::from_secs(120));
         assert!(r.callstate("a1").is_none());
         assert!(r.callstate("b2").is_some(), "running calls are kept");
+    }
+
+    #[test]
+    fn evicted_finished_calls_answer_from_the_log_then_404_past_retention() {
+        let dir = std::env::temp_dir().join(format!("sipgw-reg-evict-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut r = Registry::persistent(&dir, Duration::from_secs(3600), 64 << 20)
+            .unwrap()
+            .with_history_max(2);
+        let (tx, _rx) = smol::channel::unbounded();
+        for id in ["a1", "b2", "c3", "d4"] {
+            r.begin(id, "1001", tx.clone(), None);
+            r.record(id, &change(CallState::Calling, 0, ""));
+        }
+        for id in ["a1", "b2", "c3"] {
+            r.record(id, &change(CallState::Disconnected, 486, "Busy Here"));
+        }
+        assert_eq!(r.calls.len(), 3, "two finished calls and the live one held");
+        assert!(
+            !r.calls.contains_key("a1"),
+            "the oldest finished call evicted"
+        );
+        let (lines, done) = r.callstate("a1").expect("answered from the log");
+        assert!(
+            done && lines.ends_with(" 6 DISCONNCTD 486 Busy Here\n"),
+            "{lines}"
+        );
+        assert_eq!(lines.lines().count(), 2);
+        assert!(r.callstate("d4").is_some(), "a live call is never evicted");
+        assert!(r.callstate("ffff").is_none());
+        // Past retention it is gone from the log too.
+        r.prune(SystemTime::now() + Duration::from_secs(7200));
+        assert!(r.callstate("a1").is_none());
+        let text = std::fs::read_to_string(dir.join("calls.log")).unwrap();
+        assert!(!text.contains("a1 ") && text.contains("d4 "), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_restart_reloads_at_most_history_max_finished_calls_newest_kept() {
+        let dir = std::env::temp_dir().join(format!("sipgw-reg-reload-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut r = Registry::persistent(&dir, Duration::from_secs(3600), 64 << 20).unwrap();
+        let (tx, _rx) = smol::channel::unbounded();
+        for id in ["a1", "b2", "c3"] {
+            r.begin(id, "1001", tx.clone(), None);
+            r.record(id, &change(CallState::Disconnected, 486, "Busy Here"));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        drop(r);
+        let r = Registry::persistent(&dir, Duration::from_secs(3600), 64 << 20)
+            .unwrap()
+            .with_history_max(1);
+        let held: Vec<&String> = r.calls.keys().collect();
+        assert_eq!(held, ["c3"]);
+        assert!(r.callstate("a1").is_some_and(|(_, done)| done));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -367,7 +367,9 @@ impl Api for Gateway {
     fn callstate(&self, id: &str) -> Result<CallStateReply, CallError> {
         match self.registry.borrow().callstate(id) {
             Some((data, done)) => Ok(CallStateReply { data, done }),
-            None => Err(CallError::NotFound(format!("no call with id {id}"))),
+            None => Err(CallError::NotFound(format!(
+                "no call with id {id} (never seen here, or past retention and gone from the call log)"
+            ))),
         }
     }
 }

@@ -362,6 +362,11 @@ pub struct CallsConfig {
     /// Directory of the persisted call log; `$STATE_DIRECTORY` (systemd) or a per-user
     /// state directory when not set; empty string = keep history in memory only.
     pub state_dir: Option<PathBuf>,
+    /// Size cap of the call log in MiB: past it the log is rewritten without the
+    /// oldest finished calls, so the disk and the start-up read stay bounded.
+    pub log_max_mb: u32,
+    /// Most finished calls held in memory; older ones answer `callstate` from the log.
+    pub history_max: usize,
 }
 
 impl Default for CallsConfig {
@@ -370,6 +375,8 @@ impl Default for CallsConfig {
             max_calls: 200,
             retention_h: 24,
             state_dir: None,
+            log_max_mb: 64,
+            history_max: crate::calls::registry::HISTORY_MAX,
         }
     }
 }
@@ -554,6 +561,12 @@ impl Config {
         }
         if self.calls.max_calls == 0 {
             return bad("calls.max_calls", "must be at least 1");
+        }
+        if self.calls.log_max_mb == 0 {
+            return bad("calls.log_max_mb", "must be at least 1");
+        }
+        if self.calls.history_max == 0 {
+            return bad("calls.history_max", "must be at least 1");
         }
         if self.webhook.timeout_ms == 0 {
             return bad("webhook.timeout_ms", "must be at least 1");
@@ -879,6 +892,8 @@ dismiss_after_s = 0
             ("[room]\nbackend = \"zoom\"\n", "room.backend"),
             ("[room.sim]\ntone_hz = -5\n", "room.sim.tone_hz"),
             ("[calls]\nmax_calls = 0\n", "calls.max_calls"),
+            ("[calls]\nlog_max_mb = 0\n", "calls.log_max_mb"),
+            ("[calls]\nhistory_max = 0\n", "calls.history_max"),
             ("[sip]\ncodecs = [\"speex\"]\n", "sip.codecs"),
             ("[sip]\ncodecs = []\n", "sip.codecs"),
             ("[trtc.apps.abc]\nsecret_key = \"k\"\n", "trtc.apps.\"abc\""),
