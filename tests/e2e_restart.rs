@@ -1,6 +1,6 @@
 //! The gateway stopping and starting again: a running call is hung up with a reason
 //! that says so, and every call's history is still queryable after the restart
-//! (SPEC: finished calls stay queryable across a restart).
+//! (SPEC: finished calls stay queryable across a restart), also after a kill -9.
 
 mod common;
 
@@ -48,4 +48,48 @@ fn sigterm_hangs_up_and_history_survives_a_restart() {
     // Unknown ids are still 404 after the restart.
     let r = common::http::get(gw2.http, "/trtc/callstate?id=0123456789abcdef");
     assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[test]
+fn kill_9_with_calls_live_keeps_every_finished_call_and_closes_the_live_ones() {
+    let mut cfg_used: Option<GatewayConfig> = None;
+    let mut rig = Rig::start("restart-kill", "uas_answer.xml", 3, false, |cfg| {
+        cfg_used = Some(cfg.clone());
+    });
+    let cfg = cfg_used.expect("config captured");
+
+    let done_id = rig.gw.startup("1002", 60, None);
+    rig.gw.wait_state(&done_id, 5, secs(20));
+    rig.gw.shutdown(&done_id);
+    let done_before = rig.gw.wait_done(&done_id, secs(30));
+    let live: Vec<String> = (0..2).map(|_| rig.gw.startup("1002", 60, None)).collect();
+    for id in &live {
+        rig.gw.wait_state(id, 5, secs(20));
+    }
+
+    // No chance to write anything more: the power cord.
+    rig.gw.proc.signal("KILL");
+    let status = rig.gw.proc.wait_exit(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| !s.success()), "{status:?}");
+
+    let dir2 = common::tmp::TestDir::new("restart-kill-second");
+    let gw2 = Gateway::start(&dir2, &cfg);
+    let (lines, done) = gw2.callstate(&done_id);
+    assert!(done, "finished call not done after kill -9");
+    assert_eq!(lines, done_before, "history changed across kill -9");
+    for id in &live {
+        let (lines, done) = gw2.callstate(id);
+        assert!(done, "{id} still live after the restart");
+        assert_answered(&lines);
+        assert_ending(&lines, 0, "gateway restarted during the call");
+    }
+    // The closing lines are persisted: a third start reads the same.
+    drop(gw2);
+    let dir3 = common::tmp::TestDir::new("restart-kill-third");
+    let gw3 = Gateway::start(&dir3, &cfg);
+    for id in &live {
+        let (lines, _) = gw3.callstate(id);
+        let ends = lines.iter().filter(|l| l.state == 6).count();
+        assert_eq!(ends, 1, "{id}: {lines:?}");
+    }
 }
