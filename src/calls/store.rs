@@ -43,6 +43,16 @@ pub struct StoredCall {
     pub last_unix: f64,
 }
 
+impl StoredCall {
+    /// Adds one record's line.
+    fn add(&mut self, r: &Record) {
+        self.lines.push_str(r.text);
+        self.lines.push('\n');
+        self.last_unix = r.unix;
+        self.done |= r.is_end();
+    }
+}
+
 /// What the store remembers of each call in the file, to decide compaction without
 /// reading the file.
 #[derive(Debug, Clone, Copy, Default)]
@@ -201,22 +211,14 @@ impl CallStore {
         store.compact(now);
         let mut calls: HashMap<String, StoredCall> = HashMap::new();
         scan(&store.path, false, |_, r| {
-            let call = calls.entry(r.id.to_string()).or_default();
-            call.lines.push_str(r.text);
-            call.lines.push('\n');
-            call.last_unix = r.unix;
-            call.done |= r.is_end();
+            calls.entry(r.id.to_string()).or_default().add(r)
         })?;
         // Records the disk refused are not in the file: read them from memory.
         for record in store.pending.split(|b| *b == b'\n') {
             let mut raw = record.to_vec();
             raw.push(b'\n');
             if let Ok(r) = parse(&raw) {
-                let call = calls.entry(r.id.to_string()).or_default();
-                call.lines.push_str(r.text);
-                call.lines.push('\n');
-                call.last_unix = r.unix;
-                call.done |= r.is_end();
+                calls.entry(r.id.to_string()).or_default().add(&r);
             }
         }
         let horizon = now_unix - retention.as_secs_f64();
@@ -227,16 +229,14 @@ impl CallStore {
     /// Rebuilds the index and size from the file.
     fn reindex(&mut self, report: bool) -> io::Result<()> {
         let mut index: HashMap<String, Indexed> = HashMap::new();
-        let mut size = 0u64;
         scan(&self.path, report, |raw, r| {
             let e = index.entry(r.id.to_string()).or_default();
             e.last_unix = r.unix;
             e.done |= r.is_end();
             e.bytes += raw.len() as u64;
         })?;
-        size += self.file.metadata()?.len();
+        self.size = self.file.metadata()?.len();
         self.index = index;
-        self.size = size;
         Ok(())
     }
 
@@ -370,9 +370,19 @@ impl CallStore {
             return; // the disk refuses writes: a rewrite would fail too
         }
         let keep = self.keep_set(now);
+        let (before, started) = (self.size, std::time::Instant::now());
         let result = self.rewrite(&keep);
-        if result.is_err() {
-            let _ = std::fs::remove_file(self.dir.join(TMP_FILE));
+        match &result {
+            Ok(()) => log::info!(
+                "call log {} compacted: {before} -> {} bytes, {} calls, in {} ms",
+                self.path.display(),
+                self.size,
+                self.index.len(),
+                started.elapsed().as_millis()
+            ),
+            Err(_) => {
+                let _ = std::fs::remove_file(self.dir.join(TMP_FILE));
+            }
         }
         self.outcome("compaction", result);
         self.compact_at = if self.size > self.max_bytes / 4 * 3 {
@@ -409,10 +419,7 @@ impl CallStore {
         let read = scan(&self.path, false, |_, r| {
             if r.id == id {
                 found = true;
-                call.lines.push_str(r.text);
-                call.lines.push('\n');
-                call.last_unix = r.unix;
-                call.done |= r.is_end();
+                call.add(r);
             }
         });
         if let Err(e) = read {
