@@ -368,7 +368,7 @@ impl Api for Gateway {
         match self.registry.borrow().callstate(id) {
             Some((data, done)) => Ok(CallStateReply { data, done }),
             None => Err(CallError::NotFound(format!(
-                "no call with id {id} (never seen here, or past retention and gone from the call log)"
+                "no call with id {id} (never seen here, or dropped from the call log: past retention_h or its log_max_mb cap)"
             ))),
         }
     }
