@@ -215,9 +215,13 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         }
         None
     };
-    let part_failed = async { Some::<Unwell>(sip_task.await) };
-    let part_failed = futures_lite::future::or(part_failed, async { Some(clock_task.await) });
-    let part_failed = futures_lite::future::or(part_failed, async { Some(http_task.await) });
+    // By reference: dropping a task cancels it, and the parts must keep running through
+    // the clean stop (the SIP loop sends the BYEs).
+    let (mut sip_task, mut clock_task, mut http_task) = (sip_task, clock_task, http_task);
+    let part_failed = async { Some::<Unwell>((&mut sip_task).await) };
+    let part_failed =
+        futures_lite::future::or(part_failed, async { Some((&mut clock_task).await) });
+    let part_failed = futures_lite::future::or(part_failed, async { Some((&mut http_task).await) });
     if let Some(failed) = futures_lite::future::or(signal, part_failed).await {
         // Calls cannot be carried on without it: exit non-zero so systemd restarts the
         // box; the next start closes the calls that were live.
