@@ -17,13 +17,16 @@ pub const PANIC_NUMBER: &str = "*999";
 pub const PANIC_AFTER: Duration = Duration::from_secs(2);
 
 /// The call task, made to panic from inside its own poll when `number` asks for it.
-pub async fn inject(number: &str, call: impl Future<Output = ()>) {
-    if number != PANIC_NUMBER {
-        return call.await;
+pub fn inject(number: &str, call: impl Future<Output = ()>) -> impl Future<Output = ()> {
+    let panics = number == PANIC_NUMBER;
+    async move {
+        if !panics {
+            return call.await;
+        }
+        or(call, async {
+            async_io::Timer::after(PANIC_AFTER).await;
+            panic!("fault injection: call task panic");
+        })
+        .await
     }
-    or(call, async {
-        async_io::Timer::after(PANIC_AFTER).await;
-        panic!("fault injection: call task panic");
-    })
-    .await
 }
