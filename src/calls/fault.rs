@@ -13,11 +13,22 @@ use std::time::Duration;
 /// Calls to this number have their task panic this long after the INVITE went out
 /// (long enough for sipp to have answered).
 pub const PANIC_NUMBER: &str = "*999";
+/// A call to this number makes the SIP loop panic (the whole gateway must then exit
+/// non-zero).
+pub const SIP_PANIC_NUMBER: &str = "*998";
 /// When the call task of a [`PANIC_NUMBER`] call panics.
 pub const PANIC_AFTER: Duration = Duration::from_secs(2);
 
-/// The call task, made to panic from inside its own poll when `number` asks for it.
-pub fn inject(number: &str, call: impl Future<Output = ()>) -> impl Future<Output = ()> {
+/// The call task, made to panic from inside its own poll when `number` asks for it, or
+/// the SIP loop for [`SIP_PANIC_NUMBER`].
+pub fn inject(
+    number: &str,
+    sip: &crate::sip::SipService,
+    call: impl Future<Output = ()>,
+) -> impl Future<Output = ()> {
+    if number == SIP_PANIC_NUMBER {
+        sip.inject_loop_panic();
+    }
     let panics = number == PANIC_NUMBER;
     async move {
         if !panics {

@@ -385,7 +385,7 @@ impl Api for Gateway {
         };
         let call = task.run();
         #[cfg(feature = "fault-injection")]
-        let call = super::fault::inject(&req.phonenumber, call);
+        let call = super::fault::inject(&req.phonenumber, &self.sip, call);
         self.executor.spawn(supervised(call, ending)).detach();
         Ok(id)
     }

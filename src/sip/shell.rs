@@ -34,6 +34,9 @@ struct Inner {
     calls: RefCell<HashMap<CallKey, Sender<SipEvent>>>,
     /// When the run loop last turned (its heartbeat).
     last_turn: Cell<Instant>,
+    /// Test-only fault: the run loop panics at its next turn (see `calls::fault`).
+    #[cfg(feature = "fault-injection")]
+    panic_next_turn: Cell<bool>,
 }
 
 /// Cheap handle the call layer clones freely; the run loop stops once every handle is dropped.
@@ -66,6 +69,8 @@ impl SipService {
             local_addr,
             calls: RefCell::new(HashMap::new()),
             last_turn: Cell::new(Instant::now()),
+            #[cfg(feature = "fault-injection")]
+            panic_next_turn: Cell::new(false),
         });
         let (wake, wake_rx) = smol::channel::bounded(1);
         let run = run_loop(inner.clone(), socket, wake_rx);
@@ -154,6 +159,13 @@ impl SipService {
         })
     }
 
+    /// Test-only fault: makes the run loop panic at its next turn, as a bug in it would.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_loop_panic(&self) {
+        self.inner.panic_next_turn.set(true);
+        self.wake();
+    }
+
     fn wake(&self) {
         // A full channel already holds a wake-up; nothing to add.
         let _ = self.wake.try_send(());
@@ -192,6 +204,10 @@ enum Wake {
 async fn run_loop(inner: Rc<Inner>, socket: UdpSocket, wake: Receiver<()>) {
     let mut buf = vec![0u8; RECV_BUF];
     loop {
+        #[cfg(feature = "fault-injection")]
+        if inner.panic_next_turn.get() {
+            panic!("fault injection: SIP loop panic");
+        }
         inner.last_turn.set(Instant::now());
         flush(&inner, &socket).await;
         let heartbeat = Instant::now() + HEARTBEAT;
