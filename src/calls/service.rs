@@ -30,7 +30,8 @@ const RECENT_CALLS_LISTED: usize = 50;
 
 /// How long a clean stop waits for each of its steps: the calls' DISCONNCTD lines, the
 /// rooms' teardowns in the SDK, the last webhooks. Each is bounded so that a stuck peer,
-/// SDK or receiver cannot hold the stop past systemd's `TimeoutStopSec=`.
+/// SDK or receiver cannot hold the stop past systemd's `TimeoutStopSec=` (15 s in the
+/// unit; the defaults add up to 10 s).
 #[derive(Debug, Clone, Copy)]
 pub struct StopBounds {
     /// For every call to hang up (BYE/CANCEL answered or timed out).
@@ -45,8 +46,8 @@ impl Default for StopBounds {
     fn default() -> Self {
         StopBounds {
             calls: Duration::from_secs(3),
-            rooms: Duration::from_secs(5),
-            webhooks: Duration::from_secs(5),
+            rooms: Duration::from_secs(4),
+            webhooks: Duration::from_secs(3),
         }
     }
 }
