@@ -133,6 +133,16 @@ struct Handle {
     int send_rate;
 };
 
+// The SDK's console logging and log level.
+void set_console_and_level(int console_log, int log_level) {
+    if (console_log) {
+        TXLiveSDK::EnableConsoleLog();
+    } else {
+        TXLiveSDK::DisableConsoleLog();
+    }
+    TXLiveSDK::SetLogLevel(log_level);
+}
+
 // Runs `body`; any exception it throws becomes `fallback`.
 template <typename R, typename F>
 R guarded(R fallback, F body) noexcept {
@@ -160,12 +170,7 @@ __attribute__((visibility("default"))) int sipgw_trtc_global_setup(const char* l
     return guarded(-3, [&]() -> int {
         int rc = 0;
         // Console and level first: SetLogPath initialises the SDK's logger with what is set then.
-        if (console_log) {
-            TXLiveSDK::EnableConsoleLog();
-        } else {
-            TXLiveSDK::DisableConsoleLog();
-        }
-        TXLiveSDK::SetLogLevel(log_level);
+        set_console_and_level(console_log, log_level);
         if (log_dir != nullptr && log_dir[0] != '\0') {
             TXLiveSDK::DisableLogFile(false);
             if (!TXLiveSDK::SetLogPath(log_dir)) {
@@ -175,12 +180,7 @@ __attribute__((visibility("default"))) int sipgw_trtc_global_setup(const char* l
             TXLiveSDK::DisableLogFile(true);
         }
         // Again once the logger exists (the first call may predate it).
-        if (console_log) {
-            TXLiveSDK::EnableConsoleLog();
-        } else {
-            TXLiveSDK::DisableConsoleLog();
-        }
-        TXLiveSDK::SetLogLevel(log_level);
+        set_console_and_level(console_log, log_level);
         if (socks5_host != nullptr && socks5_host[0] != '\0') {
             if (!TXLiveSDK::SetSocks5Proxy(socks5_host, socks5_port, socks5_user ? socks5_user : "",
                                            socks5_password ? socks5_password : "")) {
