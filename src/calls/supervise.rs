@@ -29,8 +29,8 @@ pub struct Ending {
 }
 
 /// Runs a call's task; if it panics, the task's state (its room among it, which leaves
-/// when dropped) is dropped first, then the phone is hung up (CANCEL or BYE as the leg's
-/// state requires) and DISCONNCTD `500 internal error` is recorded, freeing the slot.
+/// when dropped) is dropped first, then DISCONNCTD `500 internal error` is recorded,
+/// freeing the slot, and the phone is hung up (CANCEL or BYE as the leg's state requires).
 /// Assumes nothing about how far the call got: both steps do nothing when already done.
 pub async fn supervised(call: impl Future<Output = ()>, ending: Ending) {
     // AssertUnwindSafe: everything the task shared is either dropped with it or only
@@ -42,7 +42,8 @@ pub async fn supervised(call: impl Future<Output = ()>, ending: Ending) {
         ending.id,
         panic_message(payload.as_ref())
     );
-    ending.sip.hangup(ending.sip_call);
+    // The history first: should the panic have come from inside the SIP core, the hangup
+    // could panic again, and the call's line and slot must not depend on it.
     let (code, reason) = PANIC_ENDING;
     ending.registry.borrow_mut().record(
         &ending.id,
@@ -52,6 +53,7 @@ pub async fn supervised(call: impl Future<Output = ()>, ending: Ending) {
             reason: reason.into(),
         },
     );
+    ending.sip.hangup(ending.sip_call);
 }
 
 /// The text a panic was raised with, when it has one.
