@@ -88,8 +88,10 @@ doc = {
   "/healthz": {"get": {
      "operationId": "health", "summary": "Liveness for systemd and monitors (never signed)",
      "security": [{}],
+     "description": "200 while the gateway serves calls; 503 naming every part that is unwell: `media_clock` (the 20 ms media clock more than 5 ticks late while calls run), `sip` (the SIP loop has not polled for 5 s), `room` (the room backend is unusable, e.g. a TRTC teardown stuck in the SDK), `http` or `sip` or `media_clock` ended, or `gateway` starting or stopping. The systemd watchdog is fed on the same answer.",
      "responses": {"200": ok("#/components/schemas/Health", "The gateway is well."),
-       **errs(405, 408, 431, 503)}}},
+       "503": {"description": "Something is unwell (or the server is overloaded: then an `Error`).", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Health"}, {"$ref": "#/components/schemas/Error"}]}}}},
+       **errs(405, 408, 431)}}},
  },
  "components": {
   "securitySchemes": {"sipxSignature": {"type": "apiKey", "in": "query", "name": "signature",
@@ -154,7 +156,12 @@ doc = {
          "version": {"type": "string"}, "uptime_s": {"type": "integer"},
          "listeners": {"type": "object", "additionalProperties": {"type": "string"}}}},
       "calls": {"type": "array", "items": {"$ref": "#/components/schemas/CallSummary"}}}},
-   "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+   "Health": {"type": "object", "required": ["status"], "properties": {
+      "status": {"type": "string", "enum": ["ok", "unwell"]},
+      "unwell": {"type": "array", "description": "Present with status `unwell`: each part that is unwell and why.",
+        "items": {"type": "object", "required": ["part", "reason"], "properties": {
+          "part": {"type": "string", "enum": ["media_clock", "sip", "room", "http", "gateway"]},
+          "reason": {"type": "string"}}}}}},
   }}}
 for p in list(doc["paths"].keys()):
     if p.startswith("/trtc/"):

@@ -7,6 +7,7 @@
 pub mod calls;
 pub mod check_config;
 pub mod config;
+pub mod essential;
 pub mod health;
 pub mod http;
 pub mod logger;

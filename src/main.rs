@@ -10,9 +10,10 @@ use std::time::Duration;
 use futures_lite::StreamExt;
 use smol::LocalExecutor;
 use trtc_sipgw::calls::registry::Registry;
-use trtc_sipgw::calls::service::Gateway;
+use trtc_sipgw::calls::service::{Gateway, StopBounds};
 use trtc_sipgw::config::Config;
-use trtc_sipgw::health::Health;
+use trtc_sipgw::essential::essential;
+use trtc_sipgw::health::Unwell;
 use trtc_sipgw::http::client::WebhookClient;
 use trtc_sipgw::http::server::{serve_with_guard, HttpLimits};
 use trtc_sipgw::http::webhook_target::WebhookTargets;
@@ -143,14 +144,7 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
              or from [sip] trusted"
         ),
     }
-    let health = Rc::new(Health::new());
-    let sip_health = health.clone();
-    executor
-        .spawn(async move {
-            sip_loop.await;
-            sip_health.fail("the SIP loop ended");
-        })
-        .detach();
+    let sip_task = executor.spawn(essential("sip", "the SIP loop", sip_loop));
 
     let webhooks = WebhookClient::new(config.webhook.ca_file.as_deref())
         .map_err(|e| format!("bad configuration: key `webhook.ca_file`: {e}"))?
@@ -185,19 +179,17 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         webhooks,
     ));
 
+    let health = gateway.health_state();
+    let clock_task = gateway
+        .take_clock_task()
+        .ok_or("the media clock was already taken")?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
     gateway.set_http_addr(http_addr);
     eprintln!("trtc-sipgw: HTTP API on http://{http_addr}");
     eprintln!("trtc-sipgw: SIP on udp {}", sip.local_addr());
 
-    let http_health = health.clone();
     let server = serve_with_guard(http, gateway.clone(), executor.clone(), limits, keys, guard);
-    executor
-        .spawn(async move {
-            server.await;
-            http_health.fail("the HTTP server ended");
-        })
-        .detach();
+    let http_task = executor.spawn(essential("http", "the HTTP server", server));
     health.set_ready();
     notify::ready(&notify::status_line(&health.healthy(), 0));
     let calls = registry.clone();
@@ -224,12 +216,36 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     let mut signals =
         async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
             .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    if let Some(Ok(signal)) = signals.next().await {
-        log::info!("{signal:?} received: hanging up calls and stopping");
+    // Whichever comes first: a stop signal, or an essential part ending or panicking.
+    let signal = async {
+        if let Some(Ok(signal)) = signals.next().await {
+            log::info!("{signal:?} received: hanging up calls and stopping");
+        }
+        None
+    };
+    // By reference: dropping a task cancels it, and the parts must keep running through
+    // the clean stop (the SIP loop sends the BYEs).
+    let (mut sip_task, mut clock_task, mut http_task) = (sip_task, clock_task, http_task);
+    let part_failed = async { Some::<Unwell>((&mut sip_task).await) };
+    let part_failed =
+        futures_lite::future::or(part_failed, async { Some((&mut clock_task).await) });
+    let part_failed = futures_lite::future::or(part_failed, async { Some((&mut http_task).await) });
+    if let Some(failed) = futures_lite::future::or(signal, part_failed).await {
+        // Calls cannot be carried on without it: exit non-zero so systemd restarts the
+        // box; the next start closes the calls that were live.
+        health.fail(failed.part, failed.reason.clone());
+        log::error!("{failed}: exiting so that the service is restarted");
+        notify::stopping(&notify::status_line(&health.healthy(), 0));
+        return Err(failed.to_string());
     }
     health.set_stopping();
     notify::stopping("stopping: hanging up calls");
-    gateway.stop(Duration::from_secs(3)).await;
+    let left = gateway.stop(StopBounds::default()).await;
+    if left.is_empty() {
+        log::info!("stopped cleanly: every call ended, room left and webhook sent");
+    } else {
+        log::warn!("stopped with {} still pending", left.join(", "));
+    }
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! The gateway stopping and starting again: a running call is hung up with a reason
-//! that says so, and every call's history is still queryable after the restart
-//! (SPEC: finished calls stay queryable across a restart), also after a kill -9.
+//! that says so, its room is left and torn down and its last webhook delivered before
+//! the process exits 0 (even with a slow SDK teardown and a slow webhook receiver), and
+//! every call's history is still queryable after the restart (SPEC: finished calls stay
+//! queryable across a restart), also after a kill -9.
 
 mod common;
 
@@ -8,14 +10,22 @@ use common::callstate::{assert_answered, assert_ending};
 use common::gateway::{Gateway, GatewayConfig};
 use common::rig::Rig;
 use common::wait::secs;
+use common::webhook::WebhookReceiver;
 use std::time::Duration;
 
 #[test]
 fn sigterm_hangs_up_and_history_survives_a_restart() {
     let mut cfg_used: Option<GatewayConfig> = None;
     let mut rig = Rig::start("restart", "uas_answer.xml", 2, false, |cfg| {
+        // Over the LiteAV double: DestroyTRTCCloud takes 3 s (longer than the webhooks
+        // take), so a stop that does not wait for room teardowns exits before the
+        // double writes its recording.
+        cfg.room_teardown_ms = Some(3000);
         cfg_used = Some(cfg.clone());
     });
+    // Each webhook answered 500 ms late: at SIGTERM the running call's queue is still
+    // busy, so its DISCONNCTD webhook goes out only if the stop waits for it.
+    let hooks = WebhookReceiver::start_slow(Duration::from_millis(500));
     let cfg = cfg_used.expect("config captured");
 
     // A finished call, then a running one.
@@ -23,7 +33,7 @@ fn sigterm_hangs_up_and_history_survives_a_restart() {
     rig.gw.wait_state(&done_id, 5, secs(20));
     rig.gw.shutdown(&done_id);
     let done_before = rig.gw.wait_done(&done_id, secs(30));
-    let running_id = rig.gw.startup("1002", 60, None);
+    let running_id = rig.gw.startup("1002", 60, Some(&hooks.url()));
     rig.gw.wait_state(&running_id, 5, secs(20));
 
     // SIGTERM: the running call ends with the gateway's reason, the process exits 0.
@@ -34,6 +44,18 @@ fn sigterm_hangs_up_and_history_survives_a_restart() {
         rig.gw.proc.log_tail(30)
     );
     rig.uas.proc.assert_success(secs(20)); // the phone got its BYE
+                                           // The last webhook was delivered before the exit (nothing is sent after it).
+    let last = hooks.hooks().last().map(|h| h.json()).expect("webhooks");
+    assert_eq!(last["state"], 6, "DISCONNCTD webhook missing: {last}");
+    assert_eq!(last["id"], serde_json::json!(running_id), "{last}");
+    assert!(last.to_string().contains("gateway stopping"), "{last}");
+    // The room was left and its SDK instance destroyed before the exit (the room
+    // writes its recording then; the double only once its slow teardown is done).
+    let recording = rig.gw.recording(&running_id);
+    assert!(
+        recording.exists(),
+        "no recording: the room was not torn down"
+    );
 
     // A new gateway on the same state directory knows both calls.
     let dir2 = common::tmp::TestDir::new("restart-second");

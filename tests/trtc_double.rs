@@ -55,6 +55,7 @@ fn env(test: &str) -> Option<&'static Env> {
             );
         }
         std::env::set_var("LITEAV_DOUBLE_ENTER_RETURN__bad_param", "-2");
+        std::env::set_var("LITEAV_DOUBLE_ENTER_THROW__thrower", "1");
         std::env::set_var("LITEAV_DOUBLE_KICK_AFTER_MS__kicked", "300");
         std::env::set_var("LITEAV_DOUBLE_DISMISS_AFTER_MS__dismissed", "300");
         std::env::set_var("LITEAV_DOUBLE_DISCONNECT_AFTER_MS__lost", "300");
@@ -363,6 +364,22 @@ fn a_synchronous_refusal_fails_entry_at_once() {
         .err()
         .expect("refused");
     assert!(err.message.contains("22050"), "{err}");
+    assert_all_released(env);
+}
+
+/// A C++ exception thrown inside the SDK stops at the shim's C boundary: entry fails with
+/// the SDK's catch-all error and the process goes on (unwinding into Rust would abort it).
+#[test]
+fn an_sdk_exception_becomes_an_error_code() {
+    let _g = serial();
+    let Some(env) = env("sdk_exception") else {
+        return;
+    };
+    let err = enter(env, params("thrower", 16000)).err().expect("refused");
+    assert_eq!(err.code, -1, "{err}");
+    // The SDK still works afterwards.
+    let room = enter(env, params("after_throw", 16000)).expect("enters");
+    drop(room);
     assert_all_released(env);
 }
 

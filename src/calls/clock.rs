@@ -17,9 +17,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
+
+/// Ticks the clock may fall behind before `/healthz` calls it late: calls would be
+/// hearing gaps by then (each missed tick is 20 ms of audio pulled late).
+pub const LATE_TICKS: u32 = 5;
 
 /// The gateway's shared media clock; clone it freely (all clones are the same clock).
 #[derive(Clone)]
@@ -38,6 +42,9 @@ struct Inner {
     subscribers: Cell<usize>,
     /// The driver task, while it sleeps for lack of subscribers.
     driver: RefCell<Option<Waker>>,
+    /// When the clock last ticked, or started waiting for its first tick: how late it
+    /// is shows against this.
+    last_tick_at: Cell<Instant>,
 }
 
 impl MediaClock {
@@ -51,6 +58,7 @@ impl MediaClock {
             free: RefCell::new(Vec::new()),
             subscribers: Cell::new(0),
             driver: RefCell::new(None),
+            last_tick_at: Cell::new(Instant::now()),
         });
         let clock = MediaClock {
             inner: inner.clone(),
@@ -69,6 +77,10 @@ impl MediaClock {
                 waiting.len() - 1
             }
         };
+        if inner.subscribers.get() == 0 {
+            // An idle clock was never late; it is due one period from now.
+            inner.last_tick_at.set(Instant::now());
+        }
         inner.subscribers.set(inner.subscribers.get() + 1);
         if let Some(driver) = inner.driver.borrow_mut().take() {
             driver.wake();
@@ -85,6 +97,24 @@ impl MediaClock {
     /// How many calls listen right now (for tests and metrics).
     pub fn subscribers(&self) -> usize {
         self.inner.subscribers.get()
+    }
+
+    /// Why the clock is late at `now` (more than [`LATE_TICKS`] behind while calls
+    /// listen: its driver is stuck, gone, or the executor is starved), or None. An idle
+    /// clock does not tick and is never late.
+    pub fn late(&self, now: Instant) -> Option<String> {
+        let inner = &self.inner;
+        if inner.subscribers.get() == 0 {
+            return None;
+        }
+        let due = inner.last_tick_at.get() + inner.period;
+        let behind = now.saturating_duration_since(due);
+        (behind > inner.period * LATE_TICKS).then(|| {
+            format!(
+                "the media clock is {} ms late (over {LATE_TICKS} ticks)",
+                behind.as_millis()
+            )
+        })
     }
 }
 
@@ -106,6 +136,7 @@ async fn drive(inner: Rc<Inner>) {
         let mut timer = async_io::Timer::interval(inner.period);
         while inner.subscribers.get() > 0 {
             timer.next().await;
+            inner.last_tick_at.set(Instant::now());
             inner.tick.set(inner.tick.get() + 1);
             let mut waiting = inner.waiting.borrow_mut();
             for waker in waiting.iter_mut().filter_map(Option::take) {
@@ -194,6 +225,34 @@ mod tests {
             let c0 = c.seen;
             c.tick().await;
             assert_eq!(c.seen, c0 + 1);
+        }));
+    }
+
+    #[test]
+    fn late_only_while_calls_listen_and_ticks_do_not_come() {
+        let ex = smol::LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let period = Duration::from_millis(20);
+            let (clock, driver) = MediaClock::new(period);
+            let far = Instant::now() + Duration::from_secs(10);
+            assert_eq!(clock.late(far), None, "an idle clock is never late");
+            // A call listens but nothing drives the clock (a stuck or dead driver).
+            let mut a = clock.subscribe();
+            let now = Instant::now();
+            assert_eq!(
+                clock.late(now + period * 2),
+                None,
+                "a tick or two is jitter"
+            );
+            let why = clock
+                .late(now + period * (LATE_TICKS + 2))
+                .expect("stalled past LATE_TICKS");
+            assert!(why.contains("media clock"), "{why}");
+            // Driven, it keeps up.
+            ex.spawn(driver).detach();
+            a.tick().await;
+            a.tick().await;
+            assert_eq!(clock.late(Instant::now()), None);
         }));
     }
 

@@ -4,10 +4,13 @@
 pub mod call;
 pub mod clock;
 pub mod core;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod log;
 pub mod registry;
 pub mod rtp_ports;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod supervise;
 pub mod webhook;

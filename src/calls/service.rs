@@ -8,8 +8,11 @@ use super::core::{Action, CallConfig, CallCore};
 use super::registry::{Control, Registry};
 use super::rtp_ports::RtpPorts;
 use super::state::HangupCause;
-use super::webhook::{spawn_sender, WebhookPolicy};
+use super::supervise::{supervised, Ending};
+use super::webhook::{spawn_sender, Deliveries, WebhookPolicy};
 use crate::config::Config;
+use crate::essential::essential;
+use crate::health::{Health, Unwell};
 use crate::http::api::{Api, CallStateReply, StartupRequest};
 use crate::http::call_error::CallError;
 use crate::http::client::WebhookClient;
@@ -25,6 +28,30 @@ use std::time::{Duration, Instant};
 /// Finished calls `GET /trtc/calls` lists after the live ones (the status page's history).
 const RECENT_CALLS_LISTED: usize = 50;
 
+/// How long a clean stop waits for each of its steps: the calls' DISCONNCTD lines, the
+/// rooms' teardowns in the SDK, the last webhooks. Each is bounded so that a stuck peer,
+/// SDK or receiver cannot hold the stop past systemd's `TimeoutStopSec=` (15 s in the
+/// unit; the defaults add up to 10 s).
+#[derive(Debug, Clone, Copy)]
+pub struct StopBounds {
+    /// For every call to hang up (BYE/CANCEL answered or timed out).
+    pub calls: Duration,
+    /// For every room to be left and its SDK instance destroyed.
+    pub rooms: Duration,
+    /// For every queued webhook to be delivered (or given up).
+    pub webhooks: Duration,
+}
+
+impl Default for StopBounds {
+    fn default() -> Self {
+        StopBounds {
+            calls: Duration::from_secs(3),
+            rooms: Duration::from_secs(4),
+            webhooks: Duration::from_secs(3),
+        }
+    }
+}
+
 /// The call side of the gateway, shared by the HTTP server and the signal handler.
 pub struct Gateway {
     config: Config,
@@ -38,6 +65,12 @@ pub struct Gateway {
     stopping: Cell<bool>,
     /// One 20 ms clock for the media of every call (see `clock.rs` for why).
     clock: MediaClock,
+    /// The clock's driver, until `main` takes it to watch for its end.
+    clock_task: RefCell<Option<smol::Task<Unwell>>>,
+    /// Whether the gateway serves calls (shared with `main` and the systemd watchdog).
+    health: Rc<Health>,
+    /// Webhook delivery tasks still running (a clean stop waits for them).
+    deliveries: Deliveries,
     /// When the gateway started (the status page's uptime).
     started: Instant,
     /// The API's bound address, once `main` knows it (the status page's listeners).
@@ -59,9 +92,19 @@ impl Gateway {
         let bind_ip = config.rtp.ip.unwrap_or(media_ip);
         let (clock, drive_clock) =
             MediaClock::new(Duration::from_millis(crate::media::FRAME_MS as u64));
-        executor.spawn(drive_clock).detach();
+        let clock_task = executor.spawn(essential("media_clock", "the media clock", drive_clock));
+        let health = Rc::new(Health::new());
+        let watched = clock.clone();
+        health.watch("media_clock", move |now| watched.late(now));
+        let watched = sip.clone();
+        health.watch("sip", move |now| watched.stalled(now));
+        let watched = rooms.clone();
+        health.watch("room", move |now| watched.unwell(now));
         Gateway {
             clock,
+            clock_task: RefCell::new(Some(clock_task)),
+            health,
+            deliveries: Deliveries::default(),
             ports: RtpPorts::new(bind_ip, low, high),
             config,
             executor,
@@ -82,9 +125,24 @@ impl Gateway {
         self.http_addr.set(Some(addr));
     }
 
-    /// Refuses new calls and hangs up the running ones ("gateway stopping"); resolves
-    /// when every call has written its DISCONNCTD line or `deadline` passed.
-    pub async fn stop(&self, deadline: Duration) {
+    /// The gateway's health, which it keeps watching (media clock, SIP loop, room
+    /// backend); `main` reports failures of the essential parts into it.
+    pub fn health_state(&self) -> Rc<Health> {
+        self.health.clone()
+    }
+
+    /// The media clock's driver task, once: it resolves only if the clock ended or
+    /// panicked, which `main` turns into a non-zero exit.
+    pub fn take_clock_task(&self) -> Option<smol::Task<Unwell>> {
+        self.clock_task.borrow_mut().take()
+    }
+
+    /// The clean stop: refuses new calls, hangs up the running ones ("gateway
+    /// stopping"), then waits for every DISCONNCTD line, every room teardown in the SDK
+    /// (so the process never exits inside `DestroyTRTCCloud`) and the last webhooks,
+    /// each step for at most its bound. Returns what was still pending when a bound ran
+    /// out, in words for the log (empty when everything finished).
+    pub async fn stop(&self, bounds: StopBounds) -> Vec<String> {
         self.stopping.set(true);
         let running = self.registry.borrow().running();
         for id in running {
@@ -92,10 +150,26 @@ impl Gateway {
                 let _ = control.try_send(Control::Hangup(HangupCause::GatewayStopping));
             }
         }
-        let until = Instant::now() + deadline;
-        while self.registry.borrow().active() > 0 && Instant::now() < until {
-            async_io::Timer::after(Duration::from_millis(50)).await;
+        let steps: [(&str, Duration, &dyn Fn() -> usize); 3] = [
+            ("calls", bounds.calls, &|| self.registry.borrow().active()),
+            ("room teardowns", bounds.rooms, &|| {
+                self.rooms.teardowns_pending()
+            }),
+            ("webhook queues", bounds.webhooks, &|| {
+                self.deliveries.pending()
+            }),
+        ];
+        let mut left = Vec::new();
+        for (what, bound, pending) in steps {
+            let until = Instant::now() + bound;
+            while pending() > 0 && Instant::now() < until {
+                async_io::Timer::after(Duration::from_millis(20)).await;
+            }
+            if pending() > 0 {
+                left.push(format!("{} {what}", pending()));
+            }
         }
+        left
     }
 
     /// The request's userSig, or one the gateway signs with the application's configured
@@ -186,7 +260,13 @@ impl Api for Gateway {
                 timeout: Duration::from_millis(self.config.webhook.timeout_ms),
                 retries: self.config.webhook.retries,
             };
-            spawn_sender(&self.executor, id.clone(), url.clone(), policy)
+            spawn_sender(
+                &self.executor,
+                &self.deliveries,
+                id.clone(),
+                url.clone(),
+                policy,
+            )
         });
         let stats = self
             .registry
@@ -284,6 +364,12 @@ impl Api for Gateway {
         core.invite_sent(Instant::now(), signalling_ip);
         self.apply_setup_actions(&id, &mut core, Some(&mut room));
 
+        let ending = Ending {
+            id: id.clone(),
+            registry: self.registry.clone(),
+            sip: self.sip.clone(),
+            sip_call,
+        };
         let task = CallTask {
             id: id.clone(),
             registry: self.registry.clone(),
@@ -298,7 +384,10 @@ impl Api for Gateway {
             clock: self.clock.clone(),
             executor: self.executor.clone(),
         };
-        self.executor.spawn(task.run()).detach();
+        let call = task.run();
+        #[cfg(feature = "fault-injection")]
+        let call = super::fault::inject(&req.phonenumber, &self.sip, call);
+        self.executor.spawn(supervised(call, ending)).detach();
         Ok(id)
     }
 
@@ -321,6 +410,10 @@ impl Api for Gateway {
                 .map_err(|_| CallError::Unavailable("the call is busy; try again".into())),
             None => Err(CallError::NotFound(format!("no running call with id {id}"))),
         }
+    }
+
+    fn health(&self) -> Vec<Unwell> {
+        self.health.check(Instant::now())
     }
 
     fn status(&self) -> serde_json::Value {

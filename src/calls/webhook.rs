@@ -3,6 +3,8 @@
 
 use crate::http::client::{ClientError, WebhookClient};
 use smol::channel::{Receiver, Sender};
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// Most notifications waiting for one call (state lines and touch tones); hitting
@@ -20,17 +22,46 @@ pub struct WebhookPolicy {
     pub retries: u32,
 }
 
+/// How many calls' delivery tasks still run (each until its queue is closed and
+/// drained), so a clean stop can wait for the last webhooks before the process exits.
+#[derive(Debug, Clone, Default)]
+pub struct Deliveries(Rc<Cell<usize>>);
+
+impl Deliveries {
+    /// Delivery tasks still running.
+    pub fn pending(&self) -> usize {
+        self.0.get()
+    }
+}
+
+/// One running delivery task, counted in [`Deliveries`] until dropped (also when the
+/// task is cancelled).
+struct Running(Deliveries);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let count = &(self.0).0;
+        count.set(count.get().saturating_sub(1));
+    }
+}
+
 /// Starts the delivery task of one call's webhooks and returns its queue. Dropping
 /// the sender lets the task finish what is queued and end.
 pub fn spawn_sender(
     executor: &smol::LocalExecutor<'static>,
+    deliveries: &Deliveries,
     call_id: String,
     url: String,
     policy: WebhookPolicy,
 ) -> Sender<Vec<u8>> {
     let (tx, rx) = smol::channel::bounded(QUEUE_DEPTH);
+    deliveries.0.set(deliveries.0.get() + 1);
+    let running = Running(deliveries.clone());
     executor
-        .spawn(deliver_all(call_id, url, policy, rx))
+        .spawn(async move {
+            let _running = running;
+            deliver_all(call_id, url, policy, rx).await
+        })
         .detach();
     tx
 }

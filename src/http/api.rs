@@ -128,6 +128,9 @@ pub trait Api {
     fn callstats(&self, id: &str) -> Result<crate::media::MediaSnapshot, CallError>;
     /// Live calls and the most recent finished ones, newest first (`GET /trtc/calls`).
     fn calls(&self) -> Vec<CallSummary>;
+    /// Every part of the gateway that is unwell now (`GET /healthz` answers 503 naming
+    /// them), empty when it serves calls.
+    fn health(&self) -> Vec<crate::health::Unwell>;
     /// The Prometheus text exposition of the gateway's metrics, brought up to date.
     fn metrics(&self) -> Vec<u8>;
     /// What the status page shows: `{"box":{"version","uptime_s","listeners"},"calls":[…]}`

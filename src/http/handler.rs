@@ -161,7 +161,7 @@ async fn answer<A: Api>(
         &[]
     };
     match route {
-        Route::Health => Ok(Response::ok(br#"{"status":"ok"}"#.to_vec())),
+        Route::Health => Ok(health_reply(&api.health())),
         Route::OpenApi => Ok(Response::ok(super::openapi::document())),
         Route::Page => Ok(Response::ok(super::status_page::PAGE.as_bytes().to_vec())
             .with_content_type("text/html; charset=utf-8")),
@@ -221,6 +221,23 @@ async fn answer<A: Api>(
     }
 }
 
+/// `GET /healthz`: 200 `{"status":"ok"}`, or 503 `{"status":"unwell","unwell":[{"part",
+/// "reason"}]}` naming every part that is unwell, so a monitor sees what to look at.
+fn health_reply(unwell: &[crate::health::Unwell]) -> Response {
+    if unwell.is_empty() {
+        return Response::ok(br#"{"status":"ok"}"#.to_vec());
+    }
+    let parts: Vec<serde_json::Value> = unwell
+        .iter()
+        .map(|u| serde_json::json!({"part": u.part, "reason": u.reason}))
+        .collect();
+    let body = serde_json::json!({"status": "unwell", "unwell": parts});
+    Response {
+        status: 503,
+        ..Response::ok(body.to_string().into_bytes())
+    }
+}
+
 /// The `id` query parameter of the GET routes, checked like a body's id.
 fn query_id(query: &Query) -> Result<&str, ApiError> {
     let id = query
@@ -256,6 +273,7 @@ mod tests {
     #[derive(Default)]
     struct Fake {
         started: RefCell<Vec<StartupRequest>>,
+        unwell: Vec<crate::health::Unwell>,
     }
 
     impl Api for Fake {
@@ -280,6 +298,10 @@ mod tests {
 
         fn status(&self) -> serde_json::Value {
             serde_json::json!({"box": {}, "calls": []})
+        }
+
+        fn health(&self) -> Vec<crate::health::Unwell> {
+            self.unwell.clone()
         }
 
         fn metrics(&self) -> Vec<u8> {
@@ -423,6 +445,41 @@ mod tests {
             (r.status, json(&r)),
             (200, serde_json::json!({"status": "ok"}))
         );
+    }
+
+    #[test]
+    fn healthz_is_503_naming_each_unwell_part_and_stays_unsigned() {
+        let mut keys = ApiKeys::new();
+        keys.insert("23456789", "k69x50j0");
+        let fake = Fake {
+            unwell: vec![
+                crate::health::Unwell {
+                    part: "sip",
+                    reason: "the SIP loop has not polled for 6.0 s".into(),
+                },
+                crate::health::Unwell {
+                    part: "media_clock",
+                    reason: "the media clock is 300 ms late (over 5 ticks)".into(),
+                },
+            ],
+            ..Fake::default()
+        };
+        let req = Request {
+            method: "GET",
+            target: "/healthz",
+            content_type: None,
+            body: None,
+        };
+        let r = futures_lite::future::block_on(handle(&fake, &keys, 1_700_000_000, &req));
+        assert_eq!(r.status, 503);
+        let v = json(&r);
+        assert_eq!(v["status"], "unwell");
+        assert_eq!(v["unwell"][0]["part"], "sip");
+        assert_eq!(v["unwell"][1]["part"], "media_clock");
+        assert!(v["unwell"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("polled"));
     }
 
     #[test]

@@ -59,6 +59,10 @@ impl Api for Fake {
         serde_json::json!({"box": {}, "calls": []})
     }
 
+    fn health(&self) -> Vec<crate::health::Unwell> {
+        Vec::new()
+    }
+
     fn metrics(&self) -> Vec<u8> {
         b"# no metrics in this fake\n".to_vec()
     }

@@ -106,4 +106,16 @@ pub type EnterFuture = Pin<Box<dyn Future<Output = Result<Box<dyn Room>, RoomErr
 pub trait RoomBackend {
     /// Enters a room; resolves once the backend has confirmed entry.
     fn enter(&self, params: RoomParams) -> EnterFuture;
+
+    /// Why the backend cannot serve calls right now (`/healthz` names it as `room`), or
+    /// None when it can. Backends with nothing that can wedge keep the default.
+    fn unwell(&self, _now: Instant) -> Option<String> {
+        None
+    }
+
+    /// Rooms left but not yet torn down (the SDK's teardown runs off the executor): a
+    /// clean stop waits for these before the process exits.
+    fn teardowns_pending(&self) -> usize {
+        0
+    }
 }

@@ -10,6 +10,7 @@ use ezk_sip_types::uri::SipUri;
 use futures_lite::FutureExt;
 use smol::channel::{Receiver, Sender};
 use smol::net::UdpSocket;
+use std::cell::Cell;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,15 +18,25 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::str::FromStr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Largest datagram we read.
 const RECV_BUF: usize = 64 * 1024;
+/// The run loop turns at least this often even with nothing to do, so that its
+/// heartbeat shows it is still polling (see [`SipService::stalled`]).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A loop that has not turned for this long is not polling: `/healthz` says `sip`.
+const STALLED_AFTER: Duration = Duration::from_secs(5);
 
 struct Inner {
     core: RefCell<SipCore>,
     local_addr: SocketAddr,
     calls: RefCell<HashMap<CallKey, Sender<SipEvent>>>,
+    /// When the run loop last turned (its heartbeat).
+    last_turn: Cell<Instant>,
+    /// Test-only fault: the run loop panics at its next turn (see `calls::fault`).
+    #[cfg(feature = "fault-injection")]
+    panic_next_turn: Cell<bool>,
 }
 
 /// Cheap handle the call layer clones freely; the run loop stops once every handle is dropped.
@@ -57,6 +68,9 @@ impl SipService {
             core: RefCell::new(core),
             local_addr,
             calls: RefCell::new(HashMap::new()),
+            last_turn: Cell::new(Instant::now()),
+            #[cfg(feature = "fault-injection")]
+            panic_next_turn: Cell::new(false),
         });
         let (wake, wake_rx) = smol::channel::bounded(1);
         let run = run_loop(inner.clone(), socket, wake_rx);
@@ -133,6 +147,25 @@ impl SipService {
         self.inner.core.borrow().stats()
     }
 
+    /// Why the run loop is not polling at `now` (it has not turned for
+    /// [`STALLED_AFTER`] though it turns at least every second), or None while it is.
+    pub fn stalled(&self, now: Instant) -> Option<String> {
+        let quiet = now.saturating_duration_since(self.inner.last_turn.get());
+        (quiet > STALLED_AFTER).then(|| {
+            format!(
+                "the SIP loop has not polled for {:.1} s",
+                quiet.as_secs_f64()
+            )
+        })
+    }
+
+    /// Test-only fault: makes the run loop panic at its next turn, as a bug in it would.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_loop_panic(&self) {
+        self.inner.panic_next_turn.set(true);
+        self.wake();
+    }
+
     fn wake(&self) {
         // A full channel already holds a wake-up; nothing to add.
         let _ = self.wake.try_send(());
@@ -171,16 +204,21 @@ enum Wake {
 async fn run_loop(inner: Rc<Inner>, socket: UdpSocket, wake: Receiver<()>) {
     let mut buf = vec![0u8; RECV_BUF];
     loop {
+        #[cfg(feature = "fault-injection")]
+        if inner.panic_next_turn.get() {
+            panic!("fault injection: SIP loop panic");
+        }
+        inner.last_turn.set(Instant::now());
         flush(&inner, &socket).await;
-        let deadline = inner.core.borrow().poll_timeout();
+        let heartbeat = Instant::now() + HEARTBEAT;
+        let deadline = inner
+            .core
+            .borrow()
+            .poll_timeout()
+            .map_or(heartbeat, |at| at.min(heartbeat));
         let recv = async { Wake::Recv(socket.recv_from(&mut buf).await) };
         let timer = async {
-            match deadline {
-                Some(at) => {
-                    async_io::Timer::at(at).await;
-                }
-                None => std::future::pending::<()>().await,
-            }
+            async_io::Timer::at(deadline).await;
             Wake::Timer
         };
         let command = async { Wake::Command(wake.recv().await.is_ok()) };
@@ -196,7 +234,17 @@ async fn run_loop(inner: Rc<Inner>, socket: UdpSocket, wake: Receiver<()>) {
                 // ICMP errors surface here on some systems; nothing to do but go on.
                 log::debug!("SIP: recv error: {e}");
             }
-            Wake::Timer => inner.core.borrow_mut().handle_timeout(Instant::now()),
+            Wake::Timer => {
+                let now = Instant::now();
+                if inner
+                    .core
+                    .borrow()
+                    .poll_timeout()
+                    .is_some_and(|at| at <= now)
+                {
+                    inner.core.borrow_mut().handle_timeout(now);
+                }
+            }
             Wake::Command(true) => {}
             Wake::Command(false) => {
                 log::info!("SIP: service dropped, run loop ends");
@@ -255,6 +303,32 @@ mod tests {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
+    }
+
+    /// An idle loop still turns (its heartbeat stays fresh); one that is not polled goes
+    /// stale and says so.
+    #[test]
+    fn the_heartbeat_is_fresh_while_the_loop_polls_and_stale_when_it_does_not() {
+        let ex = smol::LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+            let (sip, run) = SipService::bind(addr, None, SipConfig::new(addr))
+                .await
+                .unwrap();
+            let started = Instant::now();
+            // Not polled yet: fine now, stale once STALLED_AFTER has passed.
+            assert_eq!(sip.stalled(started), None);
+            let later = started + STALLED_AFTER + Duration::from_millis(100);
+            let why = sip
+                .stalled(later)
+                .expect("a loop that never ran is stalled");
+            assert!(why.contains("SIP loop"), "{why}");
+            let _running = ex.spawn(run);
+            // Idle (no datagram, no timer of the core): the heartbeat still moves.
+            async_io::Timer::after(HEARTBEAT + Duration::from_millis(300)).await;
+            assert!(sip.inner.last_turn.get() > started + HEARTBEAT / 2);
+            assert_eq!(sip.stalled(Instant::now()), None);
+        }));
     }
 
     fn free_udp_port() -> u16 {

@@ -54,6 +54,9 @@ pub struct GatewayConfig {
     /// Digits the room's app user keys to the phone (`[room.sim] key_digits`, or the
     /// LiteAV double's `KEY_DIGITS`), starting `key_digits_after_s` after entry.
     pub room_key_digits: Option<(String, u32)>,
+    /// Over the LiteAV double: how long its `DestroyTRTCCloud` takes (a slow SDK
+    /// teardown, which a clean stop must wait for).
+    pub room_teardown_ms: Option<u32>,
 }
 
 impl GatewayConfig {
@@ -75,6 +78,7 @@ impl GatewayConfig {
             codecs: None,
             g722_level: None,
             room_key_digits: None,
+            room_teardown_ms: None,
             webhook_secret: None,
         }
     }
@@ -171,6 +175,9 @@ impl GatewayConfig {
                 "LITEAV_DOUBLE_KEY_AFTER_MS".to_string(),
                 (after_s * 1000).to_string(),
             ));
+        }
+        if let Some(ms) = self.room_teardown_ms {
+            env.push(("LITEAV_DOUBLE_DESTROY_DELAY_MS".to_string(), ms.to_string()));
         }
         if self.dismiss_after_s > 0 {
             env.push((

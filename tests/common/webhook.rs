@@ -93,6 +93,13 @@ fn read_request(s: &mut TcpStream) -> Option<Hook> {
 impl WebhookReceiver {
     /// Starts listening on an ephemeral 127.0.0.1 port.
     pub fn start() -> WebhookReceiver {
+        Self::start_slow(Duration::ZERO)
+    }
+
+    /// Like [`start`](Self::start), but each answer comes `delay` after the request was
+    /// read: a slow receiver, so the gateway's queue of webhooks backs up (each call's
+    /// webhooks go one at a time, the next only after the previous answer).
+    pub fn start_slow(delay: Duration) -> WebhookReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -106,6 +113,7 @@ impl WebhookReceiver {
                         let _ = s.set_nonblocking(false);
                         if let Some(hook) = read_request(&mut s) {
                             h.lock().unwrap().push(hook);
+                            std::thread::sleep(delay);
                             let _ = s.write_all(
                                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
                             );

@@ -25,6 +25,9 @@
 //                      KEY_AFTER_MS (default 3000) after entry
 //   KEY_CMD_ID
 //   KEY_AFTER_MS
+//   ENTER_THROW        EnterRoom throws a C++ exception (the shim must not let it reach Rust)
+//   DESTROY_DELAY_MS   DestroyTRTCCloud takes this long before it writes the recording, as a
+//                      slow SDK teardown would (a stop must wait for it)
 // SendCustomCmdMsg succeeds once in the room (false otherwise, or over 1000 bytes); with
 // RECORD_DIR every message is appended to <user_id>.cmd as "<cmd_id> <r><o> <body>\n"
 // (r, o: 1 when reliable, ordered).
@@ -40,6 +43,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -305,6 +309,7 @@ class DoubleCloud final : public TRTCCloud {
         }
         cv_.notify_all();
         worker_.join();
+        std::this_thread::sleep_for(milliseconds(destroy_delay_ms_));
         WriteRecording();
         g_live_instances--;
     }
@@ -315,6 +320,10 @@ class DoubleCloud final : public TRTCCloud {
             return ERR_INVALID_OPERATION;
         }
         user_ = params.room.user_id.GetValue();
+        destroy_delay_ms_ = env_num(user_, "DESTROY_DELAY_MS", 0);
+        if (env_num(user_, "ENTER_THROW", 0) != 0) {
+            throw std::runtime_error("liteav double: scripted exception in EnterRoom");
+        }
         long ret = env_num(user_, "ENTER_RETURN", 0);
         if (ret != 0) {
             return static_cast<int>(ret);
@@ -621,6 +630,7 @@ class DoubleCloud final : public TRTCCloud {
     std::string key_digits_;
     int key_cmd_id_ = 1;
     long key_after_ms_ = 3000;
+    long destroy_delay_ms_ = 0;
     Clock::time_point deadline_;
     bool exit_requested_ = false;
     bool channel_requested_ = false;

@@ -15,9 +15,10 @@ pub mod ring;
 pub mod room;
 pub mod sdk;
 pub mod shared;
+pub mod teardowns;
 
 use super::{EnterFuture, Room, RoomBackend, RoomError, RoomParams};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// `[room.trtc]`, this backend's settings (plain data kept in [`crate::room_config`]).
 pub use crate::room_config::TrtcRoomConfig;
@@ -65,6 +66,14 @@ impl RoomBackend for TrtcBackend {
             }
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
+    }
+
+    fn unwell(&self, now: Instant) -> Option<String> {
+        room::TEARDOWNS.stuck(now)
+    }
+
+    fn teardowns_pending(&self) -> usize {
+        room::TEARDOWNS.pending()
     }
 }
 

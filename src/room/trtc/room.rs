@@ -25,6 +25,9 @@ pub const RX_TARGET_BACKLOG: usize = 2;
 /// How long leaving waits for `OnExitRoom` before destroying the instance anyway.
 const EXIT_WAIT: Duration = Duration::from_millis(1500);
 
+/// Every teardown of this process still running on the blocking pool.
+pub static TEARDOWNS: super::teardowns::Teardowns = super::teardowns::Teardowns::new();
+
 /// An SDK instance and the state its callbacks write; left and destroyed when dropped.
 struct Instance {
     sdk: &'static Sdk,
@@ -78,8 +81,12 @@ impl Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         let parts = SendParts(self.sdk, self.handle, self.user);
+        // Counted from now, not from when a pool thread picks it up, so a stop that
+        // follows at once already waits for it.
+        let in_flight = TEARDOWNS.start(Instant::now());
         smol::unblock(move || {
             let parts = parts;
+            let _in_flight = in_flight;
             Instance::teardown(parts.0, parts.1, parts.2)
         })
         .detach();

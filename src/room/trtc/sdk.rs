@@ -397,6 +397,10 @@ unsafe fn global_setup(setup: GlobalSetupFn, config: &TrtcRoomConfig) -> Result<
         -1 => Err(LoadError(
             "The TRTC SDK refused [room.trtc] log_dir.".into(),
         )),
+        -3 => Err(LoadError(
+            "The TRTC SDK failed (threw a C++ exception) while applying the [room.trtc] settings."
+                .into(),
+        )),
         _ => Err(LoadError(
             "The TRTC SDK refused the [room.trtc] socks5 proxy settings.".into(),
         )),
