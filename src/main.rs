@@ -179,6 +179,7 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         webhooks,
     ));
 
+    gateway.send_owed_webhooks();
     let health = gateway.health_state();
     let clock_task = gateway
         .take_clock_task()

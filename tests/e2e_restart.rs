@@ -84,7 +84,12 @@ fn kill_9_with_calls_live_keeps_every_finished_call_and_closes_the_live_ones() {
     rig.gw.wait_state(&done_id, 5, secs(20));
     rig.gw.shutdown(&done_id);
     let done_before = rig.gw.wait_done(&done_id, secs(30));
-    let live: Vec<String> = (0..2).map(|_| rig.gw.startup("1002", 60, None)).collect();
+    // One live call has a webhook receiver: after the restart it is told the call ended.
+    let hooks = WebhookReceiver::start();
+    let live: Vec<String> = vec![
+        rig.gw.startup("1002", 60, Some(&hooks.url())),
+        rig.gw.startup("1002", 60, None),
+    ];
     for id in &live {
         rig.gw.wait_state(id, 5, secs(20));
     }
@@ -105,6 +110,25 @@ fn kill_9_with_calls_live_keeps_every_finished_call_and_closes_the_live_ones() {
         assert_answered(&lines);
         assert_ending(&lines, 0, "gateway restarted during the call");
     }
+    // The webhook the crash kept from the receiver is sent by the next start, once.
+    let ends = |hooks: &WebhookReceiver| -> Vec<serde_json::Value> {
+        (hooks.hooks().iter().map(|h| h.json()))
+            .filter(|j| j["state"] == 6)
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + secs(15);
+    while ends(&hooks).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let owed = ends(&hooks);
+    assert_eq!(
+        owed.len(),
+        1,
+        "DISCONNCTD webhook after the restart: {owed:?}"
+    );
+    assert_eq!(owed[0]["id"], serde_json::json!(live[0]), "{}", owed[0]);
+    assert_eq!(owed[0]["status_code"], 0, "{}", owed[0]);
+    assert_eq!(owed[0]["reason"], "gateway restarted during the call");
     // The closing lines are persisted: a third start reads the same.
     drop(gw2);
     let dir3 = common::tmp::TestDir::new("restart-kill-third");
@@ -114,4 +138,7 @@ fn kill_9_with_calls_live_keeps_every_finished_call_and_closes_the_live_ones() {
         let ends = lines.iter().filter(|l| l.state == 6).count();
         assert_eq!(ends, 1, "{id}: {lines:?}");
     }
+    // ... and owes no webhook again.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(ends(&hooks).len(), 1, "the owed webhook was sent twice");
 }

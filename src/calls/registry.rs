@@ -4,7 +4,7 @@
 pub use super::core::Control;
 use super::log::{dtmf_webhook_body, format_line, local_timestamp, webhook_body};
 use super::state::{CallState, StateChange};
-use super::store::{unix_seconds, CallStore};
+use super::store::{unix_seconds, CallStore, RESTARTED_REASON};
 use crate::http::CallSummary;
 use crate::media::{MediaSnapshot, MediaStats};
 use crate::metrics::{end_reason_class, metrics, Metrics, LIVE_STATES};
@@ -46,6 +46,20 @@ pub struct Registry {
     finished: VecDeque<String>,
     /// Most finished calls held in memory (`[calls] history_max`).
     history_max: usize,
+    /// DISCONNCTD webhooks of the calls a crash cut, until `main` sends them.
+    owed: Vec<OwedWebhook>,
+}
+
+/// The DISCONNCTD webhook of a call that was live when the process died: its receiver
+/// is told at the next start, as it would have been by a clean stop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwedWebhook {
+    /// The call's id.
+    pub id: String,
+    /// Its `callStateNotifyUrl`.
+    pub url: String,
+    /// The webhook's JSON body (state 6, the restart reason).
+    pub body: Vec<u8>,
 }
 
 /// Default of `[calls] history_max`.
@@ -62,6 +76,7 @@ impl Registry {
             retention,
             finished: VecDeque::new(),
             history_max: HISTORY_MAX,
+            owed: Vec::new(),
         }
     }
 
@@ -96,6 +111,24 @@ impl Registry {
             .map(|(id, c)| (c.last_unix, id.clone()))
             .collect();
         ended.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let restart = StateChange {
+            state: CallState::Disconnected,
+            code: 0,
+            reason: RESTARTED_REASON.to_string(),
+        };
+        let mut owed: Vec<OwedWebhook> = (stored.iter())
+            .filter(|(_, c)| c.restarted)
+            .filter_map(|(id, c)| {
+                let url = c.notify_url.clone()?;
+                let body = webhook_body(id, c.last_unix, &restart);
+                Some(OwedWebhook {
+                    id: id.clone(),
+                    url,
+                    body,
+                })
+            })
+            .collect();
+        owed.sort_by(|a, b| a.id.cmp(&b.id));
         let calls = stored
             .into_iter()
             .map(|(id, c)| {
@@ -121,7 +154,22 @@ impl Registry {
             retention,
             finished: ended.into_iter().map(|(_, id)| id).collect(),
             history_max: HISTORY_MAX,
+            owed,
         })
+    }
+
+    /// The DISCONNCTD webhooks owed for the calls this start closed (each handed out
+    /// once).
+    pub fn take_owed_webhooks(&mut self) -> Vec<OwedWebhook> {
+        std::mem::take(&mut self.owed)
+    }
+
+    /// Persists where a running call's webhooks go, so a restart after a crash can
+    /// still send its DISCONNCTD webhook.
+    pub fn remember_notify_url(&mut self, id: &str, url: &str) {
+        if let Some(store) = &mut self.store {
+            store.append_notify_url(id, unix_seconds(SystemTime::now()), url);
+        }
     }
 
     /// Registers a new call; it counts against capacity until its DISCONNCTD line.
@@ -551,6 +599,43 @@ mod tests {
         let held: Vec<&String> = r.calls.keys().collect();
         assert_eq!(held, ["c3"]);
         assert!(r.callstate("a1").is_some_and(|(_, done)| done));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_call_cut_by_a_crash_owes_its_disconnctd_webhook_once() {
+        let dir = std::env::temp_dir().join(format!("sipgw-reg-owed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut r = Registry::persistent(&dir, Duration::from_secs(3600), 64 << 20).unwrap();
+        let (tx, _rx) = smol::channel::unbounded();
+        for id in ["a1", "b2", "c3"] {
+            r.begin(id, "1001", tx.clone(), None);
+        }
+        r.remember_notify_url("a1", "http://127.0.0.1:9/hook");
+        r.remember_notify_url("c3", "http://127.0.0.1:9/other");
+        r.record("a1", &change(CallState::Calling, 0, ""));
+        r.record("c3", &change(CallState::Disconnected, 486, "Busy Here"));
+        r.flush();
+        drop(r); // b2 has no webhook, c3 ended: only a1 is owed one
+
+        let mut r = Registry::persistent(&dir, Duration::from_secs(3600), 64 << 20).unwrap();
+        let owed = r.take_owed_webhooks();
+        assert_eq!(owed.len(), 1, "{owed:?}");
+        assert_eq!(
+            (owed[0].id.as_str(), owed[0].url.as_str()),
+            ("a1", "http://127.0.0.1:9/hook")
+        );
+        let body: serde_json::Value = serde_json::from_slice(&owed[0].body).unwrap();
+        assert_eq!(body["state"], 6);
+        assert_eq!(body["reason"], RESTARTED_REASON);
+        assert!(r.take_owed_webhooks().is_empty(), "handed out once");
+        // The notify record is not a state line.
+        let (lines, done) = r.callstate("a1").unwrap();
+        assert!(done && !lines.contains("notify"), "{lines}");
+        drop(r);
+        // The next start owes nothing: the call was closed by the previous one.
+        let mut r = Registry::persistent(&dir, Duration::from_secs(3600), 64 << 20).unwrap();
+        assert!(r.take_owed_webhooks().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -216,6 +216,32 @@ impl Gateway {
         }
     }
 
+    /// Starts the delivery task of one call's webhooks (the `[webhook]` timeout and
+    /// retries) and returns its queue.
+    fn webhook_sender(&self, id: String, url: String) -> smol::channel::Sender<Vec<u8>> {
+        let policy = WebhookPolicy {
+            client: self.webhooks.clone(),
+            timeout: Duration::from_millis(self.config.webhook.timeout_ms),
+            retries: self.config.webhook.retries,
+        };
+        spawn_sender(&self.executor, &self.deliveries, id, url, policy)
+    }
+
+    /// Sends the DISCONNCTD webhooks of the calls a crash cut (read back from the call
+    /// log at start), each through the same delivery as a live call's webhooks.
+    pub fn send_owed_webhooks(&self) {
+        let owed = self.registry.borrow_mut().take_owed_webhooks();
+        for hook in owed {
+            log::info!(
+                "call={} sending the webhook owed since the restart",
+                hook.id
+            );
+            let queue = self.webhook_sender(hook.id, hook.url);
+            // A fresh queue has room; dropping it lets the task deliver and end.
+            let _ = queue.try_send(hook.body);
+        }
+    }
+
     /// The call ends before its INVITE: record why, leave the room if it was entered.
     fn fail_setup(
         &self,
@@ -254,24 +280,15 @@ impl Api for Gateway {
 
         let id = new_call_id();
         let (control_tx, control_rx) = smol::channel::bounded(4);
-        let webhook = req.notify_url.as_ref().map(|url| {
-            let policy = WebhookPolicy {
-                client: self.webhooks.clone(),
-                timeout: Duration::from_millis(self.config.webhook.timeout_ms),
-                retries: self.config.webhook.retries,
-            };
-            spawn_sender(
-                &self.executor,
-                &self.deliveries,
-                id.clone(),
-                url.clone(),
-                policy,
-            )
-        });
+        let webhook =
+            (req.notify_url.as_ref()).map(|url| self.webhook_sender(id.clone(), url.clone()));
         let stats = self
             .registry
             .borrow_mut()
             .begin(&id, &req.phonenumber, control_tx, webhook);
+        if let Some(url) = &req.notify_url {
+            self.registry.borrow_mut().remember_notify_url(&id, url);
+        }
         let started_at = Instant::now();
         log::info!(
             "call={id} startup to {} ttl {} s",

@@ -16,6 +16,9 @@
 //!   DISCONNCTD record are never dropped.
 //! - Write errors (disk full): logged once, records kept in memory (bounded) and
 //!   written when a later write succeeds, which is logged too.
+//! - Besides state lines, a call with a webhook has one `<id> <unix> notify <url>`
+//!   record, so that a call cut by a crash still gets its DISCONNCTD webhook at the
+//!   next start. Logs written before this record existed load unchanged.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -41,11 +44,20 @@ pub struct StoredCall {
     pub done: bool,
     /// Unix time of the last line, in seconds.
     pub last_unix: f64,
+    /// Where the call's webhooks went (from its `notify` record), if anywhere.
+    pub notify_url: Option<String>,
+    /// Whether this start closed the call ("gateway restarted during the call"): its
+    /// DISCONNCTD webhook is still owed.
+    pub restarted: bool,
 }
 
 impl StoredCall {
     /// Adds one record's line.
     fn add(&mut self, r: &Record) {
+        if let Some(url) = r.notify_url() {
+            self.notify_url = Some(url.to_string());
+            return;
+        }
         self.lines.push_str(r.text);
         self.lines.push('\n');
         self.last_unix = r.unix;
@@ -72,9 +84,17 @@ struct Record<'a> {
 impl Record<'_> {
     /// Whether the record is a call's DISCONNCTD line (state 6).
     fn is_end(&self) -> bool {
-        self.text.split(' ').nth(1) == Some("6")
+        self.notify_url().is_none() && self.text.split(' ').nth(1) == Some("6")
+    }
+
+    /// The webhook URL, if this is a call's `notify` record.
+    fn notify_url(&self) -> Option<&str> {
+        self.text.strip_prefix(NOTIFY_PREFIX)
     }
 }
+
+/// How a `notify` record's text starts (a callstate line starts with its time stamp).
+const NOTIFY_PREFIX: &str = "notify ";
 
 /// Why a record could not be read.
 fn parse(raw: &[u8]) -> Result<Record<'_>, &'static str> {
@@ -94,6 +114,12 @@ fn parse(raw: &[u8]) -> Result<Record<'_>, &'static str> {
         .ok()
         .filter(|u| u.is_finite())
         .ok_or("bad time")?;
+    if let Some(url) = text.strip_prefix(NOTIFY_PREFIX) {
+        if url.is_empty() || url.contains(char::is_whitespace) {
+            return Err("bad notify URL");
+        }
+        return Ok(Record { id, unix, text });
+    }
     let mut fields = text.split(' ');
     let (_stamp, n, state) = (fields.next(), fields.next(), fields.next());
     if !n.is_some_and(|n| n.len() == 1 && n.as_bytes()[0].is_ascii_digit()) || state.is_none() {
@@ -204,9 +230,9 @@ impl CallStore {
             .map(|(id, _)| id.clone())
             .collect();
         cut.sort();
-        for id in cut {
-            let line = format!("{stamp} 6 DISCONNCTD 0 gateway restarted during the call");
-            store.append(&id, now_unix, &line);
+        for id in &cut {
+            let line = format!("{stamp} 6 DISCONNCTD 0 {RESTARTED_REASON}");
+            store.append(id, now_unix, &line);
         }
         store.compact(now);
         let mut calls: HashMap<String, StoredCall> = HashMap::new();
@@ -219,6 +245,11 @@ impl CallStore {
             raw.push(b'\n');
             if let Ok(r) = parse(&raw) {
                 calls.entry(r.id.to_string()).or_default().add(&r);
+            }
+        }
+        for id in &cut {
+            if let Some(call) = calls.get_mut(id) {
+                call.restarted = true;
             }
         }
         let horizon = now_unix - retention.as_secs_f64();
@@ -240,11 +271,24 @@ impl CallStore {
         Ok(())
     }
 
+    /// Records where a call's webhooks go (synced with the next tick), so that a
+    /// restart can send the DISCONNCTD webhook of a call the crash cut.
+    pub fn append_notify_url(&mut self, id: &str, unix: f64, url: &str) {
+        if url.is_empty() || url.contains(char::is_whitespace) {
+            return; // refused by the webhook client's URL check before it gets here
+        }
+        self.append_record(id, unix, &format!("{NOTIFY_PREFIX}{url}"), false);
+    }
+
     /// Appends one state line (without its trailing newline). A DISCONNCTD line is on
     /// the disk when this returns (unless the disk refuses it: then it is retried).
     pub fn append(&mut self, id: &str, unix: f64, line: &str) {
-        let record = format!("{id} {unix:.6} {line}\n");
         let end = line.split(' ').nth(1) == Some("6");
+        self.append_record(id, unix, line, end);
+    }
+
+    fn append_record(&mut self, id: &str, unix: f64, line: &str, end: bool) {
+        let record = format!("{id} {unix:.6} {line}\n");
         let e = self.index.entry(id.to_string()).or_default();
         e.last_unix = unix;
         e.done |= end;
@@ -428,6 +472,10 @@ impl CallStore {
         found.then_some(call)
     }
 }
+
+/// The reason of the DISCONNCTD line written at start for a call the process did not
+/// see end (a crash, kill -9, power loss).
+pub const RESTARTED_REASON: &str = "gateway restarted during the call";
 
 /// Seconds since the Unix epoch, with sub-second precision.
 pub fn unix_seconds(t: SystemTime) -> f64 {
