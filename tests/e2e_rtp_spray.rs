@@ -163,6 +163,7 @@ fn a_stranger_spraying_the_rtp_range_is_neither_heard_nor_hears() {
     // From before the call: the stranger's packets reach the call's port as soon as it is
     // open, before the phone's first RTP.
     let sprayer = Sprayer::start(rig.rtp_ports);
+    let spray_start = Instant::now();
     std::thread::sleep(Duration::from_millis(200));
     let id = rig.gw.startup("1002", 60, None);
     rig.gw.wait_state(&id, 5, secs(20));
@@ -187,6 +188,7 @@ fn a_stranger_spraying_the_rtp_range_is_neither_heard_nor_hears() {
     rig.gw.shutdown(&id);
     let lines = rig.gw.wait_done(&id, secs(30));
     let sprayed = sprayer.finish();
+    let sprayed_for = spray_start.elapsed();
     rig.uas.proc.assert_success(secs(20));
     assert!(sprayed.sent > 10_000, "the stranger sent {}", sprayed.sent);
     assert_eq!(
@@ -204,6 +206,18 @@ fn a_stranger_spraying_the_rtp_range_is_neither_heard_nor_hears() {
         stranger.snr_db < -30.0,
         "the room heard the stranger's {STRANGER_HZ} Hz: {stranger:?} (phone: {phone:?})"
     );
-    rig.assert_phone_heard(1000.0);
+    let heard = rig.assert_phone_heard(1000.0);
+    // For the closing note: the rate held during the live call and its audio.
+    eprintln!(
+        "spray: {} datagrams in {:.2} s = {:.0} datagrams/s, {} sent back to the strangers",
+        sprayed.sent,
+        sprayed_for.as_secs_f64(),
+        sprayed.sent as f64 / sprayed_for.as_secs_f64(),
+        sprayed.heard
+    );
+    eprintln!(
+        "spray: call audio SNR phone->room {:.1} dB ({:.0} Hz), room->phone {:.1} dB ({:.0} Hz); stranger's {STRANGER_HZ} Hz in the room {:.1} dB",
+        phone.snr_db, phone.peak_hz, heard.snr_db, heard.peak_hz, stranger.snr_db
+    );
     rig.gw.assert_healthy();
 }

@@ -53,8 +53,8 @@ fn request(i: usize, local: SocketAddr, gw: SocketAddr) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Floods `gw` from 127.0.0.2; returns (requests sent, answers received).
-fn flood(gw: SocketAddr) -> (usize, usize) {
+/// Floods `gw` from 127.0.0.2; returns (requests sent, answers received, time spent sending).
+fn flood(gw: SocketAddr) -> (usize, usize, Duration) {
     let sock = UdpSocket::bind("127.0.0.2:0").expect("bind 127.0.0.2 (loopback is 127/8)");
     let local = sock.local_addr().unwrap();
     sock.set_nonblocking(true).unwrap();
@@ -80,13 +80,14 @@ fn flood(gw: SocketAddr) -> (usize, usize) {
             std::thread::sleep(ahead);
         }
     }
+    let took = start.elapsed();
     // Late answers (and the old code's retransmissions) would arrive within a second or two.
     sock.set_nonblocking(false).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     while sock.recv_from(&mut buf).is_ok() {
         answers += 1;
     }
-    (sent, answers)
+    (sent, answers, took)
 }
 
 #[test]
@@ -105,7 +106,7 @@ fn an_untrusted_flood_gets_no_answer_costs_no_memory_and_spares_the_call() {
 
     let gw_sip = rig.gw.sip;
     let flooder = std::thread::spawn(move || flood(gw_sip));
-    let (sent, answers) = flooder.join().expect("flood thread");
+    let (sent, answers, took) = flooder.join().expect("flood thread");
     assert!(sent >= 10_000, "the flood sent only {sent} requests");
     assert_eq!(
         answers, 0,
@@ -113,7 +114,11 @@ fn an_untrusted_flood_gets_no_answer_costs_no_memory_and_spares_the_call() {
     );
 
     let rss_after = rig.gw.rss_kib();
-    eprintln!("flood: {sent} requests, {answers} answers, RSS {rss_before} -> {rss_after} KiB");
+    eprintln!(
+        "flood: {sent} requests in {:.2} s = {:.0} requests/s, {answers} answers, RSS {rss_before} -> {rss_after} KiB",
+        took.as_secs_f64(),
+        sent as f64 / took.as_secs_f64()
+    );
     assert!(
         rss_after <= rss_before + RSS_SLACK_KIB,
         "gateway RSS grew from {rss_before} KiB to {rss_after} KiB under {sent} untrusted requests"
@@ -148,7 +153,12 @@ fn an_untrusted_flood_gets_no_answer_costs_no_memory_and_spares_the_call() {
 
     let (state, done) = rig.gw.callstate(&id);
     assert!(!done, "the call must survive the flood:\n{}", show(&state));
-    rig.shutdown_and_assert_unhurt(&id);
+    let (room, phone) = rig.shutdown_and_assert_unhurt(&id);
+    // For the closing note: the rate held during the live call and its audio.
+    eprintln!(
+        "flood: call audio SNR phone->room {:.1} dB ({:.0} Hz), room->phone {:.1} dB ({:.0} Hz)",
+        room.snr_db, room.peak_hz, phone.snr_db, phone.peak_hz
+    );
 }
 
 /// `[sip] trusted` replaces the loopback default, and the trunk (the `[sip.outbound] uri`

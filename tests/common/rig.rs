@@ -2,7 +2,7 @@
 //! an optional capture of what the phone receives, a sipp UAS playing the phone and the
 //! gateway configured to call it.
 
-use super::audio::{assert_tone, assert_wav_tone, sox_tone};
+use super::audio::{assert_tone, assert_wav_tone, sox_tone, ToneReport};
 use super::callstate::{assert_answered, assert_ending};
 use super::gateway::{Gateway, GatewayConfig};
 use super::net::PortBlock;
@@ -74,8 +74,9 @@ impl Rig {
             .collect()
     }
 
-    /// Asserts the phone heard the room's tone (the longest stream from the gateway).
-    pub fn assert_phone_heard(&mut self, freq: f64) {
+    /// Asserts the phone heard the room's tone (the longest stream from the gateway) and
+    /// returns its analysis, so a test can print the SNR it measured.
+    pub fn assert_phone_heard(&mut self, freq: f64) -> ToneReport {
         let streams = self.phone_heard();
         let best = streams
             .iter()
@@ -86,7 +87,7 @@ impl Rig {
                     self.dir.path().display()
                 )
             });
-        assert_tone(&best.audio, freq, "what the phone heard (RTP capture)");
+        assert_tone(&best.audio, freq, "what the phone heard (RTP capture)")
     }
 }
 
@@ -94,15 +95,17 @@ impl Rig {
     /// Ends a live call with `/trtc/shutdown` and checks it went as a normal call does:
     /// answered, ended 200 "shutdown requested", sipp content, the phone's 440 Hz in the
     /// room's recording and the room's 1000 Hz at the phone, no panic. For tests that
-    /// disturb a call and must show it came through unhurt.
-    pub fn shutdown_and_assert_unhurt(&mut self, id: &str) {
+    /// disturb a call and must show it came through unhurt. Returns the analyses of what
+    /// the room heard and what the phone heard, in that order, for tests that print the SNR.
+    pub fn shutdown_and_assert_unhurt(&mut self, id: &str) -> (ToneReport, ToneReport) {
         self.gw.shutdown(id);
         let lines = self.gw.wait_done(id, secs(30));
         self.uas.proc.assert_success(secs(20));
         assert_answered(&lines);
         assert_ending(&lines, 200, "shutdown requested");
-        assert_wav_tone(&self.gw.recording(id), 440.0);
-        self.assert_phone_heard(1000.0);
+        let room = assert_wav_tone(&self.gw.recording(id), 440.0);
+        let phone = self.assert_phone_heard(1000.0);
         self.gw.assert_healthy();
+        (room, phone)
     }
 }
