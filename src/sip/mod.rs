@@ -8,6 +8,7 @@ pub mod auth;
 pub mod dialog;
 pub mod endpoint;
 pub mod message;
+pub mod registrar;
 pub mod sdp;
 pub mod shell;
 pub mod target;
@@ -16,6 +17,8 @@ mod uac;
 
 #[cfg(test)]
 mod core_tests;
+#[cfg(test)]
+mod registrar_tests;
 
 pub use endpoint::{CallKey, EndCause, SipConfig, SipCore, SipEvent, SipStats};
 pub use shell::SipService;
