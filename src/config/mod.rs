@@ -47,6 +47,9 @@ pub struct Config {
     /// no `[policy]` section: then all numbers are allowed, which `validate` accepts only
     /// while the API listens on loopback.
     pub policy: Option<PolicyConfig>,
+    /// `[callengine]`: the TRTC Call Engine REST API that rings app users for inbound
+    /// calls. `None` when the file has no such section.
+    pub callengine: Option<crate::callengine::CallEngineConfig>,
 }
 
 /// `[policy]`: the toll-fraud rules of `/trtc/startup`.
@@ -466,6 +469,9 @@ impl Config {
                     self.http.listen
                 ),
             );
+        }
+        if let Some(ce) = &self.callengine {
+            ce.validate().map_err(ConfigError)?;
         }
         match &self.policy {
             None if !self.http.listen.ip().is_loopback() => {
