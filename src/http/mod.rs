@@ -12,8 +12,6 @@ pub mod callstats;
 pub mod client;
 pub mod conn_slots;
 pub mod errors;
-#[doc(hidden)]
-pub mod fuzz_entry;
 pub mod handler;
 pub mod openapi;
 pub mod policy;

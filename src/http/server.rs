@@ -194,12 +194,12 @@ enum Head {
 
 /// The header fields the server acts on, copied out of the buffer so the
 /// buffer can keep growing while the body is read.
-pub(crate) struct Parsed {
-    pub(crate) method: String,
-    pub(crate) target: String,
+struct Parsed {
+    method: String,
+    target: String,
     http10: bool,
-    pub(crate) content_type: Option<String>,
-    pub(crate) content_length: Option<usize>,
+    content_type: Option<String>,
+    content_length: Option<usize>,
     keep_alive: bool,
     expect_continue: bool,
 }
@@ -405,7 +405,7 @@ fn too_large_header(limits: &HttpLimits) -> ApiError {
 }
 
 /// Extract what the server needs from a complete header block.
-pub(crate) fn parse_head(head: &[u8]) -> Result<Parsed, ApiError> {
+fn parse_head(head: &[u8]) -> Result<Parsed, ApiError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(head) {
