@@ -10,10 +10,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(config) = Config::parse(text) {
         let _ = config.validate();
-        let _ = config.numbers();
-        let _ = config.trusted_nets();
+        let _ = config.policy.as_ref().map(|p| p.numbers());
+        let _ = config.sip.trusted_nets();
         let _ = config.guard();
         let _ = config.offered_codecs();
-        let _ = config.signature_keys();
+        let _ = config.http.signature_keys();
     }
 });
