@@ -59,7 +59,7 @@ case "${1:-}" in
     start=$(date +%s)
     for t in $(targets); do
       log="$(mktemp)"
-      if ! run "$t" -runs="$CI_RUNS" -max_len=8192 >"$log" 2>&1; then
+      if ! run "$t" -runs="$CI_RUNS" -seed=1 -max_len=8192 >"$log" 2>&1; then
         cat "$log" >&2
         echo "fuzz.sh: $t crashed; the input is in fuzz/artifacts/$t/" >&2
         rm -f "$log"
