@@ -361,23 +361,8 @@ async fn read_head(
     let mut started = !buf.is_empty();
     loop {
         if !buf.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut req = httparse::Request::new(&mut headers);
-            match req.parse(buf) {
-                Ok(httparse::Status::Complete(n)) if n > limits.max_header => {
-                    return Err(too_large_header(limits))
-                }
-                Ok(httparse::Status::Complete(n)) => return Ok(Head::Complete(n)),
-                Ok(httparse::Status::Partial) if buf.len() > limits.max_header => {
-                    return Err(too_large_header(limits))
-                }
-                Ok(httparse::Status::Partial) => {}
-                Err(httparse::Error::TooManyHeaders) => {
-                    return Err(ApiError::header_too_large(format!(
-                        "more than {MAX_HEADERS} header fields"
-                    )))
-                }
-                Err(e) => return Err(ApiError::bad_request(format!("malformed request: {e}"))),
+            if let Some(n) = complete_head(buf, limits)? {
+                return Ok(Head::Complete(n));
             }
         }
         let mut chunk = [0u8; READ_CHUNK];
@@ -402,6 +387,83 @@ async fn read_head(
 
 fn too_large_header(limits: &HttpLimits) -> ApiError {
     ApiError::header_too_large(format!("header over {} bytes", limits.max_header))
+}
+
+/// The length of the header block `buf` starts with, `None` while it is incomplete,
+/// or the error that ends the connection (too large, malformed).
+fn complete_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<usize>, ApiError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n > limits.max_header => Err(too_large_header(limits)),
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) if buf.len() > limits.max_header => {
+            Err(too_large_header(limits))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(ApiError::header_too_large(format!(
+            "more than {MAX_HEADERS} header fields"
+        ))),
+        Err(e) => Err(ApiError::bad_request(format!("malformed request: {e}"))),
+    }
+}
+
+/// Runs the bytes a client sent, as one connection's input, through the real head
+/// parser, framing rules, router and handler against `api`, with no socket and no
+/// clock but `now_unix`: the entry of the `http_request` fuzz target (fuzz/). Returns
+/// every response the server would have written. Pipelined requests are answered in
+/// turn; an incomplete one at the end is dropped, as a closed connection's would be.
+#[doc(hidden)]
+pub fn serve_bytes<A: Api>(api: &A, keys: &ApiKeys, now_unix: u64, data: &[u8]) -> Vec<u8> {
+    let limits = HttpLimits::default();
+    let guard = Guard::open();
+    let mut out = Vec::new();
+    let mut buf = data;
+    while !buf.is_empty() {
+        let parsed = complete_head(buf, &limits).and_then(|head| match head {
+            Some(n) => parse_head(&buf[..n]).map(|p| Some((n, p))),
+            None => Ok(None),
+        });
+        let (head_len, parsed) = match parsed {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => {
+                out.extend(Response::from(e).to_bytes(true, false));
+                break;
+            }
+        };
+        let body_len = parsed.content_length.unwrap_or(0);
+        if body_len > limits.max_body {
+            let e = ApiError::body_too_large(format!("body over {} bytes", limits.max_body));
+            out.extend(Response::from(e).to_bytes(true, false));
+            break;
+        }
+        let total = head_len + body_len;
+        if buf.len() < total {
+            break;
+        }
+        let request = Request {
+            method: &parsed.method,
+            target: &parsed.target,
+            content_type: parsed.content_type.as_deref(),
+            body: parsed.content_length.map(|_| &buf[head_len..total]),
+        };
+        let client = handler::Client {
+            guard: &guard,
+            peer: IpAddr::from([127, 0, 0, 1]),
+            now: Instant::now(),
+        };
+        let response = futures_lite::future::block_on(handler::handle_guarded(
+            api, keys, client, now_unix, &request,
+        ));
+        let close = !parsed.keep_alive;
+        out.extend(response.to_bytes(close, parsed.http10 && !close));
+        if close || response.event_stream {
+            break;
+        }
+        buf = &buf[total..];
+    }
+    out
 }
 
 /// Extract what the server needs from a complete header block.
