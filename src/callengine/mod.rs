@@ -89,8 +89,10 @@ mod tests {
         assert!(bad(|c| c.base_url = "http://".into()).contains("base_url"));
         assert!(bad(|c| c.admin = " ".into()).contains("admin"));
         assert!(bad(|c| c.timeout_ms = 0).contains("timeout_ms"));
-        let mut ok = CallEngineConfig::default();
-        ok.base_url = "http://127.0.0.1:8080".into();
+        let ok = CallEngineConfig {
+            base_url: "http://127.0.0.1:8080".into(),
+            ..CallEngineConfig::default()
+        };
         ok.validate().unwrap();
     }
 }
