@@ -47,6 +47,8 @@ pub struct Config {
     /// no `[policy]` section: then all numbers are allowed, which `validate` accepts only
     /// while the API listens on loopback.
     pub policy: Option<PolicyConfig>,
+    /// `[alsa.lines.<name>]`: local sound devices usable as the phone leg (`alsa:<name>`).
+    pub alsa: crate::alsa::AlsaConfig,
 }
 
 /// `[policy]`: the toll-fraud rules of `/trtc/startup`.
@@ -555,6 +557,9 @@ impl Config {
             if !(60..=180 * 86_400).contains(&cfg.user_sig_expire_s) {
                 return bad(&format!("{key}.user_sig_expire_s"), "must be 60..=15552000");
             }
+        }
+        if let Err((key, why)) = self.alsa.validate(cfg!(feature = "alsa")) {
+            return bad(&key, &why);
         }
         if self.room.entry_timeout_s == 0 {
             return bad("room.entry_timeout_s", "must be at least 1");
