@@ -4,6 +4,7 @@
 //! (`sip`, `media`, `calls::state`) and thin async shells that own sockets and
 //! timers, all driven by one `smol::LocalExecutor`.
 
+pub mod alsa;
 pub mod callengine;
 pub mod calls;
 pub mod check_config;

@@ -50,6 +50,8 @@ pub struct Config {
     /// `[callengine]`: the TRTC Call Engine REST API that rings app users for inbound
     /// calls. `None` when the file has no such section.
     pub callengine: Option<crate::callengine::CallEngineConfig>,
+    /// `[alsa.lines.<name>]`: local sound devices usable as the phone leg (`alsa:<name>`).
+    pub alsa: crate::alsa::AlsaConfig,
 }
 
 /// `[policy]`: the toll-fraud rules of `/trtc/startup`.
@@ -561,6 +563,9 @@ impl Config {
             if !(60..=180 * 86_400).contains(&cfg.user_sig_expire_s) {
                 return bad(&format!("{key}.user_sig_expire_s"), "must be 60..=15552000");
             }
+        }
+        if let Err((key, why)) = self.alsa.validate(cfg!(feature = "alsa")) {
+            return bad(&key, &why);
         }
         if self.room.entry_timeout_s == 0 {
             return bad("room.entry_timeout_s", "must be at least 1");
