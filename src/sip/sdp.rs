@@ -503,14 +503,17 @@ fn negotiated(
 /// first of the answer's formats that we offered wins.
 pub fn parse_answer(sdp: &[u8], offered: &[Codec]) -> Result<NegotiatedMedia, SdpError> {
     let (session, _) = prepare(sdp)?;
+    // The stream accepted: an answer mirrors every offered stream and rejects the ones
+    // it does not take with port 0 (RFC 3264 section 6), so skip those.
     let md = session
         .media_descriptions
         .iter()
-        .find(|md| md.media.media_type == MediaType::Audio)
+        .find(|md| {
+            md.media.media_type == MediaType::Audio
+                && md.media.port != 0
+                && plain_rtp(&md.media.proto)
+        })
         .ok_or(SdpError::NoCommonCodec)?;
-    if md.media.port == 0 || !plain_rtp(&md.media.proto) {
-        return Err(SdpError::NoCommonCodec);
-    }
     let acceptable: &[Codec] = if offered.is_empty() {
         &Codec::ALL
     } else {
@@ -624,6 +627,24 @@ mod tests {
 
     fn sock(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    /// Found by the `sdp` fuzz target: an offer whose first audio stream we reject
+    /// (bad proto) gets an answer with that stream at port 0 first; reading our own
+    /// answer must skip it and find the stream we accepted.
+    #[test]
+    fn an_answer_whose_first_stream_is_rejected_reads_the_accepted_one() {
+        let offer = b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=+-\r\n\
+            c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 t=0 0\r\n\
+            m=audio 6000 RTP/AVP 0 \r\nm=audio 6000 RTP/RTP/AVP 9 101\r\n\
+            a=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+            a=fne-event/85\r\na=ptime:20\r\na=sendrecv\r\n";
+        let local = local();
+        let (answer, agreed) = answer_offer(offer, &local).expect("the PCMU stream is taken");
+        assert!(answer.contains("m=audio 0 "), "{answer}");
+        let back = parse_answer(answer.as_bytes(), &local.codecs).expect("reads back");
+        assert_eq!(back.codec, agreed.codec);
+        assert_eq!(back.codec, Codec::Pcmu);
     }
 
     #[test]
