@@ -145,3 +145,59 @@ fn link_local_webhook_is_refused_and_webhooks_are_signed() {
     assert!(!log.contains(SECRET), "the secret was logged");
     rig.gw.assert_healthy();
 }
+
+/// A receiver that is slow (answers after the webhook timeout), then down (its port
+/// closed), then back on the same port: calls in each phase go through as usual, and
+/// once it is back it gets its webhooks again.
+#[test]
+fn a_receiver_slow_then_down_then_back() {
+    let mut rig = Rig::start("hooks-flaky", "uas_answer.xml", 3, false, |cfg| {
+        cfg.webhook_timeout = Some((300, 0));
+    });
+    let one_call = |rig: &mut Rig, url: &str| {
+        let id = rig.gw.startup("1002", 60, Some(url));
+        rig.gw.wait_state(&id, 5, secs(20));
+        rig.gw.shutdown(&id);
+        let lines = rig.gw.wait_done(&id, secs(20));
+        assert_answered(&lines);
+        id
+    };
+
+    // Slow: every answer comes 2 s late, past the 300 ms timeout.
+    let slow = WebhookReceiver::start_slow(Duration::from_secs(2));
+    let (addr, url) = (slow.addr(), slow.url());
+    one_call(&mut rig, &url);
+    assert!(
+        !slow.hooks().is_empty(),
+        "the slow receiver was never reached"
+    );
+
+    // Down: nothing listens on the port (its thread lets go of it once the answer
+    // it is sleeping on is out).
+    drop(slow);
+    std::thread::sleep(Duration::from_millis(2500));
+    one_call(&mut rig, &url);
+
+    // Back on the same port: the next call's webhooks arrive, up to its DISCONNCTD.
+    let back = WebhookReceiver::start_on(addr, Duration::ZERO);
+    let id = one_call(&mut rig, &url);
+    let mine = common::wait::until("the call's DISCONNCTD webhook", secs(20), || {
+        let mine: Vec<serde_json::Value> = (back.hooks().iter().map(|h| h.json()))
+            .filter(|b| b["id"] == serde_json::json!(id))
+            .collect();
+        mine.iter().any(|b| b["state"] == 6).then_some(mine)
+    });
+    assert_eq!(
+        mine.iter()
+            .map(|b| b["state"].as_u64().unwrap_or(0))
+            .collect::<Vec<_>>(),
+        rig.gw
+            .callstate(&id)
+            .0
+            .iter()
+            .map(|l| u64::from(l.state))
+            .collect::<Vec<_>>(),
+        "the receiver, back, gets every state of the call once"
+    );
+    rig.uas.proc.assert_success(secs(20));
+}

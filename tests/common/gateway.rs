@@ -33,6 +33,8 @@ pub fn binary() -> &'static str {
 pub struct GatewayConfig {
     /// `[webhook] secret`: the key of every webhook's `X-Trtc-Sipgw-Signature`.
     pub webhook_secret: Option<String>,
+    /// `[webhook] timeout_ms` and `retries`: the gateway's defaults when None.
+    pub webhook_timeout: Option<(u64, u32)>,
     /// `[sip.outbound] uri`, e.g. `sip:{number}@127.0.0.1:5080`.
     pub outbound_uri: String,
     pub username: Option<String>,
@@ -80,6 +82,7 @@ impl GatewayConfig {
             room_key_digits: None,
             room_teardown_ms: None,
             webhook_secret: None,
+            webhook_timeout: None,
         }
     }
 
@@ -142,8 +145,14 @@ impl GatewayConfig {
                 q(digits)
             ));
         }
+        if self.webhook_secret.is_some() || self.webhook_timeout.is_some() {
+            t.push_str("\n[webhook]\n");
+        }
+        if let Some((timeout_ms, retries)) = self.webhook_timeout {
+            t.push_str(&format!("timeout_ms = {timeout_ms}\nretries = {retries}\n"));
+        }
         if let Some(secret) = &self.webhook_secret {
-            t.push_str(&format!("\n[webhook]\nsecret = {}\n", q(secret)));
+            t.push_str(&format!("secret = {}\n", q(secret)));
         }
         t
     }

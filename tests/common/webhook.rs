@@ -100,7 +100,13 @@ impl WebhookReceiver {
     /// read: a slow receiver, so the gateway's queue of webhooks backs up (each call's
     /// webhooks go one at a time, the next only after the previous answer).
     pub fn start_slow(delay: Duration) -> WebhookReceiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on("127.0.0.1:0".parse().unwrap(), delay)
+    }
+
+    /// Listens on `addr` (a receiver coming back on the port a dropped one used),
+    /// answering each request `delay` after reading it.
+    pub fn start_on(addr: SocketAddr, delay: Duration) -> WebhookReceiver {
+        let listener = TcpListener::bind(addr).expect("bind the webhook receiver");
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let hooks = Arc::new(Mutex::new(Vec::new()));
