@@ -204,6 +204,19 @@ struct Parsed {
     expect_continue: bool,
 }
 
+impl Parsed {
+    /// The request the handler sees: the head's fields and `body` (the bytes after the
+    /// head, when the request had a `Content-Length`).
+    fn request<'a>(&'a self, body: &'a [u8]) -> Request<'a> {
+        Request {
+            method: &self.method,
+            target: &self.target,
+            content_type: self.content_type.as_deref(),
+            body: self.content_length.map(|_| body),
+        }
+    }
+}
+
 /// Serve one connection until it closes, fails, or times out.
 async fn connection<A: Api>(
     mut stream: TcpStream,
@@ -259,12 +272,7 @@ async fn connection<A: Api>(
             }
         }
 
-        let request = Request {
-            method: &parsed.method,
-            target: &parsed.target,
-            content_type: parsed.content_type.as_deref(),
-            body: parsed.content_length.map(|_| &buf[head_len..total]),
-        };
+        let request = parsed.request(&buf[head_len..total]);
         let client = handler::Client {
             guard,
             peer,
@@ -442,12 +450,7 @@ pub fn serve_bytes<A: Api>(api: &A, keys: &ApiKeys, now_unix: u64, data: &[u8]) 
         if buf.len() < total {
             break;
         }
-        let request = Request {
-            method: &parsed.method,
-            target: &parsed.target,
-            content_type: parsed.content_type.as_deref(),
-            body: parsed.content_length.map(|_| &buf[head_len..total]),
-        };
+        let request = parsed.request(&buf[head_len..total]);
         let client = handler::Client {
             guard: &guard,
             peer: IpAddr::from([127, 0, 0, 1]),
