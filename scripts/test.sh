@@ -74,6 +74,10 @@ source scripts/deps.sh
 if [ ! -e /usr/include/bcg729/decoder.h ]; then
   install_packages libbcg729-dev
 fi
+# alsa-lib's headers for the `alsa` feature's tests (sound-device lines, tests/e2e_alsa.rs)
+if [ ! -e /usr/include/alsa/asoundlib.h ]; then
+  install_packages libasound2-dev
+fi
 
 # Tencent's LiteAV SDK (proprietary, fetched from PyPI, never committed): build.rs compiles
 # the gateway's shim against it, and the trtc tests need it, so a missing SDK fails them.
@@ -99,5 +103,10 @@ SIPGW_TEST_ROOM=trtc cargo test --release \
 # Supervision needs a panic no production build can trigger: the `fault-injection`
 # feature (src/calls/fault.rs) builds a gateway binary with one, for this test only.
 cargo test --release --features fault-injection --test e2e_supervision "$@"
+# Sound-device lines are optional (the `alsa` feature over alsa-lib): their unit tests
+# and end-to-end calls through ALSA's file/null plugins, with the fault-injection
+# xrun and unplug cases.
+cargo test --release --features alsa,fault-injection --lib --test e2e_alsa "$@"
+SIPGW_TEST_ROOM=trtc cargo test --release --features alsa,fault-injection --test e2e_alsa "$@"
 # G.729 is optional (a cargo feature over the system's bcg729): its codec tests too.
 exec cargo test --release --features g729 --lib "$@"

@@ -26,6 +26,12 @@ pub fn load_checked(path: &Path) -> Result<Config, ConfigError> {
             path.display()
         )));
     }
+    if let Some((key, why)) = crate::alsa::probe_lines(&config.alsa).into_iter().next() {
+        return Err(ConfigError(format!(
+            "{}: key `{key}`: {why}",
+            path.display()
+        )));
+    }
     if let Some((key, why)) = missing_sdk(&config) {
         return Err(ConfigError(format!(
             "{}: key `{key}`: {why}",

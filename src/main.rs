@@ -169,6 +169,10 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
             config.http.listen
         );
     }
+    // A missing sound card fails only the calls to its line, not the box: say so now.
+    for (key, why) in trtc_sipgw::alsa::probe_lines(&config.alsa) {
+        log::error!("{key}: {why}; calls to this line will fail until it is there");
+    }
     let gateway = Rc::new(Gateway::new(
         config,
         executor.clone(),

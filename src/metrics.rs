@@ -41,6 +41,8 @@ pub struct Metrics {
     pub rtp_late: IntCounter,
     /// Audio frames made up by loss concealment.
     pub concealed_frames: IntCounter,
+    /// Xruns of sound-device lines (`alsa:` calls), each recovered.
+    pub line_xruns: IntCounter,
     /// Jitter-buffer depth over the live calls, `stat` = `max` | `mean`, seconds.
     pub jitter_depth: GaugeVec,
     /// RTCP round-trip time over the live calls that measured one, `stat` = `max` |
@@ -106,6 +108,10 @@ impl Metrics {
                 "concealed_frames_total",
                 "20 ms frames made up by loss concealment.",
             ))?,
+            line_xruns: IntCounter::with_opts(opts(
+                "line_xruns_total",
+                "Overruns and underruns of sound-device lines, each recovered.",
+            ))?,
             jitter_depth: GaugeVec::new(
                 opts(
                     "jitter_buffer_depth_seconds",
@@ -159,6 +165,7 @@ impl Metrics {
         r.register(Box::new(m.rtp_lost.clone()))?;
         r.register(Box::new(m.rtp_late.clone()))?;
         r.register(Box::new(m.concealed_frames.clone()))?;
+        r.register(Box::new(m.line_xruns.clone()))?;
         r.register(Box::new(m.jitter_depth.clone()))?;
         r.register(Box::new(m.rtt.clone()))?;
         r.register(Box::new(m.webhooks.clone()))?;

@@ -46,6 +46,7 @@ impl Api for StandIn {
             codec: Codec::Pcmu,
             counters: Default::default(),
             telephone_event: None,
+            line: None,
         })
     }
     fn calls(&self) -> Vec<CallSummary> {

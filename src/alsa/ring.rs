@@ -71,6 +71,18 @@ impl Ring {
         }
     }
 
+    /// How many samples a producer may add now without pushing the fill past where the
+    /// ring starts dropping (target + slack) by more than one period: how much to read
+    /// from a device that is not paced in real time (ALSA's `null`), or is fast.
+    pub fn room(&self) -> usize {
+        (self.target + self.slack + self.period).saturating_sub(self.buf.len())
+    }
+
+    /// Samples one take consumes.
+    pub fn period(&self) -> usize {
+        self.period
+    }
+
     /// Samples waiting.
     pub fn len(&self) -> usize {
         self.buf.len()
@@ -120,6 +132,38 @@ impl Ring {
             out.extend(self.buf.drain(..self.period));
             Adjust::None
         }
+    }
+}
+
+/// The playback side of drift: the media clock hands over one period per tick, the card
+/// plays at its own pace, and what it has queued (`queued`) is the measure. One sample
+/// less is written when the card falls behind (`queued` above `target + slack`), one
+/// more when it runs ahead (below `target - slack`), so its buffer neither fills nor
+/// drains into an xrun. `period` is changed in place.
+///
+/// A card that reports nothing queued gets no stretch (see below): an unpaced device
+/// such as ALSA's `null` would otherwise be "too fast" every period.
+pub fn adjust_playback(
+    period: &mut Vec<i16>,
+    queued: usize,
+    target: usize,
+    slack: usize,
+) -> Adjust {
+    let mid = period.len() / 2;
+    if mid == 0 {
+        return Adjust::None;
+    }
+    if queued > target + slack {
+        period.remove(mid);
+        Adjust::Dropped
+    } else if queued > 0 && queued + slack < target {
+        // Nothing queued at all is a card that underran (its xrun is counted and
+        // recovered) or a device that plays at once (ALSA's `null`): a sample more
+        // would not build a cushion in either, it would only be a glitch.
+        period.insert(mid, period[mid - 1]);
+        Adjust::Stretched
+    } else {
+        Adjust::None
     }
 }
 
@@ -214,5 +258,48 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(r.take_period(&mut out), Adjust::Dropped);
         assert_eq!(out, vec![0, 1, 2, 3, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn playback_cushion_is_held_by_one_sample_a_period() {
+        let mut p = vec![5i16; 160];
+        assert_eq!(adjust_playback(&mut p, 320, 320, 80), Adjust::None);
+        assert_eq!(p.len(), 160);
+        assert_eq!(adjust_playback(&mut p, 401, 320, 80), Adjust::Dropped);
+        assert_eq!(p.len(), 159);
+        let mut p = vec![5i16; 160];
+        assert_eq!(adjust_playback(&mut p, 239, 320, 80), Adjust::Stretched);
+        assert_eq!(p.len(), 161);
+        assert!(p.iter().all(|&s| s == 5));
+        // An unpaced device (nothing ever queued) is left alone.
+        let mut p = vec![5i16; 160];
+        assert_eq!(adjust_playback(&mut p, 0, 320, 80), Adjust::None);
+        assert_eq!(p.len(), 160);
+    }
+
+    #[test]
+    fn a_slow_card_keeps_its_cushion_by_dropping() {
+        // The card plays 0.5 % slow: 159.2 samples per 160-sample tick.
+        let mut queued = 320.0f64;
+        let mut dropped = 0;
+        for _ in 0..5000 {
+            let mut p = vec![0i16; 160];
+            if adjust_playback(&mut p, queued as usize, 320, 80) == Adjust::Dropped {
+                dropped += 1;
+            }
+            queued += p.len() as f64 - 159.2;
+            assert!(queued < 320.0 + 80.0 + 2.0, "queued {queued}");
+        }
+        assert!(dropped > 0);
+    }
+
+    #[test]
+    fn room_tops_up_to_one_period_past_the_slack() {
+        let mut r = Ring::new(160, 320, 80);
+        assert_eq!(r.room(), 560);
+        r.push(&[0; 500]);
+        assert_eq!(r.room(), 60);
+        r.push(&[0; 100]);
+        assert_eq!(r.room(), 0);
     }
 }

@@ -41,3 +41,31 @@ pub fn inject(
         .await
     }
 }
+
+/// A line whose name starts so meets an xrun on its capture after [`LINE_FAULT_TICK`]
+/// ticks (a stalled reader, which ALSA's null plugin never produces on its own).
+pub const XRUN_LINE_PREFIX: &str = "xrun";
+/// A line whose name starts so has its device vanish after [`LINE_FAULT_TICK`] ticks.
+pub const UNPLUG_LINE_PREFIX: &str = "unplug";
+/// The tick (of 20 ms) at which a line's injected fault happens.
+pub const LINE_FAULT_TICK: u32 = 50;
+
+/// The injected fault for this tick of `line`, if any: the device's own error handling
+/// runs on the real PCM (recovery from `EPIPE`, or `ENODEV` ending the call).
+#[cfg(feature = "alsa")]
+pub fn line_fault(
+    line: &str,
+    tick: u32,
+    device: &mut crate::alsa::device::LineDevice,
+) -> Option<Result<crate::alsa::device::IoReport, crate::alsa::device::DeviceGone>> {
+    if tick != LINE_FAULT_TICK {
+        return None;
+    }
+    if line.starts_with(XRUN_LINE_PREFIX) {
+        Some(device.inject_xrun())
+    } else if line.starts_with(UNPLUG_LINE_PREFIX) {
+        Some(device.inject_unplug())
+    } else {
+        None
+    }
+}

@@ -6,6 +6,11 @@ pub mod clock;
 pub mod core;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+#[cfg(feature = "alsa")]
+pub mod line_call;
+pub mod line_claim;
+#[cfg(feature = "alsa")]
+pub mod line_core;
 pub mod log;
 pub mod registry;
 pub mod rtp_ports;

@@ -6,7 +6,7 @@ use super::log::{dtmf_webhook_body, format_line, local_timestamp, webhook_body};
 use super::state::{CallState, StateChange};
 use super::store::{unix_seconds, CallStore, RESTARTED_REASON};
 use crate::http::CallSummary;
-use crate::media::{MediaSnapshot, MediaStats};
+use crate::media::MediaSnapshot;
 use crate::metrics::{end_reason_class, metrics, Metrics, LIVE_STATES};
 use smol::channel::Sender;
 use std::cell::RefCell;
@@ -252,7 +252,7 @@ impl Registry {
                 m.calls_ended.with_label_values(&[class]).inc();
             }
             if let Some(s) = *entry.stats.borrow() {
-                self.finished_media.add(&s.counters);
+                self.finished_media.add(&s);
             }
             entry.done = true;
             entry.control = None;
@@ -342,7 +342,7 @@ impl Registry {
                 *n += 1;
             }
             if let Some(s) = *e.stats.borrow() {
-                media.add(&s.counters);
+                media.add(&s);
                 depths.push(f64::from(s.counters.jitter_depth_ms) / 1e3);
                 rtts.extend(s.counters.rtt_us.map(|us| f64::from(us) / 1e6));
             }
@@ -355,6 +355,7 @@ impl Registry {
         Metrics::raise_to(&m.rtp_lost, media.lost);
         Metrics::raise_to(&m.rtp_late, media.late);
         Metrics::raise_to(&m.concealed_frames, media.concealed);
+        Metrics::raise_to(&m.line_xruns, media.line_xruns);
         for (gauge, values) in [(&m.jitter_depth, &depths), (&m.rtt, &rtts)] {
             let max = values.iter().copied().fold(0.0, f64::max);
             let mean = if values.is_empty() {
@@ -393,10 +394,13 @@ struct MediaTotals {
     lost: u64,
     late: u64,
     concealed: u64,
+    line_xruns: u64,
 }
 
 impl MediaTotals {
-    fn add(&mut self, s: &MediaStats) {
+    fn add(&mut self, snapshot: &MediaSnapshot) {
+        let s = &snapshot.counters;
+        self.line_xruns += snapshot.line.map_or(0, |l| l.xruns);
         self.rx_packets += s.rx_packets;
         self.tx_packets += s.tx_packets;
         self.lost += u64::try_from(s.rx_lost).unwrap_or(0);
@@ -506,6 +510,7 @@ mod tests {
             codec: crate::media::Codec::Pcma,
             counters: Default::default(),
             telephone_event: None,
+            line: None,
         });
         let all = r.summaries(10);
         let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();

@@ -75,6 +75,8 @@ pub struct Gateway {
     started: Instant,
     /// The API's bound address, once `main` knows it (the status page's listeners).
     http_addr: Cell<Option<std::net::SocketAddr>>,
+    /// Sound-device lines in use (one call per line).
+    lines: super::line_claim::BusyLines,
 }
 
 impl Gateway {
@@ -116,6 +118,7 @@ impl Gateway {
             stopping: Cell::new(false),
             started: Instant::now(),
             http_addr: Cell::new(None),
+            lines: Default::default(),
         }
     }
 
@@ -194,6 +197,29 @@ impl Gateway {
         ))
     }
 
+    /// Registers a new call (its control channel, its webhook queue, the URL a restart
+    /// owes a webhook to): what every kind of call does first.
+    fn begin_call(
+        &self,
+        id: &str,
+        req: &StartupRequest,
+    ) -> (
+        smol::channel::Receiver<Control>,
+        super::registry::SharedStats,
+    ) {
+        let (control_tx, control_rx) = smol::channel::bounded(4);
+        let webhook =
+            (req.notify_url.as_ref()).map(|url| self.webhook_sender(id.to_string(), url.clone()));
+        let stats = self
+            .registry
+            .borrow_mut()
+            .begin(id, &req.phonenumber, control_tx, webhook);
+        if let Some(url) = &req.notify_url {
+            self.registry.borrow_mut().remember_notify_url(id, url);
+        }
+        (control_rx, stats)
+    }
+
     /// Carries out what a call's core asks while the startup request is still setting it
     /// up: state lines, and leaving the room when set-up fails after entering it. (The
     /// call's task takes over once the INVITE is out.)
@@ -204,15 +230,25 @@ impl Gateway {
         mut room: Option<&mut Box<dyn crate::room::Room>>,
     ) {
         while let Some(action) = core.poll_action() {
-            match action {
-                Action::Record(change) => self.registry.borrow_mut().record(id, &change),
-                Action::LeaveRoom => {
-                    if let Some(room) = room.as_mut() {
-                        room.leave();
-                    }
+            self.apply_setup_action(id, action, room.as_deref_mut());
+        }
+    }
+
+    /// One action asked of a call during set-up.
+    fn apply_setup_action(
+        &self,
+        id: &str,
+        action: Action,
+        room: Option<&mut Box<dyn crate::room::Room>>,
+    ) {
+        match action {
+            Action::Record(change) => self.registry.borrow_mut().record(id, &change),
+            Action::LeaveRoom => {
+                if let Some(room) = room {
+                    room.leave();
                 }
-                other => log::warn!("call={id} {other:?} asked during set-up, ignored"),
             }
+            other => log::warn!("call={id} {other:?} asked during set-up, ignored"),
         }
     }
 
@@ -242,6 +278,28 @@ impl Gateway {
         }
     }
 
+    /// Enters a call's room within `[room] entry_timeout_s`; the error is the reason its
+    /// DISCONNCTD line gives (and is counted in the metrics by code).
+    async fn enter_room(&self, params: RoomParams) -> Result<Box<dyn crate::room::Room>, String> {
+        let entry_timeout = Duration::from_secs(self.config.room.entry_timeout_s as u64);
+        match or_timeout(self.rooms.enter(params), entry_timeout).await {
+            Some(Ok(room)) => Ok(room),
+            Some(Err(e)) => {
+                if let Some(m) = crate::metrics::metrics() {
+                    let code = e.code.to_string();
+                    m.room_errors.with_label_values(&[&code]).inc();
+                }
+                Err(format!("room entry failed: {e}"))
+            }
+            None => {
+                if let Some(m) = crate::metrics::metrics() {
+                    m.room_errors.with_label_values(&["timeout"]).inc();
+                }
+                Err("room entry timed out".to_string())
+            }
+        }
+    }
+
     /// The call ends before its INVITE: record why, leave the room if it was entered.
     fn fail_setup(
         &self,
@@ -252,6 +310,116 @@ impl Gateway {
     ) {
         core.setup_failed(Instant::now(), 0, reason);
         self.apply_setup_actions(id, core, room);
+    }
+}
+
+#[cfg(feature = "alsa")]
+impl Gateway {
+    /// `/trtc/startup` to `alsa:<line>`: the room, then the line's devices; no SIP.
+    /// Refused at once (409) when the line carries a call; a device that cannot be
+    /// opened ends the call `503` with the device's error and answers 503.
+    async fn startup_line(
+        &self,
+        req: StartupRequest,
+        user_sig: String,
+        name: &str,
+        line: crate::alsa::LineConfig,
+    ) -> Result<String, CallError> {
+        use super::line_call::LineCallTask;
+        use super::line_claim::LineClaim;
+        use super::line_core::{LineCallConfig, LineCore};
+
+        let id = new_call_id();
+        let claim = LineClaim::claim(&self.lines, name, &id).map_err(|holder| {
+            CallError::Conflict(format!("line busy: alsa:{name} carries call {holder}"))
+        })?;
+        let (control_rx, stats) = self.begin_call(&id, &req);
+        let started_at = Instant::now();
+        log::info!("call={id} startup to line {name} ttl {} s", req.ttl_s);
+        let mut core = LineCore::new(
+            started_at,
+            LineCallConfig {
+                id: id.clone(),
+                line: name.to_string(),
+                started_at,
+                ttl: Duration::from_secs(req.ttl_s as u64),
+                rate: line.rate,
+                period_ms: line.period_ms,
+                // The room runs at the line's rate: nothing to resample.
+                room_rate: line.rate,
+            },
+        );
+        let params = room_params(&id, &req, user_sig, line.rate);
+        let mut room = match self.enter_room(params).await {
+            Ok(room) => room,
+            Err(reason) => {
+                core.setup_failed(Instant::now(), 0, reason.clone());
+                self.apply_line_actions(&id, &mut core, None);
+                return Err(CallError::RoomFailed(reason));
+            }
+        };
+        core.room_entered(Instant::now());
+        let mut device = match crate::alsa::device::LineDevice::open(&line) {
+            Ok(device) => device,
+            Err(why) => {
+                let reason = format!("line {name}: {why}");
+                log::warn!("call={id} {reason}");
+                core.setup_failed(Instant::now(), 503, reason.clone());
+                self.apply_line_actions(&id, &mut core, Some(&mut room));
+                return Err(CallError::Unavailable(reason));
+            }
+        };
+        // A cushion of silence, so the card does not underrun before the first tick.
+        let cushion = core.playback_cushion();
+        if let Err(gone) = device.write_playback(&cushion) {
+            core.setup_failed(Instant::now(), 503, gone.0.clone());
+            self.apply_line_actions(&id, &mut core, Some(&mut room));
+            return Err(CallError::Unavailable(gone.0));
+        }
+        core.devices_open(Instant::now());
+        let ending = Ending {
+            id: id.clone(),
+            registry: self.registry.clone(),
+            sip: None,
+        };
+        let task = LineCallTask {
+            id: id.clone(),
+            line: name.to_string(),
+            registry: self.registry.clone(),
+            control: control_rx,
+            room,
+            device,
+            claim,
+            core,
+            clock: self.clock.clone(),
+            stats,
+        };
+        self.executor.spawn(supervised(task.run(), ending)).detach();
+        Ok(id)
+    }
+
+    /// As [`Gateway::apply_setup_actions`], for a line call being set up.
+    fn apply_line_actions(
+        &self,
+        id: &str,
+        core: &mut super::line_core::LineCore,
+        mut room: Option<&mut Box<dyn crate::room::Room>>,
+    ) {
+        while let Some(action) = core.poll_action() {
+            self.apply_setup_action(id, action, room.as_deref_mut());
+        }
+    }
+}
+
+/// The room a startup request asks for, entered as its user at `sample_rate`.
+fn room_params(id: &str, req: &StartupRequest, user_sig: String, sample_rate: u32) -> RoomParams {
+    RoomParams {
+        call_id: id.to_string(),
+        sdk_app_id: req.trtc.sdk_app_id,
+        user_id: req.trtc.user_id.clone(),
+        user_sig,
+        room: req.trtc.room.clone(),
+        sample_rate,
     }
 }
 
@@ -276,19 +444,24 @@ impl Api for Gateway {
                 .check_url(url)
                 .map_err(|why| CallError::BadField("callStateNotifyUrl", why))?;
         }
+        let line = self
+            .config
+            .alsa
+            .line_for_number(&req.phonenumber, cfg!(feature = "alsa"))
+            .map_err(|why| CallError::BadField("phonenumber", why))?;
         let user_sig = self.user_sig_for(&req)?;
+        #[cfg(feature = "alsa")]
+        if let Some((name, line)) = line {
+            return self.startup_line(req, user_sig, name, line.clone()).await;
+        }
+        #[cfg(not(feature = "alsa"))]
+        debug_assert!(
+            line.is_none(),
+            "line_for_number refuses lines without the feature"
+        );
 
         let id = new_call_id();
-        let (control_tx, control_rx) = smol::channel::bounded(4);
-        let webhook =
-            (req.notify_url.as_ref()).map(|url| self.webhook_sender(id.clone(), url.clone()));
-        let stats = self
-            .registry
-            .borrow_mut()
-            .begin(&id, &req.phonenumber, control_tx, webhook);
-        if let Some(url) = &req.notify_url {
-            self.registry.borrow_mut().remember_notify_url(&id, url);
-        }
+        let (control_rx, stats) = self.begin_call(&id, &req);
         let started_at = Instant::now();
         log::info!(
             "call={id} startup to {} ttl {} s",
@@ -313,32 +486,10 @@ impl Api for Gateway {
                 seed: rand::random(),
             },
         );
-        let params = RoomParams {
-            call_id: id.clone(),
-            sdk_app_id: req.trtc.sdk_app_id,
-            user_id: req.trtc.user_id.clone(),
-            user_sig,
-            room: req.trtc.room.clone(),
-            sample_rate: room_rate,
-        };
-        let entry_timeout = Duration::from_secs(self.config.room.entry_timeout_s as u64);
-        let entered = or_timeout(self.rooms.enter(params), entry_timeout).await;
-        let mut room = match entered {
-            Some(Ok(room)) => room,
-            Some(Err(e)) => {
-                if let Some(m) = crate::metrics::metrics() {
-                    let code = e.code.to_string();
-                    m.room_errors.with_label_values(&[&code]).inc();
-                }
-                let reason = format!("room entry failed: {e}");
-                self.fail_setup(&id, &mut core, None, reason.clone());
-                return Err(CallError::RoomFailed(reason));
-            }
-            None => {
-                if let Some(m) = crate::metrics::metrics() {
-                    m.room_errors.with_label_values(&["timeout"]).inc();
-                }
-                let reason = "room entry timed out".to_string();
+        let params = room_params(&id, &req, user_sig, room_rate);
+        let mut room = match self.enter_room(params).await {
+            Ok(room) => room,
+            Err(reason) => {
                 self.fail_setup(&id, &mut core, None, reason.clone());
                 return Err(CallError::RoomFailed(reason));
             }
@@ -384,8 +535,7 @@ impl Api for Gateway {
         let ending = Ending {
             id: id.clone(),
             registry: self.registry.clone(),
-            sip: self.sip.clone(),
-            sip_call,
+            sip: Some((self.sip.clone(), sip_call)),
         };
         let task = CallTask {
             id: id.clone(),
@@ -420,6 +570,11 @@ impl Api for Gateway {
     }
 
     fn dtmf(&self, id: &str, digits: &str) -> Result<(), CallError> {
+        if super::line_claim::is_line_call(&self.lines, id) {
+            return Err(CallError::Conflict(format!(
+                "call {id} is on a sound-device line: touch tones have no meaning there"
+            )));
+        }
         let control = self.registry.borrow().control(id);
         match control {
             Some(control) => control

@@ -68,6 +68,8 @@ pub enum HangupCause {
     NoCommonCodec,
     /// The gateway is shutting down.
     GatewayStopping,
+    /// A sound-device line failed for good (unplugged); the text names the device.
+    Device(String),
 }
 
 impl HangupCause {
@@ -80,6 +82,7 @@ impl HangupCause {
             HangupCause::NoRtp(secs) => format!("no RTP for {secs} s"),
             HangupCause::NoCommonCodec => "no common codec".into(),
             HangupCause::GatewayStopping => "gateway stopping".into(),
+            HangupCause::Device(reason) => reason.clone(),
         }
     }
 }
@@ -172,6 +175,15 @@ impl CallMachine {
         }
     }
 
+    /// A sound-device line is open and running: there is no one to answer, so the call
+    /// goes from CALLING straight to CONFIRMED.
+    pub fn line_open(&mut self, reason: &str) {
+        if self.state == Some(CallState::Calling) {
+            self.answer = Some((200, reason.to_string()));
+            self.emit(CallState::Confirmed, 200, reason);
+        }
+    }
+
     /// The gateway decides to end the call. Returns true when this is the first such
     /// decision, i.e. when the SIP leg must now be hung up.
     pub fn hangup(&mut self, cause: HangupCause) -> bool {
@@ -218,6 +230,7 @@ impl CallMachine {
             Some(HangupCause::Ttl) if !self.is_answered() => {
                 (408, "ttl expired, no answer".to_string())
             }
+            Some(HangupCause::Device(reason)) => (503, reason.clone()),
             Some(cause) => (if self.is_answered() { 200 } else { 487 }, cause.reason()),
             None => (500, "call ended without SIP final response".to_string()),
         };

@@ -22,10 +22,9 @@ pub struct Ending {
     pub id: String,
     /// Where the DISCONNCTD line goes (and the capacity slot is given back).
     pub registry: Rc<RefCell<Registry>>,
-    /// The SIP user agent, to send the CANCEL or BYE.
-    pub sip: SipService,
-    /// The call's SIP leg.
-    pub sip_call: CallKey,
+    /// The SIP user agent and the call's leg in it, to send the CANCEL or BYE; None for
+    /// a call whose phone leg is a sound-device line (its device closes with the task).
+    pub sip: Option<(SipService, CallKey)>,
 }
 
 /// Runs a call's task; if it panics, the task's state (its room among it, which leaves
@@ -53,7 +52,9 @@ pub async fn supervised(call: impl Future<Output = ()>, ending: Ending) {
             reason: reason.into(),
         },
     );
-    ending.sip.hangup(ending.sip_call);
+    if let Some((sip, call)) = &ending.sip {
+        sip.hangup(*call);
+    }
 }
 
 /// The text a panic was raised with, when it has one.
@@ -110,8 +111,7 @@ mod tests {
             let ending = Ending {
                 id: "c1".into(),
                 registry: registry.clone(),
-                sip,
-                sip_call,
+                sip: Some((sip, sip_call)),
             };
             supervised(call, ending).await;
         });

@@ -7,7 +7,8 @@
 //! are ignored. Rules are those of SPEC section 1, with these resolutions:
 //!
 //! - `phonenumber`: `^\+?[0-9*#]{1,32}$` counted on the whole string, so a
-//!   number with `+` has at most 31 digits and a lone `+` is refused.
+//!   number with `+` has at most 31 digits and a lone `+` is refused; or
+//!   `alsa:<line>` (letters, digits, `-`, `_`), a sound-device line (issue 14).
 //! - Optional fields (`ttl`, `trtcParams.userSig`, `trtcParams.roomId`,
 //!   `trtcParams.strRoomId`, `callStateNotifyUrl`) given as JSON `null` count
 //!   as absent. `callStateNotifyUrl: ""` also counts as absent: some SIPx
@@ -148,7 +149,7 @@ pub fn parse_startup(body: &[u8]) -> Result<StartupRequest, ApiError> {
             Some(Value::String(s)) if valid_phonenumber(s) => s.clone(),
             Some(Value::String(_)) => return Err(ApiError::bad_field(
                 "phonenumber",
-                "must be an optional `+` followed by digits, `*` or `#`, 1-32 characters in all",
+                "must be an optional `+` followed by digits, `*` or `#`, 1-32 characters in all, or `alsa:<line>`",
             )),
             Some(_) => return Err(ApiError::bad_field("phonenumber", "must be a string")),
         };
@@ -374,6 +375,15 @@ fn int_in_range(v: &Value, field: &str, min: u64, max: u64) -> Result<u64, ApiEr
 }
 
 fn valid_phonenumber(s: &str) -> bool {
+    // `alsa:<line>`: a sound-device line; whether it exists (and whether this build can
+    // drive lines) is the call side's to say.
+    if let Some(line) = s.strip_prefix("alsa:") {
+        return !line.is_empty()
+            && s.len() <= 64
+            && line
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    }
     let digits = s.strip_prefix('+').unwrap_or(s);
     !digits.is_empty()
         && s.len() <= 32
@@ -543,6 +553,10 @@ mod tests {
             json!(format!("+{}", "1".repeat(32))),
             json!(123),
             json!(null),
+            json!("alsa:"),
+            json!("alsa:a b"),
+            json!("alsa:x/y"),
+            json!(format!("alsa:{}", "a".repeat(60))),
         ] {
             assert_eq!(
                 field_err("phonenumber", Some(bad.clone())),
@@ -556,6 +570,8 @@ mod tests {
             "+1",
             &"1".repeat(32),
             &format!("+{}", "1".repeat(31)),
+            "alsa:intercom",
+            "alsa:door-2_b",
         ] {
             let mut v = good();
             v["phonenumber"] = json!(ok);

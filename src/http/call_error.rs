@@ -23,6 +23,9 @@ pub enum CallError {
     /// A request field the call side needs was left out (its JSON path), e.g. a userSig
     /// when no secret key for the application is configured.
     MissingField(&'static str),
+    /// The request clashes with what is going on: a line that already carries a call,
+    /// touch tones for a call whose phone leg has no keypad.
+    Conflict(String),
     /// A request field has a value the gateway refuses (its JSON path, and why), e.g.
     /// a `callStateNotifyUrl` naming a link-local address.
     BadField(&'static str, String),
@@ -35,6 +38,7 @@ impl From<CallError> for ApiError {
             CallError::Unavailable(m) => ApiError::unavailable(m),
             CallError::RoomFailed(m) => ApiError::room_failed(m),
             CallError::SipFailed(m) => ApiError::new(502, "sip_failed", m),
+            CallError::Conflict(m) => ApiError::new(409, "conflict", m),
             CallError::MissingField(field) => ApiError::missing_field(field),
             CallError::BadField(field, m) => ApiError::bad_field(field, m),
         }
@@ -47,7 +51,8 @@ impl fmt::Display for CallError {
             CallError::NotFound(m)
             | CallError::Unavailable(m)
             | CallError::RoomFailed(m)
-            | CallError::SipFailed(m) => f.write_str(m),
+            | CallError::SipFailed(m)
+            | CallError::Conflict(m) => f.write_str(m),
             CallError::MissingField(field) => write!(f, "`{field}` is required"),
             CallError::BadField(field, m) => write!(f, "`{field}`: {m}"),
         }

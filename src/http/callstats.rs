@@ -16,6 +16,32 @@ struct CallStats {
     rtt_ms: Option<f64>,
     /// Telephone-events as negotiated; `null` when not.
     telephone_event: Option<TelephoneEventStats>,
+    /// A sound-device line's figures; absent for SIP calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<LineJson>,
+}
+
+/// `callstats.line`: the device side of an `alsa:` call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct LineJson {
+    /// The line's sample rate.
+    rate: u32,
+    /// Overruns/underruns the device reported, each recovered.
+    xruns: u64,
+    /// Samples dropped or repeated to absorb the card's clock drift, and periods the
+    /// card delivered too little for.
+    capture: DriftJson,
+    playback: DriftJson,
+}
+
+/// How one direction absorbed drift.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct DriftJson {
+    dropped: u64,
+    stretched: u64,
+    /// Capture: periods padded for lack of audio; playback: samples the device had no
+    /// room for.
+    short: u64,
 }
 
 /// `callstats.telephone_event`.
@@ -103,7 +129,12 @@ pub fn callstats_json(snapshot: &MediaSnapshot) -> serde_json::Value {
     let s = &snapshot.counters;
     let (lost, loss_percent) = rx_loss(s);
     let stats = CallStats {
-        codec: snapshot.codec.name(),
+        // A line carries raw PCM: L16 in SDP's terms (RFC 3551).
+        codec: if snapshot.line.is_some() {
+            "L16"
+        } else {
+            snapshot.codec.name()
+        },
         rx: RxStats {
             packets: s.rx_packets,
             lost,
@@ -134,6 +165,20 @@ pub fn callstats_json(snapshot: &MediaSnapshot) -> serde_json::Value {
                 clock,
                 clock_mismatch: s.dtmf_clock_mismatch,
             }),
+        line: snapshot.line.map(|l| LineJson {
+            rate: l.rate,
+            xruns: l.xruns,
+            capture: DriftJson {
+                dropped: l.capture_dropped,
+                stretched: l.capture_stretched,
+                short: l.capture_underruns,
+            },
+            playback: DriftJson {
+                dropped: l.playback_dropped,
+                stretched: l.playback_stretched,
+                short: l.playback_overflowed,
+            },
+        }),
     };
     serde_json::to_value(stats).unwrap_or(serde_json::Value::Null)
 }
@@ -168,6 +213,7 @@ mod tests {
                 ..MediaStats::default()
             },
             telephone_event: Some((101, 8000)),
+            line: None,
         };
         let json = callstats_json(&snapshot);
         assert_eq!(json["codec"], "PCMU");
@@ -204,6 +250,7 @@ mod tests {
                 ..MediaStats::default()
             },
             telephone_event: None,
+            line: None,
         });
         assert_eq!(json["rx"]["lost"], 0);
         assert_eq!(json["rx"]["duplicates"], 4);
@@ -216,6 +263,7 @@ mod tests {
             codec: Codec::Opus,
             counters: MediaStats::default(),
             telephone_event: None,
+            line: None,
         });
         assert_eq!(json["codec"], "opus");
         assert!(json["rtt_ms"].is_null());

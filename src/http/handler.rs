@@ -318,6 +318,7 @@ mod tests {
                     codec: crate::media::Codec::Pcmu,
                     counters: Default::default(),
                     telephone_event: None,
+                    line: None,
                 })
             } else {
                 Err(CallError::NotFound("no such call".into()))

@@ -77,6 +77,7 @@ impl Api for Fake {
                 codec: crate::media::Codec::Pcmu,
                 counters: Default::default(),
                 telephone_event: None,
+                line: None,
             })
         } else {
             Err(CallError::NotFound("no such call".into()))

@@ -50,7 +50,7 @@ use super::dtmf::{DtmfReceiver, DtmfSender};
 use super::frame::{PcmFrame, FRAME_MS, MAX_FRAME_SAMPLES};
 use super::jitter::{JitterBuffer, JitterConfig, Playout};
 use super::opus::OpusEncoderConfig;
-use super::resample::Resampler;
+use super::pcm_path::PcmPath;
 use super::rtcp::{ReceptionStats, RtcpError, RtcpSession, SenderInfo};
 use super::rtp::{self, RtpError, RtpHeader};
 use super::transcode::{Decoder, Encoder};
@@ -251,6 +251,30 @@ pub struct MediaSnapshot {
     pub counters: MediaStats,
     /// Telephone-events as negotiated (payload type, RTP clock); None without them.
     pub telephone_event: Option<(u8, u32)>,
+    /// For a sound-device line (no codec, no RTP): its rate and device counters.
+    pub line: Option<LineStats>,
+}
+
+/// A sound-device line's figures for `callstats` and `/metrics`: how the drift between
+/// the card's clock and the media clock was absorbed, and the xruns it still met.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineStats {
+    /// The line's sample rate.
+    pub rate: u32,
+    /// Overruns and underruns the device reported, each recovered.
+    pub xruns: u64,
+    /// Capture samples dropped to absorb a fast card (one per adjusted period).
+    pub capture_dropped: u64,
+    /// Capture samples repeated to absorb a slow card.
+    pub capture_stretched: u64,
+    /// Periods with too little capture audio (padded, concealed).
+    pub capture_underruns: u64,
+    /// Playback samples left out to keep a slow card's buffer from filling.
+    pub playback_dropped: u64,
+    /// Playback samples repeated to keep a fast card's buffer from draining.
+    pub playback_stretched: u64,
+    /// Playback samples the device had no room for.
+    pub playback_overflowed: u64,
 }
 
 /// The media core of one call. See the module documentation for how the shell drives it.
@@ -269,10 +293,8 @@ pub struct MediaBridge {
     tx_seq: u16,
     tx_ts: u32,
     tx_first: bool,
-    /// Room → phone resampler.
-    resampler: Resampler,
-    /// Phone → room resampler.
-    rx_resampler: Resampler,
+    /// Rate conversion both ways (shared with every other kind of phone leg).
+    pcm_path: PcmPath,
     encoder: Option<Encoder>,
     decoder: Option<Decoder>,
     concealer: WaveformConcealer,
@@ -357,8 +379,7 @@ impl MediaBridge {
             tx_seq: cfg.initial_sequence,
             tx_ts: cfg.initial_timestamp,
             tx_first: true,
-            resampler: Resampler::new(),
-            rx_resampler: Resampler::new(),
+            pcm_path: PcmPath::new(),
             encoder,
             decoder,
             concealer: WaveformConcealer::new(cfg.codec.sample_rate()),
@@ -413,8 +434,7 @@ impl MediaBridge {
         self.stats.dtmf_clock_mismatch = event_clock_mismatch(&self.cfg);
         if changed {
             self.jitter = JitterBuffer::new(jitter_config(&self.cfg));
-            self.resampler = Resampler::new();
-            self.rx_resampler = Resampler::new();
+            self.pcm_path = PcmPath::new();
             (self.encoder, self.decoder) = coders(&self.cfg);
             self.concealer = WaveformConcealer::new(codec.sample_rate());
             self.native_run = CONCEAL_FRAMES;
@@ -504,6 +524,7 @@ impl MediaBridge {
                 .cfg
                 .telephone_event_pt
                 .map(|pt| (pt, event_clock(&self.cfg))),
+            line: None,
         }
     }
 
@@ -794,24 +815,8 @@ impl MediaBridge {
     }
 
     fn room_frame_from(&mut self, pcm: &[i16]) -> PcmFrame {
-        let codec_rate = self.cfg.codec.sample_rate();
-        let room_rate = if self.cfg.room_rate == 0 {
-            codec_rate
-        } else {
-            self.cfg.room_rate
-        };
-        let mut frame = PcmFrame::silence(room_rate);
-        if room_rate == codec_rate {
-            let n = pcm.len().min(frame.len);
-            frame.samples[..n].copy_from_slice(&pcm[..n]);
-        } else {
-            let want = frame.len;
-            let n =
-                self.rx_resampler
-                    .process(pcm, codec_rate, room_rate, &mut frame.samples[..want]);
-            frame.samples[n..want].fill(0);
-        }
-        frame
+        self.pcm_path
+            .to_room(pcm, self.cfg.codec.sample_rate(), self.cfg.room_rate)
     }
 
     /// Encodes one 20 ms frame of room audio into one RTP packet in `out` and returns its
@@ -836,10 +841,9 @@ impl MediaBridge {
             return Ok(self.sent(n, 4, codec));
         }
         let want = codec.frame_samples().min(MAX_FRAME_SAMPLES);
-        let input = &frame.samples[..frame.len.min(MAX_FRAME_SAMPLES)];
         let mut pcm = [0i16; MAX_FRAME_SAMPLES];
-        self.resampler
-            .process(input, frame.rate, codec.sample_rate(), &mut pcm[..want]);
+        self.pcm_path
+            .from_room(frame, codec.sample_rate(), &mut pcm[..want]);
         let mut payload = [0u8; MAX_FRAME_SAMPLES];
         let plen = match &mut self.encoder {
             Some(e) => e.encode(&pcm[..want], &mut payload),

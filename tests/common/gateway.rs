@@ -59,6 +59,11 @@ pub struct GatewayConfig {
     /// Over the LiteAV double: how long its `DestroyTRTCCloud` takes (a slow SDK
     /// teardown, which a clean stop must wait for).
     pub room_teardown_ms: Option<u32>,
+    /// TOML appended as is (tables the fields above do not cover, e.g. `[alsa.lines]`).
+    pub extra_toml: String,
+    /// Environment for the gateway process beyond the room double's (e.g. `HOME` for
+    /// ALSA's `~/.asoundrc`).
+    pub env: Vec<(String, String)>,
 }
 
 impl GatewayConfig {
@@ -83,6 +88,8 @@ impl GatewayConfig {
             room_teardown_ms: None,
             webhook_secret: None,
             webhook_timeout: None,
+            extra_toml: String::new(),
+            env: Vec::new(),
         }
     }
 
@@ -154,6 +161,7 @@ impl GatewayConfig {
         if let Some(secret) = &self.webhook_secret {
             t.push_str(&format!("secret = {}\n", q(secret)));
         }
+        t.push_str(&self.extra_toml);
         t
     }
 
@@ -226,7 +234,9 @@ fn find_addr(log: &str, prefix: &str) -> Option<SocketAddr> {
 impl Gateway {
     /// Writes `cfg` and starts the gateway; panics with its log if it does not come up.
     pub fn start(dir: &TestDir, cfg: &GatewayConfig) -> Gateway {
-        let mut gw = Self::start_with_env(dir, &cfg.to_toml(), &cfg.double_env());
+        let mut env = cfg.double_env();
+        env.extend(cfg.env.iter().cloned());
+        let mut gw = Self::start_with_env(dir, &cfg.to_toml(), &env);
         gw.record_dir = cfg.record_dir.clone();
         gw
     }
