@@ -133,9 +133,14 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     sip_config.timers.t1 = Duration::from_millis(config.sip.t1_ms);
     // Validated at load; the error would name `sip.trusted`.
     sip_config.trusted = config.sip.trusted_nets().map_err(|e| e.to_string())?;
+    sip_config.registrar = config.registrar.as_ref().map(|r| r.core_config());
+    sip_config.registrar_secret = rand::random::<[u8; 32]>().to_vec();
     let (sip, sip_loop) = SipService::bind(config.sip.listen, Some(advertise_ip), sip_config)
         .await
         .map_err(|e| format!("cannot listen for SIP on udp {}: {e}", config.sip.listen))?;
+    if let (Some(_), Some(dir)) = (&config.registrar, config.state_dir()) {
+        sip.keep_bindings_in(&dir);
+    }
     // The trunk is always trusted; any number reaches the same host.
     match sip.trust_trunk(&outbound.request_uri("0")).await {
         Ok(ips) => log::info!("SIP: trusting the trunk's addresses {ips:?}"),

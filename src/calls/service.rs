@@ -518,9 +518,27 @@ impl Api for Gateway {
             session_version: 1,
         };
 
-        // 3. The INVITE.
-        let uri = self.config.sip.outbound.request_uri(&req.phonenumber);
-        let (sip_call, sip_events) = match self.sip.invite(&uri, local_media).await {
+        // 3. The INVITE: to the device when the number is a user registered to the box
+        // (its newest contact), else through the trunk.
+        let registered = self.sip.registered_contacts(&req.phonenumber).pop();
+        let (uri, invited) = match registered {
+            Some((contact, dest)) => {
+                log::info!(
+                    "call={id} {} is registered: calling {contact} at {dest}",
+                    req.phonenumber
+                );
+                (
+                    contact.clone(),
+                    self.sip.invite_at(&contact, dest, local_media),
+                )
+            }
+            None => {
+                let uri = self.config.sip.outbound.request_uri(&req.phonenumber);
+                let invited = self.sip.invite(&uri, local_media).await;
+                (uri, invited)
+            }
+        };
+        let (sip_call, sip_events) = match invited {
             Ok(v) => v,
             Err(e) => {
                 let reason = format!("cannot call {uri}: {e}");

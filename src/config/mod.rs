@@ -1,6 +1,7 @@
 //! The gateway's TOML configuration: every key has a built-in default, so the binary
 //! runs with no file at all, and a bad file is refused at start with the key named.
 
+pub mod registrar;
 pub mod secrets;
 
 use crate::room_config::{SimConfig, TrtcRoomConfig};
@@ -52,6 +53,9 @@ pub struct Config {
     pub callengine: Option<crate::callengine::CallEngineConfig>,
     /// `[alsa.lines.<name>]`: local sound devices usable as the phone leg (`alsa:<name>`).
     pub alsa: crate::alsa::AlsaConfig,
+    /// `[registrar]`: devices that may REGISTER to the box. `None` when the file has no
+    /// such section: REGISTER is then answered 405.
+    pub registrar: Option<registrar::RegistrarSection>,
 }
 
 /// `[policy]`: the toll-fraud rules of `/trtc/startup`.
@@ -565,6 +569,9 @@ impl Config {
             }
         }
         if let Err((key, why)) = self.alsa.validate(cfg!(feature = "alsa")) {
+            return bad(&key, &why);
+        }
+        if let Some(Err((key, why))) = self.registrar.as_ref().map(|r| r.validate()) {
             return bad(&key, &why);
         }
         if self.room.entry_timeout_s == 0 {

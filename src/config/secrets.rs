@@ -24,7 +24,7 @@ pub const SECRET_KEYS: &[(&[&str], &str)] = &[
 /// Tables whose every value is a secret, keyed by a name the user chooses
 /// (`[http.api_keys]`: api_key = api_secret): `"<name>_file" = "..."` there gives the
 /// secret of `<name>` from a file.
-pub const SECRET_TABLES: &[&[&str]] = &[&["http", "api_keys"]];
+pub const SECRET_TABLES: &[&[&str]] = &[&["http", "api_keys"], &["registrar", "users"]];
 
 /// What a masked secret looks like wherever the gateway shows a configuration.
 pub const MASK: &str = "********";
@@ -207,6 +207,9 @@ fn secrets_of(config: &super::Config) -> Vec<&str> {
     out.extend(config.trtc.apps.values().map(|a| a.secret_key.as_str()));
     out.extend(config.webhook.secret.as_deref());
     out.extend(config.http.api_keys.values().map(String::as_str));
+    if let Some(r) = &config.registrar {
+        out.extend(r.users.values().map(String::as_str));
+    }
     out.retain(|s| !s.is_empty());
     out
 }
@@ -345,6 +348,28 @@ mod tests {
             assert!(e.contains(key), "{text}: {e}");
             assert!(!e.contains("hunter2"), "{e}");
         }
+    }
+
+    #[test]
+    fn registrar_passwords_come_from_files_and_count_as_inline_secrets() {
+        let d = dir("registrar");
+        std::fs::write(d.join("pw2001"), "s3cret2001\n").unwrap();
+        let text = format!(
+            "[registrar.users]\n\"2001_file\" = \"{}/pw2001\"\n\"2002\" = \"inline2002\"\n",
+            d.display()
+        );
+        let c = crate::config::Config::parse(&text).unwrap();
+        let users = &c.registrar.as_ref().unwrap().users;
+        assert_eq!(users["2001"], "s3cret2001");
+        assert_eq!(
+            inline_secret_keys(&text),
+            vec!["registrar.users.\"2002\"".to_string()]
+        );
+        let shown = mask_secrets(&c, &format!("{c:#?}"));
+        assert!(
+            !shown.contains("s3cret2001") && !shown.contains("inline2002"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -1464,3 +1464,27 @@ From: <sip:a@10.0.0.1>;tag=1\r\nTo: <sip:b@10.0.0.2>;tag=2\r\nCall-ID: none\r\nC
     h.recv_from(stranger(), b"OPTIONS sip:x SIP/2.0\r\n\r\n");
     assert_eq!(h.core.stats().garbage, 2);
 }
+
+#[test]
+fn with_a_registrar_a_strangers_register_is_challenged_and_only_that() {
+    let mut cfg = config();
+    cfg.registrar = Some(super::registrar::RegistrarConfig {
+        realm: "trtc-sipgw".into(),
+        users: [("2001".to_string(), "secret2001".to_string())].into(),
+        algorithms: vec![super::registrar::Algorithm::Md5],
+        min_expires_s: 60,
+        max_expires_s: 3600,
+        default_expires_s: 3600,
+    });
+    cfg.registrar_secret = b"k".to_vec();
+    let mut h = Harness::with(cfg);
+    // OPTIONS, INVITE and BYE from a stranger still cost nothing; its REGISTER is
+    // answered with a challenge (the digest is what keeps it out) and leaves no binding.
+    assert_eq!(h.probe(stranger(), 1), [401]);
+    assert_eq!(h.core.stats().untrusted_dropped, 3);
+    assert!(h.core.take_changed_bindings().is_none());
+    assert!(h.core.registered_contacts(h.now, "2001").is_empty());
+    // Without a registrar the REGISTER is dropped unread, like the rest.
+    let mut h = Harness::new();
+    assert!(h.probe(stranger(), 1).is_empty());
+}

@@ -11,6 +11,8 @@
 
 use super::dialog::Local;
 use super::message::{parse, CommonHeaders, Message, ParseError, Request, Response};
+use super::register::{register_request, register_response};
+use super::registrar::{Contact, RegisterOutcome, Registrar, RegistrarConfig};
 use super::sdp::{LocalMedia, NegotiatedMedia, SdpError};
 use super::transaction::{TimerConfig, Transactions, TxEvent, TxKey};
 use super::uac::{Role, UacCall};
@@ -53,6 +55,11 @@ pub struct SipConfig {
     /// anywhere else cost nothing (see the module doc). Default: loopback only
     /// ([`default_trusted`]).
     pub trusted: Vec<IpNet>,
+    /// `[registrar]`: devices may REGISTER with these credentials; None answers REGISTER
+    /// 405 and keeps dropping strangers' requests unread.
+    pub registrar: Option<RegistrarConfig>,
+    /// Signs the registrar's nonces (random per boot: old nonces then turn stale).
+    pub registrar_secret: Vec<u8>,
 }
 
 /// The trusted sources when `[sip] trusted` is not set: 127.0.0.1 and ::1 only (not all of
@@ -77,6 +84,8 @@ impl SipConfig {
             user_agent: crate::USER_AGENT.to_string(),
             timers: TimerConfig::default(),
             trusted: default_trusted(),
+            registrar: None,
+            registrar_secret: Vec::new(),
         }
     }
 }
@@ -282,6 +291,13 @@ pub struct SipCore {
     /// When the last "dropped untrusted" line was logged, and the drops since then.
     untrusted_logged_at: Option<Instant>,
     untrusted_unlogged: u64,
+    /// Devices registered to the box, when `[registrar]` is configured.
+    registrar: Option<Registrar>,
+    /// An instant and the Unix time at it: the registrar's bindings outlive the process,
+    /// so they are kept in wall-clock seconds.
+    wall: (Instant, u64),
+    /// A REGISTER changed the bindings since the shell last saved them.
+    bindings_changed: bool,
 }
 
 impl SipCore {
@@ -322,7 +338,50 @@ impl SipCore {
             oversized_dropped: 0,
             untrusted_logged_at: None,
             untrusted_unlogged: 0,
+            registrar: config
+                .registrar
+                .clone()
+                .map(|r| Registrar::new(r, config.registrar_secret.clone())),
+            wall: (Instant::now(), 0),
+            bindings_changed: false,
         }
+    }
+
+    /// Pins the wall clock: `unix` seconds at `now`. The shell calls it at start (tests
+    /// with a fake clock pin their own); the registrar's expiries are in Unix seconds.
+    pub fn set_wall_clock(&mut self, now: Instant, unix: u64) {
+        self.wall = (now, unix);
+    }
+
+    fn unix_at(&self, now: Instant) -> u64 {
+        self.wall.1 + now.saturating_duration_since(self.wall.0).as_secs()
+    }
+
+    /// The live contacts of registered user `user`, newest registration last: where a
+    /// call to that user goes instead of the trunk. Empty without a registrar.
+    pub fn registered_contacts(&self, now: Instant, user: &str) -> Vec<Contact> {
+        let unix = self.unix_at(now);
+        self.registrar
+            .as_ref()
+            .map(|r| r.contacts(user, unix))
+            .unwrap_or_default()
+    }
+
+    /// Restores bindings saved by an earlier run (lapsed ones and unknown users dropped).
+    pub fn restore_bindings(&mut self, now: Instant, bindings: HashMap<String, Vec<Contact>>) {
+        let unix = self.unix_at(now);
+        if let Some(r) = self.registrar.as_mut() {
+            r.restore(bindings, unix);
+        }
+    }
+
+    /// The bindings, when a REGISTER changed them since the last call: for the shell to
+    /// save (so registered devices stay reachable across a restart).
+    pub fn take_changed_bindings(&mut self) -> Option<HashMap<String, Vec<Contact>>> {
+        if !std::mem::take(&mut self.bindings_changed) {
+            return None;
+        }
+        self.registrar.as_ref().map(|r| r.bindings().clone())
     }
 
     /// The trunk's addresses (the `[sip.outbound] uri` host as the shell resolved it):
@@ -337,6 +396,12 @@ impl SipCore {
         let ip = ip.to_canonical();
         self.trusted.iter().any(|n| net_contains(n, ip))
             || self.trunk.contains(&ip)
+            || self.registrar.as_ref().is_some_and(|r| {
+                r.bindings()
+                    .values()
+                    .flatten()
+                    .any(|c| c.source.is_some_and(|s| s.ip().to_canonical() == ip))
+            })
             || self
                 .calls
                 .values()
@@ -347,6 +412,7 @@ impl SipCore {
     /// before any transaction exists, so a refused request leaves no trace but a counter.
     fn admit(&mut self, now: Instant, from: SocketAddr, req: &Request) -> bool {
         let allowed = self.is_trusted(from.ip())
+            || (self.registrar.is_some() && *req.method() == Method::REGISTER)
             || (req.to().is_some_and(|t| t.tag.is_some())
                 && self.calls.values().any(|c| c.matches(req)));
         if !allowed {
@@ -446,7 +512,11 @@ impl SipCore {
 
     /// A datagram arrived. Anything that is not SIP is counted and dropped.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        if self.calls.is_empty() && looks_like_request(data) && !self.is_trusted(from.ip()) {
+        if self.calls.is_empty()
+            && looks_like_request(data)
+            && !(self.registrar.is_some() && data.starts_with(b"REGISTER "))
+            && !self.is_trusted(from.ip())
+        {
             // No live dialog it could belong to: dropped before it is even parsed, so a
             // stranger's flood costs an address comparison per datagram.
             self.drop_untrusted(now, from);
@@ -562,8 +632,12 @@ impl SipCore {
         }
     }
 
-    fn on_request(&mut self, now: Instant, tx: TxKey, req: Request, _from: SocketAddr) {
+    fn on_request(&mut self, now: Instant, tx: TxKey, req: Request, from: SocketAddr) {
         let method = req.method().clone();
+        if method == Method::REGISTER && self.registrar.is_some() {
+            self.on_register(now, tx, &req, from);
+            return;
+        }
         if method == Method::CANCEL {
             // We answer every INVITE at once, so a CANCEL only needs its own 200 (or 481).
             let (code, reason) = if self.shared.tx.find_server_invite(&req).is_some() {
@@ -608,6 +682,32 @@ impl SipCore {
             }
             _ => Response::for_request(&req, 405, "Method Not Allowed", Some(&tag)),
         };
+        self.shared.local.decorate_response(&mut resp, false);
+        self.shared.tx.send_response(now, tx, resp);
+    }
+
+    /// A REGISTER, with a registrar configured: answered from the registrar core.
+    fn on_register(&mut self, now: Instant, tx: TxKey, req: &Request, from: SocketAddr) {
+        let unix = self.unix_at(now);
+        let Some(registrar) = self.registrar.as_mut() else {
+            return;
+        };
+        let outcome = registrar.register(&register_request(req, from), unix);
+        match &outcome {
+            RegisterOutcome::Ok(contacts) => {
+                log::info!(
+                    "SIP: REGISTER from {from}: {} binding(s) now",
+                    contacts.len()
+                );
+                self.bindings_changed = true;
+            }
+            RegisterOutcome::Refused(code, reason) => {
+                log::warn!("SIP: REGISTER from {from} refused: {code} {reason}")
+            }
+            _ => {}
+        }
+        let tag = self.shared.token(16);
+        let mut resp = register_response(req, &outcome, &tag);
         self.shared.local.decorate_response(&mut resp, false);
         self.shared.tx.send_response(now, tx, resp);
     }

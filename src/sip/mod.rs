@@ -5,9 +5,11 @@
 //! (digest), `target` (where a request URI points), `endpoint` (`SipCore`: all of it for one socket, no I/O) and `shell` (smol UDP loop).
 
 pub mod auth;
+pub mod bindings_file;
 pub mod dialog;
 pub mod endpoint;
 pub mod message;
+pub mod register;
 pub mod registrar;
 pub mod sdp;
 pub mod shell;

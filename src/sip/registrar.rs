@@ -71,7 +71,7 @@ pub struct RegistrarConfig {
 }
 
 /// One registered contact of a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Contact {
     /// The contact URI as the device sent it (without `<>` and parameters).
     pub uri: String,

@@ -34,6 +34,8 @@ struct Inner {
     calls: RefCell<HashMap<CallKey, Sender<SipEvent>>>,
     /// When the run loop last turned (its heartbeat).
     last_turn: Cell<Instant>,
+    /// Where the registrar's bindings are saved, if anywhere.
+    bindings_file: RefCell<Option<std::path::PathBuf>>,
     /// Test-only fault: the run loop panics at its next turn (see `calls::fault`).
     #[cfg(feature = "fault-injection")]
     panic_next_turn: Cell<bool>,
@@ -63,12 +65,17 @@ impl SipService {
         };
         let local_addr = SocketAddr::new(ip, bound.port());
         config.local_addr = local_addr;
-        let core = SipCore::new(config, rand::random());
+        let mut core = SipCore::new(config, rand::random());
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        core.set_wall_clock(Instant::now(), unix);
         let inner = Rc::new(Inner {
             core: RefCell::new(core),
             local_addr,
             calls: RefCell::new(HashMap::new()),
             last_turn: Cell::new(Instant::now()),
+            bindings_file: RefCell::new(None),
             #[cfg(feature = "fault-injection")]
             panic_next_turn: Cell::new(false),
         });
@@ -76,6 +83,37 @@ impl SipService {
         let run = run_loop(inner.clone(), socket, wake_rx);
         log::info!("SIP: listening on {bound}, advertising {local_addr}");
         Ok((SipService { inner, wake }, run))
+    }
+
+    /// Keeps the registrar's bindings in `dir` (the state directory): restores what an
+    /// earlier run saved, then saves after every change.
+    pub fn keep_bindings_in(&self, dir: &std::path::Path) {
+        let path = dir.join(super::bindings_file::FILE_NAME);
+        let restored = super::bindings_file::load(&path);
+        if !restored.is_empty() {
+            log::info!(
+                "registrar: {} user(s) restored from {}",
+                restored.len(),
+                path.display()
+            );
+        }
+        self.inner
+            .core
+            .borrow_mut()
+            .restore_bindings(Instant::now(), restored);
+        *self.inner.bindings_file.borrow_mut() = Some(path);
+    }
+
+    /// Where a call to `user` goes when that user is registered to the box: each live
+    /// contact's URI and the address to send the INVITE to (see [`next_hop`]).
+    pub fn registered_contacts(&self, user: &str) -> Vec<(String, SocketAddr)> {
+        self.inner
+            .core
+            .borrow()
+            .registered_contacts(Instant::now(), user)
+            .into_iter()
+            .filter_map(|c| next_hop(&c.uri, c.source).map(|to| (c.uri, to)))
+            .collect()
     }
 
     /// The address we advertise (its port is the bound one, also when binding port 0).
@@ -98,6 +136,16 @@ impl SipService {
             .or(addrs.first())
             .copied()
             .ok_or_else(|| SipError::Resolve(request_uri.to_string()))?;
+        self.invite_at(request_uri, dest, media)
+    }
+
+    /// As [`SipService::invite`], to a known next hop (a registered device's address).
+    pub fn invite_at(
+        &self,
+        request_uri: &str,
+        dest: SocketAddr,
+        media: super::sdp::LocalMedia,
+    ) -> Result<(CallKey, Receiver<SipEvent>), SipError> {
         let key = self
             .inner
             .core
@@ -201,6 +249,22 @@ enum Wake {
     Command(bool),
 }
 
+/// Where a registered contact is reached: at the address its URI names when that is the
+/// IP the REGISTER came from (a device on the LAN, or one that registers for another
+/// socket of its own), else where the REGISTER came from (a device behind NAT names a
+/// private address it cannot be reached at; RFC 5626's flow idea, without the outbound
+/// extension).
+pub fn next_hop(contact: &str, source: Option<SocketAddr>) -> Option<SocketAddr> {
+    let named = SipUri::from_str(contact)
+        .ok()
+        .and_then(|u| super::dialog::uri_addr(&u));
+    match (named, source) {
+        (Some(n), Some(s)) if n.ip().to_canonical() == s.ip().to_canonical() => Some(n),
+        (_, Some(s)) => Some(s),
+        (n, None) => n,
+    }
+}
+
 async fn run_loop(inner: Rc<Inner>, socket: UdpSocket, wake: Receiver<()>) {
     let mut buf = vec![0u8; RECV_BUF];
     loop {
@@ -255,6 +319,10 @@ async fn run_loop(inner: Rc<Inner>, socket: UdpSocket, wake: Receiver<()>) {
 }
 
 async fn flush(inner: &Inner, socket: &UdpSocket) {
+    let changed = inner.core.borrow_mut().take_changed_bindings();
+    if let (Some(bindings), Some(path)) = (changed, inner.bindings_file.borrow().as_ref()) {
+        super::bindings_file::save(path, &bindings);
+    }
     loop {
         let next = inner.core.borrow_mut().poll_transmit();
         let Some(t) = next else { break };
