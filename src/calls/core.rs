@@ -383,6 +383,8 @@ impl CallCore {
                 cause,
                 ..
             } => self.machine.sip_terminated(code, &reason, cause),
+            // The gateway's inbound dispatch takes these, never a call.
+            SipEvent::Incoming(_) => {}
         }
         self.flush_machine();
     }

@@ -10,12 +10,14 @@
 //! REGISTER is no exception yet (there is no registrar).
 
 use super::dialog::Local;
+use super::leg::Leg;
 use super::message::{parse, CommonHeaders, Message, ParseError, Request, Response};
 use super::register::{register_request, register_response};
 use super::registrar::{Contact, RegisterOutcome, Registrar, RegistrarConfig};
 use super::sdp::{LocalMedia, NegotiatedMedia, SdpError};
 use super::transaction::{TimerConfig, Transactions, TxEvent, TxKey};
 use super::uac::{Role, UacCall};
+use super::uas::{IncomingCall, UasCall};
 use crate::net::{net_contains, IpNet};
 use bytes::Bytes;
 use ezk_sip_types::uri::{NameAddr, SipUri};
@@ -60,6 +62,9 @@ pub struct SipConfig {
     pub registrar: Option<RegistrarConfig>,
     /// Signs the registrar's nonces (random per boot: old nonces then turn stale).
     pub registrar_secret: Vec<u8>,
+    /// Take calls: INVITEs from trusted sources become [`SipEvent::Incoming`]; without
+    /// this they are answered 480.
+    pub inbound: bool,
 }
 
 /// The trusted sources when `[sip] trusted` is not set: 127.0.0.1 and ::1 only (not all of
@@ -86,6 +91,7 @@ impl SipConfig {
             trusted: default_trusted(),
             registrar: None,
             registrar_secret: Vec::new(),
+            inbound: false,
         }
     }
 }
@@ -144,6 +150,9 @@ pub enum SipEvent {
         /// Its body.
         body: Bytes,
     },
+    /// Someone calls us: an INVITE from a trusted source, answered 100 Trying. The call
+    /// layer rings (`ring`, `early_media`), answers or refuses it.
+    Incoming(IncomingCall),
     /// The call is over.
     Terminated {
         /// The call.
@@ -174,6 +183,10 @@ pub enum EndCause {
     TransportError,
     /// A 401/407 we could not (or no longer) answer.
     AuthFailed,
+    /// We refused an inbound call before answering it.
+    LocalReject,
+    /// The caller cancelled its INVITE before we answered.
+    RemoteCancel,
 }
 
 /// Errors of commands; a call that started fine reports its end through events instead.
@@ -277,7 +290,7 @@ const UNTRUSTED_LOG_EVERY: Duration = Duration::from_secs(10);
 /// The user agent of one socket: transactions plus the calls built on them.
 pub struct SipCore {
     shared: Shared,
-    calls: HashMap<CallKey, UacCall>,
+    calls: HashMap<CallKey, Leg>,
     from: Option<String>,
     next_call: u64,
     garbage: u64,
@@ -298,6 +311,8 @@ pub struct SipCore {
     wall: (Instant, u64),
     /// A REGISTER changed the bindings since the shell last saved them.
     bindings_changed: bool,
+    /// INVITEs become inbound calls (`SipConfig::inbound`).
+    inbound: bool,
 }
 
 impl SipCore {
@@ -344,6 +359,7 @@ impl SipCore {
                 .map(|r| Registrar::new(r, config.registrar_secret.clone())),
             wall: (Instant::now(), 0),
             bindings_changed: false,
+            inbound: config.inbound,
         }
     }
 
@@ -405,7 +421,7 @@ impl SipCore {
             || self
                 .calls
                 .values()
-                .any(|c| c.destinations().any(|d| d.to_canonical() == ip))
+                .any(|c| c.destinations().iter().any(|d| d.to_canonical() == ip))
     }
 
     /// Whether a request may reach the transaction layer (see the module doc). Checked
@@ -477,15 +493,48 @@ impl SipCore {
         let key = CallKey(self.next_call);
         self.next_call += 1;
         let call = UacCall::start(&mut self.shared, now, key, uri, from, destination, media);
-        self.calls.insert(key, call);
+        self.calls.insert(key, Leg::Out(Box::new(call)));
         Ok(key)
     }
 
     /// End a call: CANCEL before the answer (deferred until a provisional arrives), BYE after.
     /// Idempotent; unknown or finished calls are ignored.
     pub fn hangup(&mut self, now: Instant, call: CallKey) {
+        self.hangup_with(now, call, None);
+    }
+
+    /// As [`SipCore::hangup`]; an inbound call not answered yet gets `refusal` as its
+    /// final response (480 Temporarily Unavailable without one).
+    pub fn hangup_with(&mut self, now: Instant, call: CallKey, refusal: Option<(u16, String)>) {
         if let Some(c) = self.calls.get_mut(&call) {
-            c.hangup(&mut self.shared, now);
+            c.hangup(&mut self.shared, now, refusal);
+        }
+        self.pump(now);
+    }
+
+    /// 180 Ringing to an inbound call's caller.
+    pub fn ring(&mut self, now: Instant, call: CallKey) {
+        if let Some(c) = self.calls.get_mut(&call).and_then(Leg::inbound) {
+            c.ring(&mut self.shared, now);
+        }
+        self.pump(now);
+    }
+
+    /// 183 with our SDP answer (receiving at `media`) to an inbound call's caller: what
+    /// we send before the answer (ringback, the room) is heard. `Progress` reports the
+    /// media agreed.
+    pub fn early_media(&mut self, now: Instant, call: CallKey, media: LocalMedia) {
+        if let Some(c) = self.calls.get_mut(&call).and_then(Leg::inbound) {
+            c.early_media(&mut self.shared, now, media);
+        }
+        self.pump(now);
+    }
+
+    /// 200 OK with our SDP answer to an inbound call (`Answered`, then `Confirmed` with
+    /// the caller's ACK).
+    pub fn answer(&mut self, now: Instant, call: CallKey, media: LocalMedia) {
+        if let Some(c) = self.calls.get_mut(&call).and_then(Leg::inbound) {
+            c.answer(&mut self.shared, now, media);
         }
         self.pump(now);
     }
@@ -493,7 +542,7 @@ impl SipCore {
     /// Where the call's INVITE went (redirects are only followed to that host): the media
     /// layer accepts a NAT-ed phone's RTP from this IP only. None for an unknown call.
     pub fn signalling_peer(&self, call: CallKey) -> Option<SocketAddr> {
-        self.calls.get(&call).map(|c| c.trunk_dest())
+        self.calls.get(&call).map(|c| c.signalling_peer())
     }
 
     /// Sends an INFO inside the call's confirmed dialog; false when the call has none.
@@ -640,13 +689,23 @@ impl SipCore {
         }
         if method == Method::CANCEL {
             // We answer every INVITE at once, so a CANCEL only needs its own 200 (or 481).
-            let (code, reason) = if self.shared.tx.find_server_invite(&req).is_some() {
+            let invite = self.shared.tx.find_server_invite(&req);
+            let (code, reason) = if invite.is_some() {
                 (200, "OK")
             } else {
                 (481, "Call/Transaction Does Not Exist")
             };
             let resp = Response::for_request(&req, code, reason, None);
             self.shared.tx.send_response(now, tx, resp);
+            if let Some(invite) = invite {
+                let call = self
+                    .calls
+                    .values_mut()
+                    .find_map(|c| c.inbound_with_invite(invite));
+                if let Some(call) = call {
+                    call.on_cancel(&mut self.shared, now);
+                }
+            }
             return;
         }
         let has_to_tag = req.to().map(|t| t.tag.is_some()).unwrap_or(false);
@@ -664,6 +723,13 @@ impl SipCore {
             return;
         }
         if method == Method::ACK {
+            return;
+        }
+        if method == Method::INVITE && self.inbound {
+            let key = CallKey(self.next_call);
+            self.next_call += 1;
+            let call = UasCall::accept(&mut self.shared, now, key, tx, req, from);
+            self.calls.insert(key, Leg::In(Box::new(call)));
             return;
         }
         self.out_of_dialog += 1;

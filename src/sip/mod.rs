@@ -8,6 +8,8 @@ pub mod auth;
 pub mod bindings_file;
 pub mod dialog;
 pub mod endpoint;
+mod in_dialog;
+mod leg;
 pub mod message;
 pub mod register;
 pub mod registrar;
@@ -16,11 +18,14 @@ pub mod shell;
 pub mod target;
 pub mod transaction;
 mod uac;
+pub mod uas;
 
 #[cfg(test)]
 mod core_tests;
 #[cfg(test)]
 mod registrar_tests;
+#[cfg(test)]
+mod uas_tests;
 
 pub use endpoint::{CallKey, EndCause, SipConfig, SipCore, SipEvent, SipStats};
 pub use shell::SipService;

@@ -4,6 +4,7 @@
 
 use super::endpoint::{CallKey, SipConfig, SipCore, SipError, SipEvent};
 use super::target::Target;
+use super::uas::IncomingCall;
 use bytes::Bytes;
 use ezk_sip_types::host::Host;
 use ezk_sip_types::uri::SipUri;
@@ -28,6 +29,9 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A loop that has not turned for this long is not polling: `/healthz` says `sip`.
 const STALLED_AFTER: Duration = Duration::from_secs(5);
 
+/// An inbound call as the gateway takes it: the caller's INVITE and the call's events.
+pub type Incoming = (IncomingCall, Receiver<SipEvent>);
+
 struct Inner {
     core: RefCell<SipCore>,
     local_addr: SocketAddr,
@@ -36,6 +40,8 @@ struct Inner {
     last_turn: Cell<Instant>,
     /// Where the registrar's bindings are saved, if anywhere.
     bindings_file: RefCell<Option<std::path::PathBuf>>,
+    /// Where inbound calls go (each with its own event channel), once someone listens.
+    incoming: RefCell<Option<Sender<Incoming>>>,
     /// Test-only fault: the run loop panics at its next turn (see `calls::fault`).
     #[cfg(feature = "fault-injection")]
     panic_next_turn: Cell<bool>,
@@ -76,6 +82,7 @@ impl SipService {
             calls: RefCell::new(HashMap::new()),
             last_turn: Cell::new(Instant::now()),
             bindings_file: RefCell::new(None),
+            incoming: RefCell::new(None),
             #[cfg(feature = "fault-injection")]
             panic_next_turn: Cell::new(false),
         });
@@ -83,6 +90,48 @@ impl SipService {
         let run = run_loop(inner.clone(), socket, wake_rx);
         log::info!("SIP: listening on {bound}, advertising {local_addr}");
         Ok((SipService { inner, wake }, run))
+    }
+
+    /// Inbound calls from now on: each caller's INVITE (already answered 100) with the
+    /// channel of that call's events. Calls that arrive while `capacity` wait are
+    /// answered 480.
+    pub fn take_incoming(&self, capacity: usize) -> Receiver<Incoming> {
+        let (tx, rx) = smol::channel::bounded(capacity.max(1));
+        *self.inner.incoming.borrow_mut() = Some(tx);
+        rx
+    }
+
+    /// 180 Ringing to an inbound call's caller.
+    pub fn ring(&self, call: CallKey) {
+        self.inner.core.borrow_mut().ring(Instant::now(), call);
+        self.wake();
+    }
+
+    /// 183 with our SDP (receiving at `media`) to an inbound call's caller.
+    pub fn early_media(&self, call: CallKey, media: super::sdp::LocalMedia) {
+        self.inner
+            .core
+            .borrow_mut()
+            .early_media(Instant::now(), call, media);
+        self.wake();
+    }
+
+    /// 200 OK with our SDP to an inbound call's caller.
+    pub fn answer(&self, call: CallKey, media: super::sdp::LocalMedia) {
+        self.inner
+            .core
+            .borrow_mut()
+            .answer(Instant::now(), call, media);
+        self.wake();
+    }
+
+    /// Ends a call; an inbound call not answered yet gets `refusal` (else 480).
+    pub fn hangup_with(&self, call: CallKey, refusal: Option<(u16, String)>) {
+        self.inner
+            .core
+            .borrow_mut()
+            .hangup_with(Instant::now(), call, refusal);
+        self.wake();
     }
 
     /// Keeps the registrar's bindings in `dir` (the state directory): restores what an
@@ -323,9 +372,21 @@ async fn flush(inner: &Inner, socket: &UdpSocket) {
     if let (Some(bindings), Some(path)) = (changed, inner.bindings_file.borrow().as_ref()) {
         super::bindings_file::save(path, &bindings);
     }
+    // Until both queues are empty: handling an event (refusing a call) can queue a datagram.
+    loop {
+        if !flush_once(inner, socket).await {
+            return;
+        }
+    }
+}
+
+/// Sends what is queued and hands out the events; false when there was nothing.
+async fn flush_once(inner: &Inner, socket: &UdpSocket) -> bool {
+    let mut any = false;
     loop {
         let next = inner.core.borrow_mut().poll_transmit();
         let Some(t) = next else { break };
+        any = true;
         if let Err(e) = socket.send_to(&t.bytes, t.to).await {
             log::warn!("SIP: send to {} failed: {e}", t.to);
             inner
@@ -337,7 +398,28 @@ async fn flush(inner: &Inner, socket: &UdpSocket) {
     loop {
         let next = inner.core.borrow_mut().poll_event();
         let Some(ev) = next else { break };
+        any = true;
+        if let SipEvent::Incoming(incoming) = ev {
+            let (tx, rx) = smol::channel::unbounded();
+            let taken = inner
+                .incoming
+                .borrow()
+                .as_ref()
+                .is_some_and(|q| q.try_send((incoming.clone(), rx)).is_ok());
+            if taken {
+                inner.calls.borrow_mut().insert(incoming.call, tx);
+            } else {
+                // No one takes calls (or too many wait): the caller hears 480 at once.
+                inner.core.borrow_mut().hangup_with(
+                    Instant::now(),
+                    incoming.call,
+                    Some((480, "Temporarily Unavailable".into())),
+                );
+            }
+            continue;
+        }
         let call = match &ev {
+            SipEvent::Incoming(i) => i.call,
             SipEvent::Progress { call, .. }
             | SipEvent::Answered { call, .. }
             | SipEvent::Confirmed { call }
@@ -354,6 +436,7 @@ async fn flush(inner: &Inner, socket: &UdpSocket) {
             calls.remove(&call);
         }
     }
+    any
 }
 
 #[cfg(test)]

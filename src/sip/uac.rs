@@ -5,6 +5,7 @@
 use super::auth::Auth;
 use super::dialog::{uri_addr, Dialog};
 use super::endpoint::{CallKey, EndCause, Shared, SipEvent};
+use super::in_dialog::{serve_in_dialog, InDialog, Session};
 use super::message::{CommonHeaders, Request, Response};
 use super::sdp::{self, LocalMedia, NegotiatedMedia};
 use super::transaction::TxKey;
@@ -68,11 +69,8 @@ pub(crate) struct UacCall {
     request_uri: SipUri,
     dest: SocketAddr,
     cseq: u32,
-    /// The last SDP we sent (our offer, then our latest answer).
-    local_sdp: Bytes,
-    /// What we can receive: answers are read against it, and later offers of the phone
-    /// get a real answer (direction mirrored for hold, codec chosen).
-    local_media: LocalMedia,
+    /// Our side of the session: the last SDP we sent and what we can receive.
+    session: Session,
     invite_tx: Option<TxKey>,
     state: State,
     cancel: Cancel,
@@ -115,8 +113,10 @@ impl UacCall {
             request_uri,
             dest,
             cseq: 0,
-            local_sdp: Bytes::from(sdp::build_offer(&media)),
-            local_media: media,
+            session: Session {
+                local_sdp: Bytes::from(sdp::build_offer(&media)),
+                local_media: media,
+            },
             invite_tx: None,
             state: State::Calling,
             cancel: Cancel::None,
@@ -153,25 +153,10 @@ impl UacCall {
         self.linger_until
     }
 
-    /// The body answering a peer's offer and what it agrees to (RFC 3264: mirrored
-    /// direction, the peer's preferred common codec, the session version bumped only when
-    /// the description changes). None when nothing in the offer is acceptable (the request
-    /// then gets 488).
-    fn answer_for(&mut self, offer: &[u8]) -> Option<(Bytes, NegotiatedMedia)> {
-        let media = &mut self.local_media;
-        let (mut answer, mut agreed) = sdp::answer_offer(offer, media).ok()?;
-        if without_origin(answer.as_bytes()) != without_origin(&self.local_sdp) {
-            media.session_version += 1;
-            (answer, agreed) = sdp::answer_offer(offer, media).ok()?;
-        }
-        self.local_sdp = Bytes::from(answer);
-        Some((self.local_sdp.clone(), agreed))
-    }
-
     /// The phone's answer (in a provisional or the 2xx) read against our offer.
     fn read_answer(&self, resp: &Response) -> Option<Result<NegotiatedMedia, sdp::SdpError>> {
         resp.sdp()
-            .map(|body| sdp::parse_answer(&body, &self.local_media.codecs))
+            .map(|body| sdp::parse_answer(&body, &self.session.local_media.codecs))
     }
 
     pub(crate) fn matches(&self, req: &Request) -> bool {
@@ -199,7 +184,7 @@ impl UacCall {
         if !sh.local.user_agent.is_empty() {
             headers.insert(Name::USER_AGENT, sh.local.user_agent.clone());
         }
-        if !self.local_sdp.is_empty() {
+        if !self.session.local_sdp.is_empty() {
             headers.insert_named(&ContentType(BytesStr::from_static("application/sdp")));
         }
         self.auth.authorize(&mut headers);
@@ -209,7 +194,7 @@ impl UacCall {
                 uri: self.request_uri.clone(),
             },
             headers,
-            body: self.local_sdp.clone(),
+            body: self.session.local_sdp.clone(),
         };
         let tx = sh.tx.send_request(now, self.dest, req);
         sh.owners.insert(tx, (self.key, Role::Invite));
@@ -311,16 +296,10 @@ impl UacCall {
         if self.state != State::Confirmed {
             return false;
         }
-        let branch = sh.branch();
         let Some(d) = self.dialog.as_mut() else {
             return false;
         };
-        let mut info = d.request(Method::INFO, None, &sh.local, &branch);
-        info.headers
-            .insert_named(&ContentType(BytesStr::from(content_type.to_string())));
-        info.body = body;
-        let tx = sh.tx.send_request(now, d.next_hop(), info);
-        sh.owners.insert(tx, (self.key, Role::Info));
+        super::in_dialog::send_info(sh, now, d, self.key, content_type, body);
         true
     }
 
@@ -629,111 +608,23 @@ impl UacCall {
 
     /// A request of the peer inside our dialog.
     pub(crate) fn on_request(&mut self, sh: &mut Shared, now: Instant, tx: TxKey, req: Request) {
-        let method = req.method().clone();
-        let cseq = req.cseq().map(|c| c.cseq).unwrap_or(0);
-        if method == Method::ACK {
-            sh.tx.ack_2xx(now, &self.call_id, cseq);
-            // SDP in an ACK answers the offer we made in a 2xx to a re-INVITE without one.
-            let agreed = req
-                .sdp()
-                .and_then(|body| sdp::answer_offer(&body, &self.local_media).ok());
-            if let Some((_, media)) = agreed {
-                sh.events.push_back(SipEvent::RemoteOffer {
-                    call: self.key,
-                    media,
-                });
-            }
-            return;
-        }
         let Some(dialog) = self.dialog.as_mut() else {
+            if *req.method() == Method::ACK {
+                let cseq = req.cseq().map(|c| c.cseq).unwrap_or(0);
+                sh.tx.ack_2xx(now, &self.call_id, cseq);
+            }
             return;
         };
-        if self.state == State::Done && method != Method::BYE {
-            let resp = Response::for_request(&req, 481, "Call/Transaction Does Not Exist", None);
-            sh.tx.send_response(now, tx, resp);
-            return;
-        }
-        if !dialog.accept_remote_cseq(cseq) {
-            let resp = Response::for_request(&req, 500, "CSeq Out of Order", None);
-            sh.tx.send_response(now, tx, resp);
-            return;
-        }
-        let mut resp = Response::for_request(&req, 200, "OK", None);
-        match method {
-            Method::BYE => {
-                sh.local.decorate_response(&mut resp, false);
-                sh.tx.send_response(now, tx, resp);
-                self.terminate(
-                    sh,
-                    now,
-                    200,
-                    "Normal call clearing (remote BYE)".into(),
-                    EndCause::RemoteBye,
-                );
-            }
-            Method::INVITE | Method::UPDATE => {
-                dialog.refresh_target(&req);
-                let offer = req.sdp();
-                sh.local.decorate_response(&mut resp, true);
-                // Re-INVITE always gets our SDP (answer, or offer when the peer sent none);
-                // UPDATE only when it carried an offer.
-                let (body, agreed) = match &offer {
-                    Some(offer) => match self.answer_for(offer) {
-                        Some((body, agreed)) => (Some(body), Some(agreed)),
-                        None => (None, None),
-                    },
-                    None if method == Method::INVITE => (Some(self.local_sdp.clone()), None),
-                    None => (Some(Bytes::new()), None),
-                };
-                let Some(body) = body else {
-                    // Nothing acceptable: the session stays as it was (RFC 3264 section 8).
-                    let mut resp = Response::for_request(&req, 488, "Not Acceptable Here", None);
-                    sh.local.decorate_response(&mut resp, false);
-                    sh.tx.send_response(now, tx, resp);
-                    return;
-                };
-                if !body.is_empty() {
-                    resp.headers
-                        .insert_named(&ContentType(BytesStr::from_static("application/sdp")));
-                }
-                resp.body = body;
-                sh.tx.send_response(now, tx, resp);
-                if let Some(media) = agreed {
-                    sh.events.push_back(SipEvent::RemoteOffer {
-                        call: self.key,
-                        media,
-                    });
-                }
-            }
-            Method::OPTIONS => {
-                sh.local.decorate_response(&mut resp, false);
-                sh.tx.send_response(now, tx, resp);
-            }
-            Method::INFO => {
-                sh.local.decorate_response(&mut resp, false);
-                sh.tx.send_response(now, tx, resp);
-                if !req.body.is_empty() {
-                    let content_type = req.content_type().unwrap_or_default();
-                    sh.events.push_back(SipEvent::Info {
-                        call: self.key,
-                        content_type,
-                        body: req.body.clone(),
-                    });
-                }
-            }
-            _ => {
-                let mut resp = Response::for_request(&req, 501, "Not Implemented", None);
-                sh.local.decorate_response(&mut resp, false);
-                sh.tx.send_response(now, tx, resp);
-            }
+        let done = self.state == State::Done;
+        let served = serve_in_dialog(sh, now, tx, req, dialog, &mut self.session, self.key, done);
+        if served == InDialog::Bye {
+            self.terminate(
+                sh,
+                now,
+                200,
+                "Normal call clearing (remote BYE)".into(),
+                EndCause::RemoteBye,
+            );
         }
     }
-}
-
-/// An SDP body without its `o=` line, to tell whether a description changed.
-fn without_origin(sdp: &[u8]) -> Vec<&[u8]> {
-    sdp.split(|b| *b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter(|l| !l.starts_with(b"o="))
-        .collect()
 }
