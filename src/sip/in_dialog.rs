@@ -171,6 +171,34 @@ pub(crate) fn send_info(
     sh.owners.insert(tx, (key, super::uac::Role::Info));
 }
 
+/// Sends BYE inside `dialog` for call `key` (its answer, or its timeout, ends the call).
+pub(crate) fn send_bye(sh: &mut Shared, now: Instant, dialog: &mut Dialog, key: CallKey) {
+    let branch = sh.branch();
+    let bye = dialog.request(Method::BYE, None, &sh.local, &branch);
+    let tx = sh.tx.send_request(now, dialog.next_hop(), bye);
+    sh.owners.insert(tx, (key, super::uac::Role::Bye));
+}
+
+/// Reports the end of call `key` (logged, `Terminated` queued) and returns until when the
+/// call lingers to absorb stray requests and retransmissions (64·T1).
+pub(crate) fn report_end(
+    sh: &mut Shared,
+    now: Instant,
+    key: CallKey,
+    call_id: &str,
+    (code, reason): (u16, String),
+    cause: super::endpoint::EndCause,
+) -> Instant {
+    log::info!("SIP call {key:?} ({call_id}) ended: {code} {reason} ({cause:?})");
+    sh.events.push_back(SipEvent::Terminated {
+        call: key,
+        code,
+        reason,
+        cause,
+    });
+    now + sh.timers.t1 * 64
+}
+
 /// An SDP body without its `o=` line, to tell whether a description changed.
 fn without_origin(sdp: &[u8]) -> Vec<&[u8]> {
     sdp.split(|b| *b == b'\n')

@@ -5,7 +5,7 @@
 use super::auth::Auth;
 use super::dialog::{uri_addr, Dialog};
 use super::endpoint::{CallKey, EndCause, Shared, SipEvent};
-use super::in_dialog::{serve_in_dialog, InDialog, Session};
+use super::in_dialog::{report_end, send_bye, serve_in_dialog, InDialog, Session};
 use super::message::{CommonHeaders, Request, Response};
 use super::sdp::{self, LocalMedia, NegotiatedMedia};
 use super::transaction::TxKey;
@@ -212,19 +212,9 @@ impl UacCall {
         if self.state == State::Done {
             return;
         }
-        log::info!(
-            "SIP call {:?} ({}) ended: {code} {reason} ({cause:?})",
-            self.key,
-            self.call_id
-        );
         self.state = State::Done;
-        self.linger_until = Some(now + sh.timers.t1 * 64);
-        sh.events.push_back(SipEvent::Terminated {
-            call: self.key,
-            code,
-            reason,
-            cause,
-        });
+        let until = report_end(sh, now, self.key, &self.call_id, (code, reason), cause);
+        self.linger_until = Some(until);
     }
 
     pub(crate) fn hangup(&mut self, sh: &mut Shared, now: Instant) {
@@ -304,13 +294,10 @@ impl UacCall {
     }
 
     fn send_bye(&mut self, sh: &mut Shared, now: Instant) {
-        let branch = sh.branch();
         let Some(d) = self.dialog.as_mut() else {
             return;
         };
-        let bye = d.request(Method::BYE, None, &sh.local, &branch);
-        let tx = sh.tx.send_request(now, d.next_hop(), bye);
-        sh.owners.insert(tx, (self.key, Role::Bye));
+        send_bye(sh, now, d, self.key);
         self.state = State::Terminating;
     }
 

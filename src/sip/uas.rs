@@ -6,7 +6,7 @@
 
 use super::dialog::{uri_addr, Dialog};
 use super::endpoint::{CallKey, EndCause, Shared, SipEvent};
-use super::in_dialog::{serve_in_dialog, InDialog, Session};
+use super::in_dialog::{report_end, send_bye, serve_in_dialog, InDialog, Session};
 use super::message::{CommonHeaders, Request, Response};
 use super::register::uri_user;
 use super::sdp::{LocalMedia, NegotiatedMedia, SdpError};
@@ -293,13 +293,10 @@ impl UasCall {
     }
 
     fn send_bye(&mut self, sh: &mut Shared, now: Instant) {
-        let branch = sh.branch();
         let Some(d) = self.dialog.as_mut() else {
             return;
         };
-        let bye = d.request(ezk_sip_types::Method::BYE, None, &sh.local, &branch);
-        let tx = sh.tx.send_request(now, d.next_hop(), bye);
-        sh.owners.insert(tx, (self.key, Role::Bye));
+        send_bye(sh, now, d, self.key);
         self.state = State::Terminating;
     }
 
@@ -328,19 +325,9 @@ impl UasCall {
         if self.state == State::Done {
             return;
         }
-        log::info!(
-            "SIP inbound call {:?} ({}) ended: {code} {reason} ({cause:?})",
-            self.key,
-            self.call_id
-        );
         self.state = State::Done;
-        self.linger_until = Some(now + sh.timers.t1 * 64);
-        sh.events.push_back(SipEvent::Terminated {
-            call: self.key,
-            code,
-            reason,
-            cause,
-        });
+        let until = report_end(sh, now, self.key, &self.call_id, (code, reason), cause);
+        self.linger_until = Some(until);
     }
 
     pub(crate) fn on_timeout(&mut self, sh: &mut Shared, now: Instant, role: Role) {
