@@ -135,6 +135,7 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     sip_config.trusted = config.sip.trusted_nets().map_err(|e| e.to_string())?;
     sip_config.registrar = config.registrar.as_ref().map(|r| r.core_config());
     sip_config.registrar_secret = rand::random::<[u8; 32]>().to_vec();
+    sip_config.inbound = !config.inbound.is_empty();
     let (sip, sip_loop) = SipService::bind(config.sip.listen, Some(advertise_ip), sip_config)
         .await
         .map_err(|e| format!("cannot listen for SIP on udp {}: {e}", config.sip.listen))?;
@@ -189,6 +190,7 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     ));
 
     gateway.send_owed_webhooks();
+    gateway.take_calls();
     let health = gateway.health_state();
     let clock_task = gateway
         .take_clock_task()

@@ -6,6 +6,7 @@
 
 use super::clock::MediaClock;
 use super::core::{Action, CallCore, Control, MediaSocket, MAX_DATAGRAM};
+use super::inbound::Decision;
 use super::registry::{Registry, SharedStats};
 use super::rtp_ports::RtpSockets;
 use super::state::HangupCause;
@@ -57,6 +58,8 @@ pub struct CallTask {
     pub executor: Rc<LocalExecutor<'static>>,
     /// Where the task publishes its media statistics.
     pub stats: SharedStats,
+    /// For a call into the box: ringback and when to answer.
+    pub inbound: Option<super::inbound::InboundLeg>,
 }
 
 enum Wake {
@@ -76,6 +79,7 @@ struct Shell {
     clock: MediaClock,
     executor: Rc<LocalExecutor<'static>>,
     stats: SharedStats,
+    inbound: Option<super::inbound::InboundLeg>,
 }
 
 impl CallTask {
@@ -101,6 +105,7 @@ impl CallTask {
             clock,
             executor,
             stats,
+            inbound,
         } = self;
         let mut shell = Shell {
             id,
@@ -112,6 +117,7 @@ impl CallTask {
             clock,
             executor,
             stats,
+            inbound,
         };
         let core: SharedCore = Rc::new(RefCell::new(core));
         let receive_rtp = shell.spawn_receive(&core, shell.sockets.rtp.clone(), MediaSocket::Rtp);
@@ -207,10 +213,25 @@ impl Shell {
                     c.handle_command(now, Control::Hangup(HangupCause::GatewayStopping));
                 }
                 Wake::Tick => {
-                    if let Some(event) = self.room.poll_event(now) {
+                    let event = self.room.poll_event(now);
+                    if let Some(inbound) = self.inbound.as_mut() {
+                        match inbound.decide(now, event.as_ref()) {
+                            Decision::Ring => {}
+                            Decision::Answer => {
+                                self.sip.answer(self.sip_call, inbound.local_media.clone())
+                            }
+                            Decision::Refuse(cause) => {
+                                c.handle_command(now, Control::Hangup(cause))
+                            }
+                        }
+                    }
+                    if let Some(event) = event {
                         c.handle_room_event(now, event);
                     }
-                    let frame = self.room.poll_audio();
+                    let mut frame = self.room.poll_audio();
+                    if let Some(inbound) = self.inbound.as_mut() {
+                        frame = inbound.caller_frame(frame);
+                    }
                     c.handle_media_tick(now, frame.as_ref());
                 }
             }
@@ -253,7 +274,7 @@ impl Shell {
     fn apply(&mut self, action: Action, last_stats: &mut Option<MediaSnapshot>) {
         match action {
             Action::Record(change) => self.registry.borrow_mut().record(&self.id, &change),
-            Action::SipHangup => self.sip.hangup(self.sip_call),
+            Action::SipHangup(refusal) => self.sip.hangup_with(self.sip_call, refusal),
             Action::SipInfo { content_type, body } => {
                 if !self
                     .sip

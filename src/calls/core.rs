@@ -102,8 +102,9 @@ pub enum Control {
 pub enum Action {
     /// Record a state line (callstate, the call log, the webhook).
     Record(StateChange),
-    /// End the SIP leg: CANCEL before the answer, BYE after.
-    SipHangup,
+    /// End the SIP leg: CANCEL before the answer, BYE after; an inbound call not
+    /// answered yet gets this final response (else 480).
+    SipHangup(Option<(u16, String)>),
     /// Send an INFO in the call's dialog.
     SipInfo {
         /// Its Content-Type.
@@ -299,6 +300,15 @@ impl CallCore {
         self.flush_machine();
     }
 
+    /// An inbound call was taken: INCOMING. The caller's media is trusted from
+    /// `signalling_ip` (where its INVITE came from) and from its SDP's address.
+    pub fn incoming(&mut self, now: Instant, signalling_ip: Option<IpAddr>) {
+        self.clock(now);
+        self.signalling_ip = signalling_ip;
+        self.machine.incoming();
+        self.flush_machine();
+    }
+
     /// The INVITE went out, to `signalling_ip` (None when the SIP leg cannot say): CALLING.
     /// The phone's media is then trusted from that IP and from the address its SDP names,
     /// nowhere else.
@@ -413,6 +423,9 @@ impl CallCore {
                 // The room is gone: leave at once, then hang up the phone.
                 self.leave_room();
                 self.hangup(now, HangupCause::Room(reason));
+            }
+            RoomEvent::RemoteUserEntered { user } => {
+                log::info!("call={} {user} entered the room", self.cfg.id);
             }
             RoomEvent::Dtmf { digit } => {
                 log::info!("call={} DTMF {digit} from the room", self.cfg.id);
@@ -572,7 +585,11 @@ impl CallCore {
         self.timers.stop(Timer::Ttl);
         self.timers.stop(Timer::NoRtp);
         self.timers.set(Timer::Grace, now + TEARDOWN_GRACE);
-        self.push(Action::SipHangup);
+        let refusal = match self.machine.hangup_cause() {
+            Some(HangupCause::Refused(code, reason)) => Some((*code, reason.clone())),
+            _ => None,
+        };
+        self.push(Action::SipHangup(refusal));
     }
 
     /// The no-RTP deadline passed: hang up if the phone has really been silent that long,

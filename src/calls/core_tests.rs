@@ -83,7 +83,7 @@ impl Test {
         std::iter::from_fn(|| self.core.poll_action())
             .map(|a| match a {
                 Action::Record(c) => format!("record {} {} {}", c.state.number(), c.code, c.reason),
-                Action::SipHangup => "sip hangup".into(),
+                Action::SipHangup(_) => "sip hangup".into(),
                 Action::SipInfo { content_type, body } => {
                     format!("info {content_type} {}", body.replace("\r\n", ";"))
                 }

@@ -208,6 +208,9 @@ impl LineCore {
                 self.leave_room();
                 self.hangup(now, HangupCause::Room(reason));
             }
+            RoomEvent::RemoteUserEntered { user } => {
+                log::info!("call={} {user} entered the room", self.cfg.id);
+            }
             RoomEvent::Dtmf { digit } => {
                 log::info!(
                     "call={} DTMF {digit} from the room, not played on a line",

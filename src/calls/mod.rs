@@ -6,6 +6,7 @@ pub mod clock;
 pub mod core;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+pub mod inbound;
 #[cfg(feature = "alsa")]
 pub mod line_call;
 pub mod line_claim;

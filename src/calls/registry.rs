@@ -428,7 +428,12 @@ fn summarize(id: &str, e: &CallEntry) -> CallSummary {
     let media = e.stats.borrow().map(|s| s.counters);
     CallSummary {
         id: id.to_string(),
-        direction: "outbound",
+        // A call that began INCOMING was taken by the box (also read back after a restart).
+        direction: if first.split(' ').nth(2) == Some("INCOMING") {
+            "inbound"
+        } else {
+            "outbound"
+        },
         state: text.unwrap_or("CALLING").to_string(),
         number: e.number.clone(),
         started_at,

@@ -5,20 +5,25 @@
 use super::call::CallTask;
 use super::clock::MediaClock;
 use super::core::{Action, CallConfig, CallCore};
+use super::inbound::InboundLeg;
 use super::registry::{Control, Registry};
 use super::rtp_ports::RtpPorts;
 use super::state::HangupCause;
 use super::supervise::{supervised, Ending};
 use super::webhook::{spawn_sender, Deliveries, WebhookPolicy};
+use crate::config::inbound::rule_for;
 use crate::config::Config;
 use crate::essential::essential;
 use crate::health::{Health, Unwell};
 use crate::http::api::{Api, CallStateReply, StartupRequest};
 use crate::http::call_error::CallError;
 use crate::http::client::WebhookClient;
+use crate::media::ringback::Ringback;
 use crate::room::{RoomBackend, RoomParams};
 use crate::sip::sdp::LocalMedia;
-use crate::sip::SipService;
+use crate::sip::uas::IncomingCall;
+use crate::sip::{SipEvent, SipService};
+use smol::channel::Receiver;
 use smol::LocalExecutor;
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
@@ -197,6 +202,49 @@ impl Gateway {
         ))
     }
 
+    /// The core of a call with a SIP phone leg, the codecs we offer (or accept) and the
+    /// room's rate: that of the codec we prefer most (the bridge resamples when the
+    /// phone picks another).
+    fn sip_call_core(
+        &self,
+        id: &str,
+        started_at: Instant,
+        ttl: Duration,
+    ) -> (CallCore, Vec<crate::media::Codec>, u32) {
+        let codecs = self.config.offered_codecs();
+        let room_rate = codecs.first().map_or(8000, |c| c.sample_rate());
+        let core = CallCore::new(
+            started_at,
+            CallConfig {
+                id: id.to_string(),
+                started_at,
+                ttl,
+                no_rtp_timeout: Duration::from_secs(self.config.rtp.no_rtp_timeout_s as u64),
+                jitter_frames: self.config.rtp.jitter_frames,
+                g722_level: self.config.sip.g722_level,
+                room_rate,
+                seed: rand::random(),
+            },
+        );
+        (core, codecs, room_rate)
+    }
+
+    /// What we receive on `sockets` with `codecs`, for our SDP.
+    fn local_media(
+        &self,
+        sockets: &super::rtp_ports::RtpSockets,
+        codecs: Vec<crate::media::Codec>,
+    ) -> LocalMedia {
+        LocalMedia {
+            ip: self.media_ip,
+            rtp_port: sockets.addr.port(),
+            codecs,
+            telephone_event: true,
+            session_id: rand::random::<u32>() as u64,
+            session_version: 1,
+        }
+    }
+
     /// Registers a new call (its control channel, its webhook queue, the URL a restart
     /// owes a webhook to): what every kind of call does first.
     fn begin_call(
@@ -207,14 +255,26 @@ impl Gateway {
         smol::channel::Receiver<Control>,
         super::registry::SharedStats,
     ) {
+        self.begin_call_to(id, &req.phonenumber, req.notify_url.as_deref())
+    }
+
+    /// As [`Gateway::begin_call`], from its parts (an inbound call has no request).
+    fn begin_call_to(
+        &self,
+        id: &str,
+        number: &str,
+        notify_url: Option<&str>,
+    ) -> (
+        smol::channel::Receiver<Control>,
+        super::registry::SharedStats,
+    ) {
         let (control_tx, control_rx) = smol::channel::bounded(4);
-        let webhook =
-            (req.notify_url.as_ref()).map(|url| self.webhook_sender(id.to_string(), url.clone()));
+        let webhook = notify_url.map(|url| self.webhook_sender(id.to_string(), url.to_string()));
         let stats = self
             .registry
             .borrow_mut()
-            .begin(id, &req.phonenumber, control_tx, webhook);
-        if let Some(url) = &req.notify_url {
+            .begin(id, number, control_tx, webhook);
+        if let Some(url) = notify_url {
             self.registry.borrow_mut().remember_notify_url(id, url);
         }
         (control_rx, stats)
@@ -411,6 +471,143 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Takes calls into the box from now on (when `[[inbound]]` has rules): each
+    /// caller's INVITE is dispatched by its called number in a task of its own.
+    pub fn take_calls(self: &Rc<Self>) {
+        if self.config.inbound.is_empty() {
+            return;
+        }
+        let incoming = self.sip.take_incoming(16);
+        let gateway = self.clone();
+        self.executor
+            .spawn(async move {
+                while let Ok((call, events)) = incoming.recv().await {
+                    let task = gateway.clone().start_inbound(call, events);
+                    gateway.executor.spawn(task).detach();
+                }
+            })
+            .detach();
+    }
+
+    /// One call into the box: INCOMING, 180, the robot enters the rule's room, 183 with
+    /// ringback, then the call's task rings until a callee answers or the rule's
+    /// timeout. Every refusal on the way is the caller's final response and the call's
+    /// DISCONNCTD line.
+    async fn start_inbound(self: Rc<Self>, incoming: IncomingCall, sip_events: Receiver<SipEvent>) {
+        let call = incoming.call;
+        let refuse = |code: u16, why: &str| self.sip.hangup_with(call, Some((code, why.into())));
+        let Some(rule) = rule_for(&self.config.inbound, &incoming.called).cloned() else {
+            log::info!(
+                "inbound: no [[inbound]] rule for {} (from {}): 404",
+                incoming.called,
+                incoming.source
+            );
+            return refuse(404, "Not Found");
+        };
+        if self.stopping.get() {
+            return refuse(503, "Service Unavailable (the gateway is stopping)");
+        }
+        if self.registry.borrow().active() >= self.config.calls.max_calls {
+            return refuse(503, "Service Unavailable (at capacity)");
+        }
+        let Some(app) = self.config.trtc.apps.get(&rule.sdk_app_id.to_string()) else {
+            return refuse(
+                503,
+                "Service Unavailable (no secret key for the rule's app)",
+            );
+        };
+        let id = new_call_id();
+        let caller = if incoming.caller.is_empty() {
+            incoming.called.clone()
+        } else {
+            incoming.caller.clone()
+        };
+        let (control_rx, stats) = self.begin_call_to(&id, &caller, rule.notify_url.as_deref());
+        let started_at = Instant::now();
+        log::info!(
+            "call={id} inbound from {caller} to {} ({}), ringing {:?}",
+            incoming.called,
+            incoming.source,
+            rule.callees
+        );
+        let (mut core, codecs, room_rate) = self.sip_call_core(
+            &id,
+            started_at,
+            Duration::from_secs(u64::from(crate::http::api::DEFAULT_TTL_S)),
+        );
+        core.incoming(started_at, Some(incoming.source.ip()));
+        self.apply_setup_actions(&id, &mut core, None);
+        self.sip.ring(call);
+
+        // The robot enters the room.
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let params = RoomParams {
+            call_id: id.clone(),
+            sdk_app_id: rule.sdk_app_id,
+            user_id: rule.robot.clone(),
+            user_sig: crate::usersig::gen_user_sig(
+                &app.secret_key,
+                &rule.robot,
+                rule.sdk_app_id,
+                unix,
+                app.user_sig_expire_s,
+            ),
+            room: rule.room(&id),
+            sample_rate: room_rate,
+        };
+        let fail =
+            |core: &mut CallCore, room: Option<&mut Box<dyn crate::room::Room>>, why: String| {
+                refuse(503, &format!("Service Unavailable ({why})"));
+                core.setup_failed(Instant::now(), 503, why);
+                self.apply_setup_actions(&id, core, room);
+            };
+        let mut room = match self.enter_room(params).await {
+            Ok(room) => room,
+            Err(reason) => return fail(&mut core, None, reason),
+        };
+        core.room_entered(Instant::now());
+        let sockets = match self.ports.allocate() {
+            Ok(s) => s,
+            Err(e) => return fail(&mut core, Some(&mut room), format!("no media port: {e}")),
+        };
+        let local_media = self.local_media(&sockets, codecs);
+        // Early media: the caller hears ringback (or the room) from now on.
+        self.sip.early_media(call, local_media.clone());
+        let answer_by = started_at + Duration::from_secs(u64::from(rule.timeout_s));
+        let inbound = InboundLeg::new(
+            local_media,
+            Ringback::new(self.config.calls.ringback(), room_rate),
+            answer_by,
+            rule.timeout_s,
+            None,
+        );
+        let ending = Ending {
+            id: id.clone(),
+            registry: self.registry.clone(),
+            sip: Some((self.sip.clone(), call)),
+        };
+        let task = CallTask {
+            id,
+            registry: self.registry.clone(),
+            sip: self.sip.clone(),
+            sip_call: call,
+            sip_events,
+            control: control_rx,
+            room,
+            sockets,
+            core,
+            stats,
+            clock: self.clock.clone(),
+            executor: self.executor.clone(),
+            inbound: Some(inbound),
+        };
+        supervised(task.run(), ending).await;
+    }
+}
+
 /// The room a startup request asks for, entered as its user at `sample_rate`.
 fn room_params(id: &str, req: &StartupRequest, user_sig: String, sample_rate: u32) -> RoomParams {
     RoomParams {
@@ -471,21 +668,8 @@ impl Api for Gateway {
 
         // 1. The room, at the rate of the codec we prefer most (the bridge resamples
         // when the phone picks another).
-        let codecs = self.config.offered_codecs();
-        let room_rate = codecs.first().map_or(8000, |c| c.sample_rate());
-        let mut core = CallCore::new(
-            started_at,
-            CallConfig {
-                id: id.clone(),
-                started_at,
-                ttl: Duration::from_secs(req.ttl_s as u64),
-                no_rtp_timeout: Duration::from_secs(self.config.rtp.no_rtp_timeout_s as u64),
-                jitter_frames: self.config.rtp.jitter_frames,
-                g722_level: self.config.sip.g722_level,
-                room_rate,
-                seed: rand::random(),
-            },
-        );
+        let (mut core, codecs, room_rate) =
+            self.sip_call_core(&id, started_at, Duration::from_secs(req.ttl_s as u64));
         let params = room_params(&id, &req, user_sig, room_rate);
         let mut room = match self.enter_room(params).await {
             Ok(room) => room,
@@ -509,14 +693,7 @@ impl Api for Gateway {
                 return Err(CallError::Unavailable(format!("no free RTP port: {e}")));
             }
         };
-        let local_media = LocalMedia {
-            ip: self.media_ip,
-            rtp_port: sockets.addr.port(),
-            codecs,
-            telephone_event: true,
-            session_id: rand::random::<u32>() as u64,
-            session_version: 1,
-        };
+        let local_media = self.local_media(&sockets, codecs);
 
         // 3. The INVITE: to the device when the number is a user registered to the box
         // (its newest contact), else through the trunk.
@@ -568,6 +745,7 @@ impl Api for Gateway {
             stats,
             clock: self.clock.clone(),
             executor: self.executor.clone(),
+            inbound: None,
         };
         let call = task.run();
         #[cfg(feature = "fault-injection")]

@@ -70,6 +70,9 @@ pub enum HangupCause {
     GatewayStopping,
     /// A sound-device line failed for good (unplugged); the text names the device.
     Device(String),
+    /// An inbound call refused before its answer, with this final response to the
+    /// caller (603 every callee declined, 486 all busy, 480 no answer, 503 Call Engine).
+    Refused(u16, String),
 }
 
 impl HangupCause {
@@ -83,6 +86,7 @@ impl HangupCause {
             HangupCause::NoCommonCodec => "no common codec".into(),
             HangupCause::GatewayStopping => "gateway stopping".into(),
             HangupCause::Device(reason) => reason.clone(),
+            HangupCause::Refused(_, reason) => reason.clone(),
         }
     }
 }
@@ -145,6 +149,13 @@ impl CallMachine {
         });
     }
 
+    /// Someone called the box: INCOMING.
+    pub fn incoming(&mut self) {
+        if self.state.is_none() {
+            self.emit(CallState::Incoming, 0, "");
+        }
+    }
+
     /// The INVITE went out.
     pub fn invite_sent(&mut self) {
         if self.state.is_none() {
@@ -154,14 +165,20 @@ impl CallMachine {
 
     /// A provisional response (other than 100) arrived.
     pub fn provisional(&mut self, code: u16, reason: &str) {
-        if matches!(self.state, Some(CallState::Calling | CallState::Early)) {
+        if matches!(
+            self.state,
+            Some(CallState::Calling | CallState::Incoming | CallState::Early)
+        ) {
             self.emit(CallState::Early, code, reason);
         }
     }
 
     /// The first 2xx arrived.
     pub fn answered(&mut self, code: u16, reason: &str) {
-        if matches!(self.state, Some(CallState::Calling | CallState::Early)) {
+        if matches!(
+            self.state,
+            Some(CallState::Calling | CallState::Incoming | CallState::Early)
+        ) {
             self.answer = Some((code, reason.to_string()));
             self.emit(CallState::Connecting, code, reason);
         }
@@ -202,6 +219,8 @@ impl CallMachine {
                 (408, "ttl expired, no answer".to_string())
             }
             (Some(HangupCause::NoCommonCodec), _) => (488, HangupCause::NoCommonCodec.reason()),
+            // We refused an inbound call: the code we answered with, our reason.
+            (Some(cause), EndCause::LocalReject) => (code, cause.reason()),
             // The phone hung up or refused before our CANCEL/BYE took effect: its word wins.
             (Some(_), EndCause::RemoteBye) => (200, "phone hung up".to_string()),
             (Some(_), EndCause::Rejected) if code != 487 => (code, phrase_or_default(code, reason)),

@@ -1,6 +1,7 @@
 //! The gateway's TOML configuration: every key has a built-in default, so the binary
 //! runs with no file at all, and a bad file is refused at start with the key named.
 
+pub mod inbound;
 pub mod registrar;
 pub mod secrets;
 
@@ -56,6 +57,9 @@ pub struct Config {
     /// `[registrar]`: devices that may REGISTER to the box. `None` when the file has no
     /// such section: REGISTER is then answered 405.
     pub registrar: Option<registrar::RegistrarSection>,
+    /// `[[inbound]]`: which calls into the box go to which app users and room. Empty:
+    /// the box takes no calls (INVITEs are answered 480).
+    pub inbound: Vec<inbound::InboundRule>,
 }
 
 /// `[policy]`: the toll-fraud rules of `/trtc/startup`.
@@ -376,6 +380,24 @@ pub struct CallsConfig {
     pub log_max_mb: u32,
     /// Most finished calls held in memory; older ones answer `callstate` from the log.
     pub history_max: usize,
+    /// The ringback inbound callers hear while the app users ring (national tone plan):
+    /// frequency, on and off times.
+    pub ringback_hz: f32,
+    /// How long the ringback tone sounds.
+    pub ringback_on_ms: u32,
+    /// The pause after it.
+    pub ringback_off_ms: u32,
+}
+
+impl CallsConfig {
+    /// The ringback tone plan.
+    pub fn ringback(&self) -> crate::media::ringback::TonePlan {
+        crate::media::ringback::TonePlan {
+            hz: self.ringback_hz,
+            on_ms: self.ringback_on_ms,
+            off_ms: self.ringback_off_ms,
+        }
+    }
 }
 
 impl Default for CallsConfig {
@@ -386,6 +408,9 @@ impl Default for CallsConfig {
             state_dir: None,
             log_max_mb: 64,
             history_max: crate::calls::registry::HISTORY_MAX,
+            ringback_hz: 425.0,
+            ringback_on_ms: 1000,
+            ringback_off_ms: 4000,
         }
     }
 }
@@ -574,6 +599,12 @@ impl Config {
         if let Some(Err((key, why))) = self.registrar.as_ref().map(|r| r.validate()) {
             return bad(&key, &why);
         }
+        let apps: Vec<String> = self.trtc.apps.keys().cloned().collect();
+        for (i, rule) in self.inbound.iter().enumerate() {
+            if let Err((key, why)) = rule.validate(i, &apps) {
+                return bad(&key, &why);
+            }
+        }
         if self.room.entry_timeout_s == 0 {
             return bad("room.entry_timeout_s", "must be at least 1");
         }
@@ -582,6 +613,15 @@ impl Config {
         }
         if self.calls.log_max_mb == 0 {
             return bad("calls.log_max_mb", "must be at least 1");
+        }
+        if !(self.calls.ringback_hz > 0.0 && self.calls.ringback_hz < 4000.0) {
+            return bad("calls.ringback_hz", "must be between 0 and 4000 Hz");
+        }
+        if self.calls.ringback_on_ms == 0 || self.calls.ringback_on_ms > 10_000 {
+            return bad("calls.ringback_on_ms", "must be 1..=10000");
+        }
+        if self.calls.ringback_off_ms > 20_000 {
+            return bad("calls.ringback_off_ms", "must be 0..=20000");
         }
         if self.calls.history_max == 0 {
             return bad("calls.history_max", "must be at least 1");

@@ -14,6 +14,7 @@ pub mod jitter;
 pub mod opus;
 pub mod pcm_path;
 pub mod resample;
+pub mod ringback;
 pub mod rtcp;
 pub mod rtp;
 pub mod tone;

@@ -82,6 +82,12 @@ pub enum RoomEvent {
         /// `0-9 * # A-D`.
         digit: char,
     },
+    /// Another user entered the room (the SDK's `onRemoteUserEnterRoom`): for an
+    /// inbound call, the callee picked up in the app.
+    RemoteUserEntered {
+        /// Their TRTC user id.
+        user: String,
+    },
 }
 
 /// One call's presence in a room.

@@ -63,6 +63,9 @@ pub struct SimRoom {
     /// Digits still to key to the phone, and when the next is due.
     to_key: std::collections::VecDeque<char>,
     next_key_at: Instant,
+    /// When the simulated callee enters (inbound calls), until which the room is silent.
+    callee_enters_at: Option<Instant>,
+    callee_user: String,
 }
 
 impl SimRoom {
@@ -106,6 +109,9 @@ impl SimRoom {
                 .filter(|&c| crate::room::dtmf_msg::is_digit(c))
                 .collect(),
             next_key_at: now + Duration::from_secs(u64::from(config.key_digits_after_s)),
+            callee_enters_at: (config.callee_enter_after_ms > 0)
+                .then(|| now + Duration::from_millis(u64::from(config.callee_enter_after_ms))),
+            callee_user: config.callee_user.clone(),
         })
     }
 
@@ -142,10 +148,17 @@ impl Room for SimRoom {
     }
 
     fn poll_audio(&mut self) -> Option<PcmFrame> {
-        (!self.closed).then(|| self.tone.next_frame())
+        // Nobody speaks before the callee is there.
+        (!self.closed && self.callee_enters_at.is_none()).then(|| self.tone.next_frame())
     }
 
     fn poll_event(&mut self, now: Instant) -> Option<RoomEvent> {
+        if self.callee_enters_at.is_some_and(|at| now >= at) && !self.closed {
+            self.callee_enters_at = None;
+            return Some(RoomEvent::RemoteUserEntered {
+                user: self.callee_user.clone(),
+            });
+        }
         match self.dismiss_at {
             Some(at) if now >= at && !self.closed => {
                 self.dismiss_at = None;

@@ -20,6 +20,12 @@ pub struct SimConfig {
     /// When the simulated user starts keying, seconds after entry (after the phone
     /// answered, so the digits can reach it).
     pub key_digits_after_s: u32,
+    /// For inbound calls (the box's robot enters first): the first callee enters this long
+    /// after the robot, and only then speaks the tone; 0 = a room that talks from the
+    /// start and whose callee never "enters" (what outbound calls expect).
+    pub callee_enter_after_ms: u32,
+    /// The simulated callee's TRTC user id, as `RemoteUserEntered` reports it.
+    pub callee_user: String,
 }
 
 impl Default for SimConfig {
@@ -30,6 +36,8 @@ impl Default for SimConfig {
             dismiss_after_s: 0,
             key_digits: String::new(),
             key_digits_after_s: 3,
+            callee_enter_after_ms: 0,
+            callee_user: "callee".into(),
         }
     }
 }

@@ -59,6 +59,9 @@ pub struct GatewayConfig {
     /// Over the LiteAV double: how long its `DestroyTRTCCloud` takes (a slow SDK
     /// teardown, which a clean stop must wait for).
     pub room_teardown_ms: Option<u32>,
+    /// `[room.sim] callee_enter_after_ms`: inbound calls' callee enters this long after
+    /// the robot (None: the gateway's default, never).
+    pub callee_enter_after_ms: Option<u32>,
     /// TOML appended as is (tables the fields above do not cover, e.g. `[alsa.lines]`).
     pub extra_toml: String,
     /// Environment for the gateway process beyond the room double's (e.g. `HOME` for
@@ -88,6 +91,7 @@ impl GatewayConfig {
             room_teardown_ms: None,
             webhook_secret: None,
             webhook_timeout: None,
+            callee_enter_after_ms: None,
             extra_toml: String::new(),
             env: Vec::new(),
         }
@@ -151,6 +155,9 @@ impl GatewayConfig {
                 "key_digits = {}\nkey_digits_after_s = {after_s}\n",
                 q(digits)
             ));
+        }
+        if let Some(ms) = self.callee_enter_after_ms {
+            t.push_str(&format!("callee_enter_after_ms = {ms}\n"));
         }
         if self.webhook_secret.is_some() || self.webhook_timeout.is_some() {
             t.push_str("\n[webhook]\n");

@@ -1,0 +1,149 @@
+//! Issue 10, calls into the box: a sipp caller dials a number an `[[inbound]]` rule
+//! takes; the box answers 100/180, enters the rule's room as its robot, plays ringback
+//! on a 183 while the callees ring, and answers 200 when the first callee enters the room
+//! (the simulated room's `callee_enter_after_ms`). Audio both ways is checked by
+//! frequency: the caller's 440 Hz in the room's recording, and at the caller first the
+//! 425 Hz ringback, then the callee's 1 kHz. Refusals (nobody answers in `timeout_s`, a
+//! number no rule takes) reach the caller as their final response and the call's
+//! DISCONNCTD line.
+
+mod common;
+
+use common::audio::{analyze, assert_wav_tone, Audio};
+use common::callstate::show;
+use common::gateway::{Gateway, GatewayConfig};
+use common::http;
+use common::net::PortBlock;
+use common::peers::{Sipp, P_SIPP_UAC_MEDIA};
+use common::rig::make_tones;
+use common::rtpcap::Capture;
+use common::tmp::TestDir;
+use common::wait::{secs, until};
+use serde_json::Value;
+
+fn rules(timeout_s: u32) -> String {
+    format!(
+        "\n[trtc.apps.\"1400000001\"]\nsecret_key = \"inbound-test-secret-key\"\n\n\
+         [[inbound]]\nnumber = \"8001\"\nsdk_app_id = 1400000001\nrobot = \"sipgw_robot\"\n\
+         callees = [\"alice\", \"bob\"]\nstr_room_id = \"in_{{id}}\"\ntimeout_s = {timeout_s}\n"
+    )
+}
+
+fn gateway(dir: &TestDir, block: &PortBlock, callee_after_ms: u32, timeout_s: u32) -> Gateway {
+    let mut cfg = GatewayConfig::new(dir, block, "sip:{number}@127.0.0.1:9".into());
+    cfg.callee_enter_after_ms = Some(callee_after_ms);
+    cfg.extra_toml = rules(timeout_s);
+    Gateway::start(dir, &cfg)
+}
+
+/// Runs a sipp caller to `number` with `scenario` and asserts it got what it expected.
+fn call_in(dir: &TestDir, block: &PortBlock, gw: &Gateway, scenario: &str, number: &str) {
+    let mut sipp = Sipp::uac(
+        dir,
+        block,
+        scenario,
+        gw.sip,
+        number,
+        1,
+        &["-timeout", "30s"],
+    );
+    sipp.proc.assert_success(secs(40));
+}
+
+/// The newest inbound call of `GET /trtc/calls`.
+fn inbound_call(gw: &Gateway) -> Value {
+    let calls = http::get(gw.http, "/trtc/calls").json();
+    calls["calls"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["direction"] == "inbound").cloned())
+        .unwrap_or_else(|| panic!("no inbound call in {calls}"))
+}
+
+#[test]
+fn a_caller_hears_ringback_then_the_callee_who_entered_the_room() {
+    let dir = TestDir::new("inbound-answer");
+    let block = PortBlock::new();
+    make_tones(&dir);
+    let cap = Capture::start(
+        dir.path(),
+        "caller-rx",
+        &format!("udp dst port {}", block.port(P_SIPP_UAC_MEDIA)),
+    );
+    let mut gw = gateway(&dir, &block, 1500, 30);
+    call_in(&dir, &block, &gw, "uac_inbound.xml", "8001");
+
+    let call = inbound_call(&gw);
+    let id = call["id"].as_str().unwrap().to_string();
+    let lines = gw.wait_done(&id, secs(20));
+    let got: Vec<(u8, u16)> = lines.iter().map(|l| (l.state, l.code)).collect();
+    assert_eq!(
+        got,
+        vec![(2, 0), (3, 180), (3, 183), (4, 200), (5, 200), (6, 200)],
+        "{}",
+        show(&lines)
+    );
+    assert!(lines[5].reason.contains("hung up"), "{}", show(&lines));
+    let answered_after = (lines[3].timestamp - lines[0].timestamp).num_milliseconds();
+    assert!(
+        (1400..4000).contains(&answered_after),
+        "the callee enters 1.5 s after the robot; answered after {answered_after} ms"
+    );
+    assert_eq!(call["number"], "sipp", "{call}");
+
+    // The room heard the caller.
+    assert_wav_tone(&gw.recording(&id), 440.0);
+    // The caller heard ringback, then the callee.
+    let streams = cap.finish();
+    let heard = streams
+        .iter()
+        .max_by_key(|s| s.audio.samples.len())
+        .expect("the gateway sent RTP to the caller");
+    let rate = heard.audio.rate as usize;
+    let first = Audio {
+        rate: heard.audio.rate,
+        samples: heard.audio.samples[..rate].to_vec(),
+    };
+    let ringback = analyze(&first, 425.0, 0.0);
+    assert!(ringback.carries(425.0), "ringback: {ringback:?}");
+    let callee = analyze(&heard.audio, 1000.0, 3.0);
+    assert!(callee.carries(1000.0), "after the answer: {callee:?}");
+    eprintln!(
+        "ringback SNR {:.1} dB, callee SNR {:.1} dB",
+        ringback.snr_db, callee.snr_db
+    );
+    gw.assert_healthy();
+}
+
+#[test]
+fn nobody_answering_is_480_and_an_unknown_number_404() {
+    let dir = TestDir::new("inbound-refused");
+    let block = PortBlock::new();
+    make_tones(&dir);
+    // The simulated callee never enters; the rule rings for 2 s.
+    let mut gw = gateway(&dir, &block, 0, 2);
+    call_in(&dir, &block, &gw, "uac_inbound_480.xml", "8001");
+    let id = inbound_call(&gw)["id"].as_str().unwrap().to_string();
+    let lines = gw.wait_done(&id, secs(20));
+    let last = lines.last().unwrap();
+    assert_eq!((last.state, last.code), (6, 480), "{}", show(&lines));
+    assert!(last.reason.contains("within 2 s"), "{}", show(&lines));
+    assert_eq!(lines[0].state, 2, "INCOMING first: {}", show(&lines));
+
+    // A number no rule takes is refused at once and leaves no call.
+    call_in(&dir, &block, &gw, "uac_inbound_404.xml", "9999");
+    until("the 404 logged", secs(5), || {
+        gw.proc
+            .log_text()
+            .contains("no [[inbound]] rule for 9999")
+            .then_some(())
+    });
+    let calls = http::get(gw.http, "/trtc/calls").json();
+    let inbound = calls["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["direction"] == "inbound")
+        .count();
+    assert_eq!(inbound, 1, "{calls}");
+    gw.assert_healthy();
+}
