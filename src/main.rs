@@ -179,7 +179,8 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     for (key, why) in trtc_sipgw::alsa::probe_lines(&config.alsa) {
         log::error!("{key}: {why}; calls to this line will fail until it is there");
     }
-    let gateway = Rc::new(Gateway::new(
+    let callengine = config.callengine.clone();
+    let mut gateway = Gateway::new(
         config,
         executor.clone(),
         registry.clone(),
@@ -187,7 +188,13 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         rooms,
         media_ip,
         webhooks,
-    ));
+    );
+    if let Some(ce) = callengine {
+        let http = WebhookClient::new(None)
+            .map_err(|e| format!("cannot set up TLS for the Call Engine: {e}"))?;
+        gateway.set_call_engine(trtc_sipgw::callengine::client::CallEngine::new(ce, http));
+    }
+    let gateway = Rc::new(gateway);
 
     gateway.send_owed_webhooks();
     gateway.take_calls();

@@ -10,6 +10,7 @@
 mod common;
 
 use common::audio::{analyze, assert_wav_tone, Audio};
+use common::callengine::{CallEngineStandIn, Script};
 use common::callstate::show;
 use common::gateway::{Gateway, GatewayConfig};
 use common::http;
@@ -145,5 +146,115 @@ fn nobody_answering_is_480_and_an_unknown_number_404() {
         .filter(|c| c["direction"] == "inbound")
         .count();
     assert_eq!(inbound, 1, "{calls}");
+    gw.assert_healthy();
+}
+
+/// A gateway whose `[callengine]` is the stand-in playing `script`; the simulated callee
+/// never enters the room, so only the Call Engine's word answers or refuses.
+fn with_engine(dir: &TestDir, block: &PortBlock, script: Script) -> (Gateway, CallEngineStandIn) {
+    let engine = CallEngineStandIn::start("inbound-test-secret-key", script);
+    let mut cfg = GatewayConfig::new(dir, block, "sip:{number}@127.0.0.1:9".into());
+    cfg.callee_enter_after_ms = Some(0);
+    cfg.extra_toml = rules(30) + &engine.toml();
+    (Gateway::start(dir, &cfg), engine)
+}
+
+/// The inbound call's history once it ended.
+fn inbound_lines(gw: &Gateway) -> Vec<common::callstate::StateLine> {
+    let id = inbound_call(gw)["id"].as_str().unwrap().to_string();
+    gw.wait_done(&id, secs(20))
+}
+
+#[test]
+fn the_call_engine_accepting_answers_the_caller() {
+    let dir = TestDir::new("inbound-ce-accept");
+    let block = PortBlock::new();
+    make_tones(&dir);
+    let (mut gw, engine) = with_engine(&dir, &block, Script::Accept);
+    call_in(&dir, &block, &gw, "uac_inbound.xml", "8001");
+    let lines = inbound_lines(&gw);
+    let got: Vec<u8> = lines.iter().map(|l| l.state).collect();
+    assert_eq!(got, vec![2, 3, 3, 4, 5, 6], "{}", show(&lines));
+    assert_eq!(engine.faults(), Vec::<String>::new());
+    let commands = engine.commands();
+    assert_eq!(commands[0], "start_call_by_robot", "{commands:?}");
+    assert!(
+        commands.contains(&"get_call_info".to_string()),
+        "{commands:?}"
+    );
+    assert!(
+        !commands.contains(&"end_call".to_string()),
+        "answered: no end_call: {commands:?}"
+    );
+    assert!(
+        !gw.proc.log_text().contains("usersig="),
+        "a UserSig in the log"
+    );
+    gw.assert_healthy();
+}
+
+#[test]
+fn declined_busy_no_answer_and_engine_errors_reach_the_caller() {
+    for (script, code, scenario, keyword) in [
+        (Script::Decline, 603, "uac_inbound_603.xml", "declined"),
+        (Script::Busy, 486, "uac_inbound_486.xml", "busy"),
+        (
+            Script::NoAnswer,
+            480,
+            "uac_inbound_480.xml",
+            "no callee answered",
+        ),
+        (Script::Error, 503, "uac_inbound_503.xml", "Call Engine"),
+    ] {
+        let dir = TestDir::new(&format!("inbound-ce-{code}"));
+        let block = PortBlock::new();
+        make_tones(&dir);
+        let (mut gw, engine) = with_engine(&dir, &block, script);
+        call_in(&dir, &block, &gw, scenario, "8001");
+        let lines = inbound_lines(&gw);
+        let last = lines.last().unwrap();
+        assert_eq!(
+            (last.state, last.code),
+            (6, code),
+            "{script:?}: {}",
+            show(&lines)
+        );
+        assert!(
+            last.reason.contains(keyword),
+            "{script:?}: {}",
+            show(&lines)
+        );
+        assert_eq!(engine.faults(), Vec::<String>::new(), "{script:?}");
+        if script != Script::Error {
+            // Ringing ended without an answer: the app users' phones are stopped.
+            until("end_call", secs(5), || {
+                engine
+                    .commands()
+                    .contains(&"end_call".to_string())
+                    .then_some(())
+            });
+        }
+        gw.assert_healthy();
+    }
+}
+
+#[test]
+fn a_caller_who_hangs_up_first_stops_the_ringing() {
+    let dir = TestDir::new("inbound-ce-cancel");
+    let block = PortBlock::new();
+    make_tones(&dir);
+    let (mut gw, engine) = with_engine(&dir, &block, Script::Ring);
+    call_in(&dir, &block, &gw, "uac_inbound_cancel.xml", "8001");
+    let lines = inbound_lines(&gw);
+    let last = lines.last().unwrap();
+    assert_eq!((last.state, last.code), (6, 487), "{}", show(&lines));
+    assert!(last.reason.contains("caller"), "{}", show(&lines));
+    until("end_call", secs(5), || {
+        engine
+            .commands()
+            .contains(&"end_call".to_string())
+            .then_some(())
+    });
+    assert_eq!(engine.faults(), Vec::<String>::new());
     gw.assert_healthy();
 }

@@ -2,10 +2,11 @@
 //! to ring app users (TUICallKit) for an inbound phone call, and maps how that
 //! ringing ended to the SIP final response the phone caller gets.
 //!
-//! Only the config section and the pure outcome mapping live here so far; the
-//! request/reply types are in [`api`].
+//! The config section lives here; the request/reply types are in [`api`], the HTTP
+//! client and the ringing of one call in [`client`].
 
 pub mod api;
+pub mod client;
 
 use serde::Deserialize;
 

@@ -11,6 +11,7 @@ use super::rtp_ports::RtpPorts;
 use super::state::HangupCause;
 use super::supervise::{supervised, Ending};
 use super::webhook::{spawn_sender, Deliveries, WebhookPolicy};
+use crate::callengine::client::{AppKey, CallEngine, Ringing};
 use crate::config::inbound::rule_for;
 use crate::config::Config;
 use crate::essential::essential;
@@ -82,6 +83,8 @@ pub struct Gateway {
     http_addr: Cell<Option<std::net::SocketAddr>>,
     /// Sound-device lines in use (one call per line).
     lines: super::line_claim::BusyLines,
+    /// The Call Engine that rings app users for inbound calls (`[callengine]`).
+    engine: Option<Rc<CallEngine>>,
 }
 
 impl Gateway {
@@ -124,6 +127,7 @@ impl Gateway {
             started: Instant::now(),
             http_addr: Cell::new(None),
             lines: Default::default(),
+            engine: None,
         }
     }
 
@@ -472,6 +476,12 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// Rings app users for inbound calls through `engine` (main builds it from
+    /// `[callengine]`; without one, only a callee entering the room answers).
+    pub fn set_call_engine(&mut self, engine: CallEngine) {
+        self.engine = Some(Rc::new(engine));
+    }
+
     /// Takes calls into the box from now on (when `[[inbound]]` has rules): each
     /// caller's INVITE is dispatched by its called number in a task of its own.
     pub fn take_calls(self: &Rc<Self>) {
@@ -576,13 +586,37 @@ impl Gateway {
         let local_media = self.local_media(&sockets, codecs);
         // Early media: the caller hears ringback (or the room) from now on.
         self.sip.early_media(call, local_media.clone());
+        // The Call Engine rings the app users; its word comes to the call's task, and
+        // `_call_over` closing (when this function returns) tells it the call ended.
+        let (engine_news, _call_over) = match &self.engine {
+            Some(engine) => {
+                let (news_tx, news_rx) = smol::channel::unbounded();
+                let (over_tx, over_rx) = smol::channel::bounded::<()>(1);
+                let ringing = Ringing {
+                    id: id.clone(),
+                    app: AppKey {
+                        sdk_app_id: rule.sdk_app_id,
+                        secret_key: app.secret_key.clone(),
+                    },
+                    robot: rule.robot.clone(),
+                    callees: rule.callees.clone(),
+                    room: rule.room(&id),
+                    timeout_s: rule.timeout_s,
+                };
+                let ring =
+                    crate::callengine::client::ring(engine.clone(), ringing, news_tx, over_rx);
+                self.executor.spawn(ring).detach();
+                (Some(news_rx), Some(over_tx))
+            }
+            None => (None, None),
+        };
         let answer_by = started_at + Duration::from_secs(u64::from(rule.timeout_s));
         let inbound = InboundLeg::new(
             local_media,
             Ringback::new(self.config.calls.ringback(), room_rate),
             answer_by,
             rule.timeout_s,
-            None,
+            engine_news,
         );
         let ending = Ending {
             id: id.clone(),

@@ -26,6 +26,9 @@ pub use super::tls::TlsSetupError;
 /// Largest response header block we read before giving up on the peer.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
+/// Largest reply body [`WebhookClient::post_json_reply`] reads: a REST API's JSON answer.
+pub const MAX_REPLY_BODY: usize = 256 * 1024;
+
 /// Why a webhook delivery failed; the caller decides whether to retry.
 #[derive(Debug)]
 pub enum ClientError {
@@ -82,8 +85,11 @@ pub async fn post_json(url: &str, body: &[u8], timeout: Duration) -> Result<u16,
     let send = Sending {
         targets: &WebhookTargets::default(),
         secret: None,
+        want_body: false,
     };
-    with_timeout(exchange(&url, body, tls, send), timeout).await
+    with_timeout(exchange(&url, body, tls, send), timeout)
+        .await
+        .map(|(code, _)| code)
 }
 
 /// A webhook sender whose TLS trust is built once at startup (bundled roots,
@@ -112,6 +118,8 @@ impl fmt::Debug for WebhookClient {
 struct Sending<'a> {
     targets: &'a WebhookTargets,
     secret: Option<&'a str>,
+    /// Read the reply's body too (a REST API's answer), not only its status.
+    want_body: bool,
 }
 
 impl WebhookClient {
@@ -178,15 +186,38 @@ impl WebhookClient {
         let send = Sending {
             targets: &self.targets,
             secret: self.secret.as_deref(),
+            want_body: false,
+        };
+        with_timeout(exchange(&url, body, tls, send), timeout)
+            .await
+            .map(|(code, _)| code)
+    }
+
+    /// POSTs `body` as JSON and returns the status and the reply's body (at most
+    /// [`MAX_REPLY_BODY`] bytes): for REST APIs (the Call Engine) rather than webhooks.
+    /// No webhook signature is added. The URL may carry credentials in its query: it is
+    /// never part of an error.
+    pub async fn post_json_reply(
+        &self,
+        url: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        let url = HttpUrl::parse(url)?;
+        let tls = url.tls.then(|| self.tls.clone());
+        let send = Sending {
+            targets: &self.targets,
+            secret: None,
+            want_body: true,
         };
         with_timeout(exchange(&url, body, tls, send), timeout).await
     }
 }
 
-async fn with_timeout(
-    work: impl std::future::Future<Output = Result<u16, ClientError>>,
+async fn with_timeout<T>(
+    work: impl std::future::Future<Output = Result<T, ClientError>>,
     timeout: Duration,
-) -> Result<u16, ClientError> {
+) -> Result<T, ClientError> {
     futures_lite::future::or(work, async {
         Timer::after(timeout).await;
         Err(ClientError::Timeout)
@@ -199,7 +230,7 @@ async fn exchange(
     body: &[u8],
     tls: Option<Arc<ClientConfig>>,
     send: Sending<'_>,
-) -> Result<u16, ClientError> {
+) -> Result<(u16, Vec<u8>), ClientError> {
     let stream = connect_allowed(url, send.targets).await?;
     let _ = stream.set_nodelay(true);
     let signature = match send.secret {
@@ -219,10 +250,10 @@ async fn exchange(
     let mut request = head.into_bytes();
     request.extend_from_slice(body);
     match tls {
-        None => send_and_read(stream, &request, ClientError::Io).await,
+        None => send_and_read(stream, &request, ClientError::Io, send.want_body).await,
         Some(config) => {
             let stream = tls::handshake(config, &url.host, stream).await?;
-            send_and_read(stream, &request, tls::classify).await
+            send_and_read(stream, &request, tls::classify, send.want_body).await
         }
     }
 }
@@ -265,20 +296,23 @@ async fn send_and_read<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     request: &[u8],
     io_err: fn(io::Error) -> ClientError,
-) -> Result<u16, ClientError> {
+    want_body: bool,
+) -> Result<(u16, Vec<u8>), ClientError> {
     stream.write_all(request).await.map_err(io_err)?;
     stream.flush().await.map_err(io_err)?;
-    read_status(&mut stream, io_err).await
+    read_response(&mut stream, io_err, want_body).await
 }
 
-/// Read response heads until a non-1xx status arrives.
-async fn read_status<S: AsyncRead + Unpin>(
+/// Read response heads until a non-1xx status arrives; with `want_body`, then the body
+/// (by Content-Length, else until the server closes, at most [`MAX_REPLY_BODY`]).
+async fn read_response<S: AsyncRead + Unpin>(
     stream: &mut S,
     io_err: fn(io::Error) -> ClientError,
-) -> Result<u16, ClientError> {
+    want_body: bool,
+) -> Result<(u16, Vec<u8>), ClientError> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
-    loop {
+    let (code, head_len, length) = loop {
         if !buf.is_empty() {
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut resp = httparse::Response::new(&mut headers);
@@ -289,7 +323,13 @@ async fn read_status<S: AsyncRead + Unpin>(
                         buf.drain(..n);
                         continue;
                     }
-                    return Ok(code);
+                    let length = resp
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                        .and_then(|h| std::str::from_utf8(h.value).ok())
+                        .and_then(|v| v.trim().parse::<usize>().ok());
+                    break (code, n, length);
                 }
                 Ok(httparse::Status::Partial) if buf.len() > MAX_RESPONSE_HEAD => {
                     return Err(ClientError::BadResponse("response header too large".into()))
@@ -305,9 +345,28 @@ async fn read_status<S: AsyncRead + Unpin>(
             ));
         }
         buf.extend_from_slice(&chunk[..n]);
+    };
+    if !want_body {
+        return Ok((code, Vec::new()));
     }
+    let mut body = buf.split_off(head_len);
+    let want = length.unwrap_or(MAX_REPLY_BODY).min(MAX_REPLY_BODY);
+    if length.is_some_and(|l| l > MAX_REPLY_BODY) {
+        return Err(ClientError::BadResponse("reply body too large".into()));
+    }
+    while body.len() < want {
+        let n = stream.read(&mut chunk).await.map_err(io_err)?;
+        if n == 0 {
+            if length.is_some() {
+                return Err(ClientError::BadResponse("reply body cut short".into()));
+            }
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(want);
+    Ok((code, body))
 }
-
 /// The parts of an `http://` or `https://` URL the client needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct HttpUrl {

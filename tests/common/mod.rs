@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod audio;
+pub mod callengine;
 pub mod callstate;
 pub mod gateway;
 pub mod http;
