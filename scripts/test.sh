@@ -99,7 +99,7 @@ cargo test --release "$@"
 # over the C++ test double of libliteav.so instead of the simulated room.
 SIPGW_TEST_ROOM=trtc cargo test --release \
   --test e2e_sipp_call --test e2e_endings --test e2e_webhooks --test e2e_load --test e2e_kamailio \
-  --test e2e_dtmf --test e2e_restart --test e2e_health "$@"
+  --test e2e_dtmf --test e2e_restart --test e2e_health --test e2e_inbound "$@"
 # Supervision needs a panic no production build can trigger: the `fault-injection`
 # feature (src/calls/fault.rs) builds a gateway binary with one, for this test only.
 cargo test --release --features fault-injection --test e2e_supervision "$@"

@@ -92,6 +92,7 @@ fn a_caller_hears_ringback_then_the_callee_who_entered_the_room() {
     assert_eq!(call["number"], "sipp", "{call}");
 
     // The room heard the caller.
+    gw.note_user(&id, "sipgw_robot");
     assert_wav_tone(&gw.recording(&id), 440.0);
     // The caller heard ringback, then the callee.
     let streams = cap.finish();

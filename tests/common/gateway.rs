@@ -200,6 +200,14 @@ impl GatewayConfig {
                 (after_s * 1000).to_string(),
             ));
         }
+        if let Some(ms) = self.callee_enter_after_ms {
+            // The simulated room's 0 is "never"; the double's remote user then never comes.
+            let after = if ms == 0 { 3_600_000 } else { ms };
+            env.push((
+                "LITEAV_DOUBLE_REMOTE_ENTER_AFTER_MS".to_string(),
+                after.to_string(),
+            ));
+        }
         if let Some(ms) = self.room_teardown_ms {
             env.push(("LITEAV_DOUBLE_DESTROY_DELAY_MS".to_string(), ms.to_string()));
         }
@@ -398,6 +406,15 @@ impl Gateway {
                 self.proc.log_tail(40)
             )
         })
+    }
+
+    /// Notes that call `id` entered its room as TRTC user `user` (an inbound call's
+    /// robot), so [`Gateway::recording`] finds the LiteAV double's recording.
+    pub fn note_user(&self, id: &str, user: &str) {
+        self.users
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), user.to_string());
     }
 
     /// Where the sim room records what it heard from the phone in call `id`.

@@ -26,6 +26,8 @@
 //   KEY_CMD_ID
 //   KEY_AFTER_MS
 //   ENTER_THROW        EnterRoom throws a C++ exception (the shim must not let it reach Rust)
+//   REMOTE_ENTER_AFTER_MS the remote user enters (OnRemoteUserEnterRoom) and starts speaking
+//                      this long after our entry, not at once (an app user picking up)
 //   DESTROY_DELAY_MS   DestroyTRTCCloud takes this long before it writes the recording, as a
 //                      slow SDK teardown would (a stop must wait for it)
 // SendCustomCmdMsg succeeds once in the room (false otherwise, or over 1000 bytes); with
@@ -356,6 +358,7 @@ class DoubleCloud final : public TRTCCloud {
         key_digits_ = env_str(user_, "KEY_DIGITS");
         key_cmd_id_ = static_cast<int>(env_num(user_, "KEY_CMD_ID", 1));
         key_after_ms_ = env_num(user_, "KEY_AFTER_MS", 3000);
+        remote_enter_after_ms_ = env_num(user_, "REMOTE_ENTER_AFTER_MS", 0);
         deadline_ = Clock::now() + milliseconds(env_num(user_, "ENTER_DELAY_MS", 200));
         state_ = State::Entering;
         cv_.notify_all();
@@ -520,11 +523,6 @@ class DoubleCloud final : public TRTCCloud {
                 delegate_->OnConnectionStateChanged(CONNECTION_STATE_CONNECTING, CONNECTION_STATE_CONNECTED);
                 connected = true;
                 delegate_->OnEnterRoom();
-                UserInfo remote;
-                remote.user_id = "double_remote";
-                delegate_->OnRemoteUserEnterRoom(remote);
-                delegate_->OnRemoteAudioAvailable("double_remote", true);
-                remote_present = true;
                 continue;
             }
             if (channel_requested_) {
@@ -538,6 +536,16 @@ class DoubleCloud final : public TRTCCloud {
                 continue;
             }
             long in_room_ms = std::chrono::duration_cast<milliseconds>(now - entered_at).count();
+            if (!remote_present && in_room_ms >= remote_enter_after_ms_) {
+                remote_present = true;
+                next_frame = now + frame_interval_;
+                lock.unlock();
+                UserInfo remote;
+                remote.user_id = "double_remote";
+                delegate_->OnRemoteUserEnterRoom(remote);
+                delegate_->OnRemoteAudioAvailable("double_remote", true);
+                continue;
+            }
             if (kick_after_ms_ >= 0 && in_room_ms >= kick_after_ms_) {
                 kick_after_ms_ = -1;
                 state_ = State::Gone;
@@ -618,6 +626,7 @@ class DoubleCloud final : public TRTCCloud {
     bool stop_ = false;
     State state_ = State::Idle;
     std::string user_;
+    long remote_enter_after_ms_ = 0;
     int out_rate_ = 16000;
     int enter_error_ = 0;
     long kick_after_ms_ = -1;

@@ -362,10 +362,13 @@ impl TrtcRoom {
         }
     }
 
-    fn log_user_changes(&mut self) {
+    /// Logs who came and went; true when someone entered since the last look (for an
+    /// inbound call, a callee picked up in the app).
+    fn log_user_changes(&mut self) -> bool {
         let c = &self.shared.counters;
         let enters = c.remote_enters.load(Ordering::Relaxed);
         let exits = c.remote_exits.load(Ordering::Relaxed);
+        let entered = enters > self.seen_enters;
         if enters != self.seen_enters || exits != self.seen_exits {
             log::info!(
                 "call={} remote users entered {} left {} (now {} in the room)",
@@ -377,6 +380,7 @@ impl TrtcRoom {
             self.seen_enters = enters;
             self.seen_exits = exits;
         }
+        entered
     }
 
     fn close(&mut self, reason: String) -> Option<RoomEvent> {
@@ -424,7 +428,7 @@ impl Room for TrtcRoom {
         if self.closed || self.instance.is_none() {
             return None;
         }
-        self.log_user_changes();
+        let someone_entered = self.log_user_changes();
         let code = self.shared.room_error.load(Ordering::Acquire);
         if code == errors::ERR_BANNED_BY_SERVER {
             return self.close(format!(
@@ -451,6 +455,11 @@ impl Room for TrtcRoom {
                     self.reconnect_timeout.as_secs()
                 ));
             }
+        }
+        if someone_entered {
+            return Some(RoomEvent::RemoteUserEntered {
+                user: "a remote user".into(),
+            });
         }
         self.shared
             .digits
