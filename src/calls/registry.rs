@@ -328,7 +328,10 @@ impl Registry {
     /// by state, media totals (ended calls plus the live ones' latest figures), jitter
     /// and RTT over the live calls. Called at each scrape.
     pub fn export_metrics(&self, m: &Metrics) {
-        let mut live: HashMap<&str, i64> = LIVE_STATES.iter().map(|s| (*s, 0)).collect();
+        let mut live: HashMap<(&str, &str), i64> = LIVE_STATES
+            .iter()
+            .flat_map(|s| [((*s, "outbound"), 0), ((*s, "inbound"), 0)])
+            .collect();
         let mut media = self.finished_media;
         let (mut depths, mut rtts) = (Vec::new(), Vec::new());
         for e in self.calls.values().filter(|e| !e.done) {
@@ -338,7 +341,7 @@ impl Registry {
                 .last()
                 .and_then(|l| l.split(' ').nth(2))
                 .unwrap_or("CALLING");
-            if let Some(n) = live.get_mut(state) {
+            if let Some(n) = live.get_mut(&(state, direction_of(&e.lines))) {
                 *n += 1;
             }
             if let Some(s) = *e.stats.borrow() {
@@ -347,8 +350,8 @@ impl Registry {
                 rtts.extend(s.counters.rtt_us.map(|us| f64::from(us) / 1e6));
             }
         }
-        for (state, n) in live {
-            m.calls_live.with_label_values(&[state, "outbound"]).set(n);
+        for ((state, direction), n) in live {
+            m.calls_live.with_label_values(&[state, direction]).set(n);
         }
         Metrics::raise_to(&m.rtp_packets.with_label_values(&["in"]), media.rx_packets);
         Metrics::raise_to(&m.rtp_packets.with_label_values(&["out"]), media.tx_packets);
@@ -409,6 +412,17 @@ impl MediaTotals {
     }
 }
 
+/// `inbound` for a call whose first state line is INCOMING (the box took it; also read
+/// back after a restart), `outbound` otherwise.
+fn direction_of(lines: &str) -> &'static str {
+    let first = lines.lines().next().unwrap_or("");
+    if first.split(' ').nth(2) == Some("INCOMING") {
+        "inbound"
+    } else {
+        "outbound"
+    }
+}
+
 /// Unix seconds of a callstate line's timestamp (its first field), if it parses.
 fn line_unix(line: &str) -> Option<f64> {
     let stamp = line.split(' ').next()?;
@@ -428,12 +442,7 @@ fn summarize(id: &str, e: &CallEntry) -> CallSummary {
     let media = e.stats.borrow().map(|s| s.counters);
     CallSummary {
         id: id.to_string(),
-        // A call that began INCOMING was taken by the box (also read back after a restart).
-        direction: if first.split(' ').nth(2) == Some("INCOMING") {
-            "inbound"
-        } else {
-            "outbound"
-        },
+        direction: direction_of(&e.lines),
         state: text.unwrap_or("CALLING").to_string(),
         number: e.number.clone(),
         started_at,
