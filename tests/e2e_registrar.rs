@@ -9,6 +9,7 @@ mod common;
 
 use common::callstate::{assert_answered, assert_ending};
 use common::gateway::{Gateway, GatewayConfig};
+use common::net::PortBlock;
 use common::peers::Sipp;
 use common::rig::Rig;
 use common::wait::secs;
@@ -178,5 +179,21 @@ fn bindings_refresh_expire_unregister_and_hold_several_contacts() {
     reg(&rig, "2001", port, 1);
     std::thread::sleep(Duration::from_secs(2));
     call_is_not_answered(&rig, "2001");
+    rig.gw.assert_healthy();
+}
+
+#[test]
+fn a_user_with_two_devices_rings_both_and_the_first_answer_wins() {
+    // Device A answers; device B rings and must be cancelled.
+    let mut rig = rig("reg-fork", "uas_answer.xml", 1);
+    let other_block = PortBlock::new();
+    let mut ringer = Sipp::uas(&rig.dir, &other_block, "uas_ring_cancel.xml", 1);
+    reg(&rig, "2002", rig.uas.sip_port, 600);
+    reg(&rig, "2002", ringer.sip_port, 600);
+    assert_eq!(contacts_of(&rig, "2002"), 2, "{}", saved(&rig));
+    let id = call_is_answered(&rig, "2002", Duration::from_secs(2));
+    ringer.proc.assert_success(secs(20)); // it got the CANCEL (and ACKed its 487)
+    rig.uas.proc.assert_success(secs(20)); // it got the BYE
+    common::audio::assert_wav_tone(&rig.gw.recording(&id), 440.0);
     rig.gw.assert_healthy();
 }

@@ -731,8 +731,17 @@ impl Api for Gateway {
 
         // 3. The INVITE: to the device when the number is a user registered to the box
         // (its newest contact), else through the trunk.
-        let registered = self.sip.registered_contacts(&req.phonenumber).pop();
-        let (uri, invited) = match registered {
+        let mut registered = self.sip.registered_contacts(&req.phonenumber);
+        let (uri, invited) = match registered.pop() {
+            Some((contact, dest)) if !registered.is_empty() => {
+                registered.push((contact.clone(), dest));
+                log::info!(
+                    "call={id} {} is registered at {} contacts: calling them all",
+                    req.phonenumber,
+                    registered.len()
+                );
+                (contact, self.sip.invite_forked(&registered, local_media))
+            }
             Some((contact, dest)) => {
                 log::info!(
                     "call={id} {} is registered: calling {contact} at {dest}",

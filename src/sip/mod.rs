@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bindings_file;
 pub mod dialog;
 pub mod endpoint;
+pub mod fork;
 mod in_dialog;
 mod leg;
 pub mod message;

@@ -3,6 +3,7 @@
 //! the core.
 
 use super::endpoint::{CallKey, SipConfig, SipCore, SipError, SipEvent};
+use super::fork::Fork;
 use super::target::Target;
 use super::uas::IncomingCall;
 use bytes::Bytes;
@@ -42,6 +43,9 @@ struct Inner {
     bindings_file: RefCell<Option<std::path::PathBuf>>,
     /// Where inbound calls go (each with its own event channel), once someone listens.
     incoming: RefCell<Option<Sender<Incoming>>>,
+    /// Forked calls by group key, and each leg's group.
+    forks: RefCell<HashMap<CallKey, Fork>>,
+    fork_of: RefCell<HashMap<CallKey, CallKey>>,
     /// Test-only fault: the run loop panics at its next turn (see `calls::fault`).
     #[cfg(feature = "fault-injection")]
     panic_next_turn: Cell<bool>,
@@ -83,6 +87,8 @@ impl SipService {
             last_turn: Cell::new(Instant::now()),
             bindings_file: RefCell::new(None),
             incoming: RefCell::new(None),
+            forks: RefCell::new(HashMap::new()),
+            fork_of: RefCell::new(HashMap::new()),
             #[cfg(feature = "fault-injection")]
             panic_next_turn: Cell::new(false),
         });
@@ -127,10 +133,15 @@ impl SipService {
 
     /// Ends a call; an inbound call not answered yet gets `refusal` (else 480).
     pub fn hangup_with(&self, call: CallKey, refusal: Option<(u16, String)>) {
-        self.inner
-            .core
-            .borrow_mut()
-            .hangup_with(Instant::now(), call, refusal);
+        let legs = match self.inner.forks.borrow().get(&call) {
+            Some(fork) => fork.legs_to_end(),
+            None => vec![call],
+        };
+        let mut core = self.inner.core.borrow_mut();
+        for leg in legs {
+            core.hangup_with(Instant::now(), leg, refusal.clone());
+        }
+        drop(core);
         self.wake();
     }
 
@@ -218,23 +229,69 @@ impl SipService {
 
     /// End a call (CANCEL or BYE as its state requires); idempotent.
     pub fn hangup(&self, call: CallKey) {
-        self.inner.core.borrow_mut().hangup(Instant::now(), call);
+        self.hangup_with(call, None);
+    }
+
+    /// Calls every `(request URI, next hop)` at once (a registered user's contacts): the
+    /// first to answer wins and the others are cancelled; the call layer sees one call.
+    pub fn invite_forked(
+        &self,
+        targets: &[(String, SocketAddr)],
+        media: super::sdp::LocalMedia,
+    ) -> Result<(CallKey, Receiver<SipEvent>), SipError> {
+        let mut legs = Vec::new();
+        {
+            let mut core = self.inner.core.borrow_mut();
+            for (uri, dest) in targets {
+                match core.invite(Instant::now(), uri, *dest, media.clone()) {
+                    Ok(key) => legs.push(key),
+                    Err(e) => log::warn!("SIP: cannot fork to {uri}: {e}"),
+                }
+            }
+        }
+        let Some(&group) = legs.first() else {
+            return Err(SipError::BadUri("no usable contact".into()));
+        };
+        let (tx, rx) = smol::channel::unbounded();
+        self.inner.calls.borrow_mut().insert(group, tx);
+        if legs.len() > 1 {
+            let mut fork_of = self.inner.fork_of.borrow_mut();
+            for leg in &legs {
+                fork_of.insert(*leg, group);
+            }
+            self.inner
+                .forks
+                .borrow_mut()
+                .insert(group, Fork::new(&legs));
+        }
         self.wake();
+        Ok((group, rx))
+    }
+
+    /// The leg of `call` that requests inside the call go to (a fork's winner).
+    fn leg_of(&self, call: CallKey) -> CallKey {
+        self.inner
+            .forks
+            .borrow()
+            .get(&call)
+            .and_then(Fork::winner)
+            .unwrap_or(call)
     }
 
     /// Where the call's INVITE went, for the media layer's NAT latch (see
     /// [`SipCore::signalling_peer`]).
     pub fn signalling_peer(&self, call: CallKey) -> Option<SocketAddr> {
-        self.inner.core.borrow().signalling_peer(call)
+        self.inner.core.borrow().signalling_peer(self.leg_of(call))
     }
 
     /// Sends an INFO in the call's dialog (DTMF relay); false when it is not confirmed.
     pub fn send_info(&self, call: CallKey, content_type: &str, body: Bytes) -> bool {
-        let sent = self
-            .inner
-            .core
-            .borrow_mut()
-            .send_info(Instant::now(), call, content_type, body);
+        let sent = self.inner.core.borrow_mut().send_info(
+            Instant::now(),
+            self.leg_of(call),
+            content_type,
+            body,
+        );
         self.wake();
         sent
     }
@@ -296,6 +353,19 @@ enum Wake {
     Recv(io::Result<(usize, SocketAddr)>),
     Timer,
     Command(bool),
+}
+
+/// The call (or leg) an event is about.
+fn event_call(ev: &SipEvent) -> CallKey {
+    match ev {
+        SipEvent::Incoming(i) => i.call,
+        SipEvent::Progress { call, .. }
+        | SipEvent::Answered { call, .. }
+        | SipEvent::Confirmed { call }
+        | SipEvent::RemoteOffer { call, .. }
+        | SipEvent::Info { call, .. }
+        | SipEvent::Terminated { call, .. } => *call,
+    }
 }
 
 /// Where a registered contact is reached: at the address its URI names when that is the
@@ -418,15 +488,34 @@ async fn flush_once(inner: &Inner, socket: &UdpSocket) -> bool {
             }
             continue;
         }
-        let call = match &ev {
-            SipEvent::Incoming(i) => i.call,
-            SipEvent::Progress { call, .. }
-            | SipEvent::Answered { call, .. }
-            | SipEvent::Confirmed { call }
-            | SipEvent::RemoteOffer { call, .. }
-            | SipEvent::Info { call, .. }
-            | SipEvent::Terminated { call, .. } => *call,
+        let group = {
+            let call = event_call(&ev);
+            inner.fork_of.borrow().get(&call).copied()
         };
+        let ev = match group {
+            None => ev,
+            Some(group) => {
+                let leg = event_call(&ev);
+                let mut forks = inner.forks.borrow_mut();
+                let Some(fork) = forks.get_mut(&group) else {
+                    continue;
+                };
+                let step = fork.on_event(leg, ev);
+                if fork.is_over() {
+                    forks.remove(&group);
+                    inner.fork_of.borrow_mut().retain(|_, g| *g != group);
+                }
+                drop(forks);
+                for loser in step.hang_up {
+                    inner.core.borrow_mut().hangup(Instant::now(), loser);
+                }
+                match step.forward {
+                    Some(ev) => ev,
+                    None => continue,
+                }
+            }
+        };
+        let call = event_call(&ev);
         let last = matches!(ev, SipEvent::Terminated { .. });
         let mut calls = inner.calls.borrow_mut();
         if let Some(tx) = calls.get(&call) {
