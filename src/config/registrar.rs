@@ -13,8 +13,9 @@ pub struct RegistrarSection {
     pub realm: String,
     /// `[registrar.users]`: user = password (or `"<user>_file" = "..."`).
     pub users: BTreeMap<String, String>,
-    /// Digest algorithms offered, in order: one challenge each (RFC 8760). MD5 first,
-    /// because many devices (and sipp) take the first challenge whatever it says.
+    /// Digest algorithms challenged with, in order: one challenge each (RFC 8760). MD5
+    /// alone by default (baresip 1.0 fails on a 401 with a SHA-256 challenge beside it);
+    /// responses with MD5 or SHA-256 are verified whatever this says.
     pub algorithms: Vec<String>,
     /// Shorter requested expiries are answered 423 Interval Too Brief.
     pub min_expires_s: u64,
@@ -29,7 +30,7 @@ impl Default for RegistrarSection {
         RegistrarSection {
             realm: "trtc-sipgw".into(),
             users: BTreeMap::new(),
-            algorithms: vec!["MD5".into(), "SHA-256".into()],
+            algorithms: vec!["MD5".into()],
             min_expires_s: 60,
             max_expires_s: 7200,
             default_expires_s: 3600,
@@ -132,11 +133,13 @@ mod tests {
     }
 
     #[test]
-    fn the_contract_parses_with_both_algorithms_md5_first() {
+    fn the_contract_parses_and_challenges_with_md5_by_default() {
         let r = parse("realm = \"trtc-sipgw\"\n[users]\n\"2001\" = \"secret2001\"\n");
         assert!(r.validate().is_ok());
         let c = r.core_config();
-        assert_eq!(c.algorithms, vec![Algorithm::Md5, Algorithm::Sha256]);
+        assert_eq!(c.algorithms, vec![Algorithm::Md5]);
+        let both = parse("algorithms = [\"SHA-256\", \"MD5\"]\n").core_config();
+        assert_eq!(both.algorithms, vec![Algorithm::Sha256, Algorithm::Md5]);
         assert_eq!(c.users["2001"], "secret2001");
     }
 

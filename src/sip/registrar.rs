@@ -60,7 +60,10 @@ pub struct RegistrarConfig {
     pub realm: String,
     /// user → password.
     pub users: HashMap<String, String>,
-    /// Offered in this order; MD5 alone by default (see [`Algorithm::Md5`]).
+    /// The challenges offered, in this order (RFC 8760: one per algorithm); responses with
+    /// either algorithm are verified whatever is offered. MD5 alone by default: baresip
+    /// 1.0 (libre) fails a REGISTER outright when a 401 carries a challenge it cannot
+    /// answer, and SIM gateways know only MD5.
     pub algorithms: Vec<Algorithm>,
     /// Shorter requested expiries get 423 Interval Too Brief.
     pub min_expires_s: u64,
@@ -185,11 +188,14 @@ impl Registrar {
             NonceState::Stale => return RegisterOutcome::Challenge(self.challenges(ip, now, true)),
             NonceState::Good => {}
         }
+        // Either algorithm is verified, whichever the challenges offered: a device may
+        // prefer SHA-256 even when only MD5 was offered (offering both breaks some devices,
+        // see `RegistrarConfig::algorithms`).
         let algorithm = match params.get("algorithm") {
             None => Algorithm::Md5,
             Some(a) => match Algorithm::parse(a) {
-                Some(a) if self.config.algorithms.contains(&a) => a,
-                _ => return RegisterOutcome::Challenge(self.challenges(ip, now, false)),
+                Some(a) => a,
+                None => return RegisterOutcome::Challenge(self.challenges(ip, now, false)),
             },
         };
         let user = get("username");

@@ -411,6 +411,9 @@ impl Gateway {
     /// Notes that call `id` entered its room as TRTC user `user` (an inbound call's
     /// robot), so [`Gateway::recording`] finds the LiteAV double's recording.
     pub fn note_user(&self, id: &str, user: &str) {
+        if super::room::double_room().is_none() {
+            return; // the simulated room records by call id
+        }
         self.users
             .lock()
             .unwrap()
