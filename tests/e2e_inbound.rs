@@ -259,3 +259,43 @@ fn a_caller_who_hangs_up_first_stops_the_ringing() {
     assert_eq!(engine.faults(), Vec::<String>::new());
     gw.assert_healthy();
 }
+
+#[test]
+fn an_inbound_call_answers_callstats_and_shutdown_like_an_outbound_one() {
+    let dir = TestDir::new("inbound-api");
+    let block = PortBlock::new();
+    make_tones(&dir);
+    let gw = gateway(&dir, &block, 500, 30);
+    let mut sipp = Sipp::uac(
+        &dir,
+        &block,
+        "uac_wait_bye.xml",
+        gw.sip,
+        "8001",
+        1,
+        &["-timeout", "30s"],
+    );
+    let id = until("the inbound call", secs(10), || {
+        let calls = http::get(gw.http, "/trtc/calls").json();
+        calls["calls"].as_array().and_then(|c| {
+            c.iter()
+                .find(|c| c["direction"] == "inbound")
+                .and_then(|c| c["id"].as_str().map(str::to_string))
+        })
+    });
+    gw.wait_state(&id, 5, secs(15));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let stats = http::get(gw.http, &format!("/trtc/callstats?id={id}"));
+    assert_eq!(stats.status, 200, "{}", stats.text());
+    assert_eq!(stats.json()["codec"], "PCMU", "{}", stats.text());
+    gw.shutdown(&id);
+    sipp.proc.assert_success(secs(20)); // it got our BYE
+    let lines = gw.wait_done(&id, secs(20));
+    let last = lines.last().unwrap();
+    assert_eq!((last.state, last.code), (6, 200), "{}", show(&lines));
+    assert!(
+        last.reason.contains("shutdown requested"),
+        "{}",
+        show(&lines)
+    );
+}

@@ -1488,3 +1488,69 @@ fn with_a_registrar_a_strangers_register_is_challenged_and_only_that() {
     let mut h = Harness::new();
     assert!(h.probe(stranger(), 1).is_empty());
 }
+
+#[test]
+fn a_device_registered_from_a_strangers_address_is_trusted_while_bound() {
+    use super::registrar::{digest_response, Algorithm, RegistrarConfig};
+    let mut cfg = config();
+    cfg.registrar = Some(RegistrarConfig {
+        realm: "trtc-sipgw".into(),
+        users: [("2001".to_string(), "secret2001".to_string())].into(),
+        algorithms: vec![Algorithm::Md5],
+        min_expires_s: 1,
+        max_expires_s: 3600,
+        default_expires_s: 3600,
+    });
+    cfg.registrar_secret = b"k".to_vec();
+    let mut h = Harness::with(cfg);
+    h.core.set_wall_clock(h.now, 1_900_000_000);
+    let register = |auth: &str, cseq: u32| {
+        format!(
+            "REGISTER sip:10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.66:5060;branch=z9hG4bKr{cseq}\r\n\
+From: <sip:2001@10.0.0.1>;tag=d1\r\nTo: <sip:2001@10.0.0.1>\r\nCall-ID: reg-1\r\nCSeq: {cseq} REGISTER\r\n\
+Contact: <sip:2001@192.0.2.66:5060>\r\nExpires: 60\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    h.recv_from(stranger(), &register("", 1));
+    let sent = h.sent();
+    let challenge = resp(&sent[0]);
+    assert_eq!(challenge.code(), 401);
+    let www = challenge
+        .headers
+        .get_raw(&Name::WWW_AUTHENTICATE)
+        .next()
+        .unwrap()
+        .to_string();
+    let nonce = www
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let response = digest_response(
+        Algorithm::Md5,
+        "2001",
+        "trtc-sipgw",
+        "secret2001",
+        "REGISTER",
+        "sip:10.0.0.1",
+        nonce,
+        None,
+    );
+    let auth = format!(
+        "Authorization: Digest username=\"2001\", realm=\"trtc-sipgw\", nonce=\"{nonce}\", uri=\"sip:10.0.0.1\", response=\"{response}\", algorithm=MD5\r\n"
+    );
+    h.recv_from(stranger(), &register(&auth, 2));
+    assert_eq!(resp(&h.sent()[0]).code(), 200);
+    assert!(h.core.take_changed_bindings().is_some());
+    // Its requests are handled now: OPTIONS 200, INVITE 480 (no inbound), BYE 481, and
+    // its REGISTER without credentials is challenged.
+    assert_eq!(h.probe(stranger(), 10), [200, 480, 481, 401]);
+    assert_eq!(h.core.registered_contacts(h.now, "2001").len(), 1);
+    // Once the binding lapses, the address is a stranger again.
+    h.now += Duration::from_secs(61);
+    assert!(h.core.registered_contacts(h.now, "2001").is_empty());
+    assert_eq!(h.probe(stranger(), 20), [401], "only REGISTER is answered");
+}

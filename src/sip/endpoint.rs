@@ -313,6 +313,9 @@ pub struct SipCore {
     bindings_changed: bool,
     /// INVITEs become inbound calls (`SipConfig::inbound`).
     inbound: bool,
+    /// The newest `now` the core was given (a registered source is trusted while its
+    /// binding lives at this time).
+    last_seen: Instant,
 }
 
 impl SipCore {
@@ -360,6 +363,7 @@ impl SipCore {
             wall: (Instant::now(), 0),
             bindings_changed: false,
             inbound: config.inbound,
+            last_seen: Instant::now(),
         }
     }
 
@@ -367,6 +371,7 @@ impl SipCore {
     /// with a fake clock pin their own); the registrar's expiries are in Unix seconds.
     pub fn set_wall_clock(&mut self, now: Instant, unix: u64) {
         self.wall = (now, unix);
+        self.last_seen = now;
     }
 
     fn unix_at(&self, now: Instant) -> u64 {
@@ -413,10 +418,10 @@ impl SipCore {
         self.trusted.iter().any(|n| net_contains(n, ip))
             || self.trunk.contains(&ip)
             || self.registrar.as_ref().is_some_and(|r| {
-                r.bindings()
-                    .values()
-                    .flatten()
-                    .any(|c| c.source.is_some_and(|s| s.ip().to_canonical() == ip))
+                let unix = self.unix_at(self.last_seen);
+                r.bindings().values().flatten().any(|c| {
+                    c.expires_at > unix && c.source.is_some_and(|s| s.ip().to_canonical() == ip)
+                })
             })
             || self
                 .calls
@@ -561,6 +566,7 @@ impl SipCore {
 
     /// A datagram arrived. Anything that is not SIP is counted and dropped.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.last_seen = self.last_seen.max(now);
         if self.calls.is_empty()
             && looks_like_request(data)
             && !(self.registrar.is_some() && data.starts_with(b"REGISTER "))

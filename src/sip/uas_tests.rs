@@ -77,6 +77,16 @@ impl Caller {
         std::iter::from_fn(|| self.core.poll_event()).collect()
     }
 
+    /// An inbound call answered and ACKed; returns it and our To tag.
+    fn confirmed(&mut self) -> (CallKey, String) {
+        let call = self.incoming();
+        self.core.answer(self.now, call, media());
+        let tag = to_tag(&self.sent()[0]);
+        self.send(&msg("ACK", 1, "ack", &format!(";tag={tag}"), ""));
+        self.events();
+        (call, tag)
+    }
+
     /// The caller's INVITE; returns the call and our To tag (from the 180).
     fn incoming(&mut self) -> CallKey {
         self.send(&msg("INVITE", 1, "inv", "", OFFER));
@@ -222,11 +232,7 @@ fn a_refusal_is_the_final_answer_and_our_bye_ends_an_answered_call() {
     ));
 
     let mut c = Caller::new();
-    let call = c.incoming();
-    c.core.answer(c.now, call, media());
-    let tag = to_tag(&c.sent()[0]);
-    c.send(&msg("ACK", 1, "ack", &format!(";tag={tag}"), ""));
-    c.events();
+    let (call, tag) = c.confirmed();
     c.core.hangup(c.now, call);
     let bye = c.core.poll_transmit().expect("a BYE");
     let text = String::from_utf8_lossy(&bye.bytes).to_string();
@@ -253,4 +259,24 @@ fn without_inbound_an_invite_is_answered_480() {
     c.send(&msg("INVITE", 1, "inv", "", OFFER));
     assert_eq!(c.codes(), [480]);
     assert!(c.events().is_empty());
+}
+
+#[test]
+fn the_callers_reinvite_to_hold_gets_a_mirrored_answer() {
+    let mut c = Caller::new();
+    let (_, tag) = c.confirmed();
+    let hold = OFFER.replace(
+        "a=rtpmap:101 telephone-event/8000\r\n",
+        "a=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n",
+    );
+    c.send(&msg("INVITE", 2, "reinv", &format!(";tag={tag}"), &hold));
+    let r = c.sent();
+    assert_eq!(r[0].code(), 200);
+    let sdp = String::from_utf8_lossy(&r[0].body).to_string();
+    assert!(sdp.contains("a=recvonly"), "{sdp}");
+    let ev = c.events();
+    assert!(
+        matches!(&ev[..], [SipEvent::RemoteOffer { media, .. }] if format!("{:?}", media.direction) == "SendOnly"),
+        "{ev:?}"
+    );
 }
