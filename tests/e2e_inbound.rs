@@ -20,6 +20,7 @@ use common::rig::make_tones;
 use common::rtpcap::Capture;
 use common::tmp::TestDir;
 use common::wait::{secs, until};
+use common::webhook::WebhookReceiver;
 use serde_json::Value;
 
 fn rules(timeout_s: u32) -> String {
@@ -31,9 +32,24 @@ fn rules(timeout_s: u32) -> String {
 }
 
 fn gateway(dir: &TestDir, block: &PortBlock, callee_after_ms: u32, timeout_s: u32) -> Gateway {
+    gateway_notifying(dir, block, callee_after_ms, timeout_s, None)
+}
+
+/// As [`gateway`], with the rule's `notify_url`.
+fn gateway_notifying(
+    dir: &TestDir,
+    block: &PortBlock,
+    callee_after_ms: u32,
+    timeout_s: u32,
+    notify_url: Option<&str>,
+) -> Gateway {
     let mut cfg = GatewayConfig::new(dir, block, "sip:{number}@127.0.0.1:9".into());
     cfg.callee_enter_after_ms = Some(callee_after_ms);
     cfg.extra_toml = rules(timeout_s);
+    if let Some(url) = notify_url {
+        cfg.extra_toml
+            .push_str(&format!("notify_url = \"{url}\"\n"));
+    }
     Gateway::start(dir, &cfg)
 }
 
@@ -70,7 +86,8 @@ fn a_caller_hears_ringback_then_the_callee_who_entered_the_room() {
         "caller-rx",
         &format!("udp dst port {}", block.port(P_SIPP_UAC_MEDIA)),
     );
-    let mut gw = gateway(&dir, &block, 1500, 30);
+    let hooks = WebhookReceiver::start();
+    let mut gw = gateway_notifying(&dir, &block, 1500, 30, Some(&hooks.url()));
     call_in(&dir, &block, &gw, "uac_inbound.xml", "8001");
 
     let call = inbound_call(&gw);
@@ -84,6 +101,23 @@ fn a_caller_hears_ringback_then_the_callee_who_entered_the_room() {
         show(&lines)
     );
     assert!(lines[5].reason.contains("hung up"), "{}", show(&lines));
+    // The rule's webhooks tell the same story, INCOMING first.
+    let posted: Vec<(u64, u64)> = hooks
+        .wait_disconnected(secs(20))
+        .iter()
+        .map(|h| h.json())
+        .filter(|b| b["id"] == id.as_str())
+        .map(|b| {
+            (
+                b["state"].as_u64().unwrap(),
+                b["status_code"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        posted,
+        vec![(2, 0), (3, 180), (3, 183), (4, 200), (5, 200), (6, 200)]
+    );
     let answered_after = (lines[3].timestamp - lines[0].timestamp).num_milliseconds();
     assert!(
         (1400..4000).contains(&answered_after),
