@@ -74,10 +74,10 @@ pub fn renamed(ev: SipEvent, key: CallKey) -> SipEvent {
 }
 
 impl Fork {
-    /// A fork over `legs` (at least one); the first is the group's key.
-    pub fn new(legs: &[CallKey]) -> Fork {
+    /// A fork over `legs`, known to the call layer as `group` (one of them).
+    pub fn new(group: CallKey, legs: &[CallKey]) -> Fork {
         Fork {
-            group: legs[0],
+            group,
             live: legs.iter().copied().collect(),
             winner: None,
         }
@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn the_first_answer_wins_and_the_others_are_hung_up() {
-        let mut f = Fork::new(&[CallKey(1), CallKey(2), CallKey(3)]);
+        let mut f = Fork::new(CallKey(1), &[CallKey(1), CallKey(2), CallKey(3)]);
         let ringing = SipEvent::Progress {
             call: CallKey(2),
             code: 180,
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn nobody_answering_ends_with_the_last_leg() {
-        let mut f = Fork::new(&[CallKey(1), CallKey(2)]);
+        let mut f = Fork::new(CallKey(1), &[CallKey(1), CallKey(2)]);
         assert!(f.on_event(CallKey(1), ended(1, 486)).forward.is_none());
         let end = f.on_event(CallKey(2), ended(2, 480));
         assert!(matches!(

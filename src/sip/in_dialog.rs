@@ -153,15 +153,19 @@ pub(crate) fn serve_in_dialog(
 }
 
 /// Sends an INFO with `body` inside `dialog` (DTMF relay for phones that negotiated no
-/// telephone-event); its answer changes nothing.
+/// telephone-event); its answer changes nothing. False (nothing sent) when the call is
+/// not `confirmed` or has no dialog.
 pub(crate) fn send_info(
     sh: &mut Shared,
     now: Instant,
-    dialog: &mut Dialog,
+    dialog: Option<&mut Dialog>,
+    confirmed: bool,
     key: CallKey,
-    content_type: &str,
-    body: Bytes,
-) {
+    (content_type, body): (&str, Bytes),
+) -> bool {
+    let Some(dialog) = dialog.filter(|_| confirmed) else {
+        return false;
+    };
     let branch = sh.branch();
     let mut info = dialog.request(Method::INFO, None, &sh.local, &branch);
     info.headers
@@ -169,6 +173,7 @@ pub(crate) fn send_info(
     info.body = body;
     let tx = sh.tx.send_request(now, dialog.next_hop(), info);
     sh.owners.insert(tx, (key, super::uac::Role::Info));
+    true
 }
 
 /// Sends BYE inside `dialog` for call `key` (its answer, or its timeout, ends the call).

@@ -262,7 +262,7 @@ impl SipService {
             self.inner
                 .forks
                 .borrow_mut()
-                .insert(group, Fork::new(&legs));
+                .insert(group, Fork::new(group, &legs));
         }
         self.wake();
         Ok((group, rx))

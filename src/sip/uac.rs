@@ -283,14 +283,9 @@ impl UacCall {
         content_type: &str,
         body: Bytes,
     ) -> bool {
-        if self.state != State::Confirmed {
-            return false;
-        }
-        let Some(d) = self.dialog.as_mut() else {
-            return false;
-        };
-        super::in_dialog::send_info(sh, now, d, self.key, content_type, body);
-        true
+        let confirmed = self.state == State::Confirmed;
+        let dialog = self.dialog.as_mut();
+        super::in_dialog::send_info(sh, now, dialog, confirmed, self.key, (content_type, body))
     }
 
     fn send_bye(&mut self, sh: &mut Shared, now: Instant) {
