@@ -142,13 +142,28 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     if let (Some(_), Some(dir)) = (&config.registrar, config.state_dir()) {
         sip.keep_bindings_in(&dir);
     }
-    // The trunk is always trusted; any number reaches the same host.
-    match sip.trust_trunk(&outbound.request_uri("0")).await {
-        Ok(ips) => log::info!("SIP: trusting the trunk's addresses {ips:?}"),
-        Err(e) => log::warn!(
-            "SIP: cannot resolve the trunk ({e}): its requests are handled only during calls \
+    // The trunks: resolved now and every minute, always trusted, pinged when they ask.
+    sip.set_trunks(trtc_sipgw::sip::trunks::from_config(
+        &config.sip.trunk_list(),
+    ));
+    for failed in sip.resolve_trunks().await {
+        log::warn!(
+            "SIP: cannot resolve trunk {failed}: its requests are handled only during calls \
              or from [sip] trusted"
-        ),
+        );
+    }
+    {
+        let sip = sip.clone();
+        executor
+            .spawn(async move {
+                loop {
+                    async_io::Timer::after(Duration::from_secs(60)).await;
+                    for failed in sip.resolve_trunks().await {
+                        log::debug!("SIP: cannot resolve trunk {failed}");
+                    }
+                }
+            })
+            .detach();
     }
     let sip_task = executor.spawn(essential("sip", "the SIP loop", sip_loop));
 
@@ -280,8 +295,9 @@ fn advertised_ip(config: &Config) -> IpAddr {
         return listen;
     }
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    // Any number reaches the same host.
-    let Some(target) = Target::parse(&config.sip.outbound.request_uri("0")) else {
+    // Any number reaches the same host; the first trunk stands for all.
+    let first = config.sip.trunk_list().into_iter().next();
+    let Some(target) = first.and_then(|t| Target::parse(&t.uri.replace("{number}", "0"))) else {
         return loopback;
     };
     let found = (target.host_text().as_str(), target.port).to_socket_addrs();

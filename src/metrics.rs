@@ -60,6 +60,9 @@ pub struct Metrics {
     pub sip_dropped: IntCounterVec,
     /// SIP transactions alive now.
     pub sip_transactions: IntGauge,
+    /// 1 while a trunk takes calls first, 0 while it is passed over (it answered 503,
+    /// did not answer, or could not be reached), by `trunk` name.
+    pub trunk_up: IntGaugeVec,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -155,6 +158,13 @@ impl Metrics {
                 "sip_transactions",
                 "SIP transactions alive now (bounded).",
             ))?,
+            trunk_up: IntGaugeVec::new(
+                opts(
+                    "trunk_up",
+                    "1 while a trunk is up, 0 while calls pass it over, by trunk.",
+                ),
+                &["trunk"],
+            )?,
             registry,
         };
         let r = &m.registry;
@@ -173,6 +183,7 @@ impl Metrics {
         r.register(Box::new(m.api_requests.clone()))?;
         r.register(Box::new(m.sip_dropped.clone()))?;
         r.register(Box::new(m.sip_transactions.clone()))?;
+        r.register(Box::new(m.trunk_up.clone()))?;
         r.register(Box::new(
             prometheus::process_collector::ProcessCollector::new(
                 std::process::id() as prometheus::process_collector::pid_t,
@@ -215,6 +226,15 @@ impl Metrics {
         }
         self.sip_transactions
             .set(i64::try_from(s.transactions).unwrap_or(i64::MAX));
+    }
+
+    /// Each trunk's health: `(name, up)`.
+    pub fn export_trunks(&self, trunks: &[(String, bool)]) {
+        for (name, up) in trunks {
+            self.trunk_up
+                .with_label_values(&[name.as_str()])
+                .set(i64::from(*up));
+        }
     }
 
     /// Raises a counter to `total` (the sum the calls report); never lowers it.

@@ -313,9 +313,15 @@ impl CallCore {
     /// The phone's media is then trusted from that IP and from the address its SDP names,
     /// nowhere else.
     pub fn invite_sent(&mut self, now: Instant, signalling_ip: Option<IpAddr>) {
+        self.invite_sent_via(now, signalling_ip, "");
+    }
+
+    /// As [`CallCore::invite_sent`], with the CALLING line's reason saying the route
+    /// (`trunk primary` when the box has a list of trunks).
+    pub fn invite_sent_via(&mut self, now: Instant, signalling_ip: Option<IpAddr>, route: &str) {
         self.clock(now);
         self.signalling_ip = signalling_ip;
-        self.machine.invite_sent();
+        self.machine.invite_sent_via(route);
         self.flush_machine();
     }
 

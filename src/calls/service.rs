@@ -753,9 +753,8 @@ impl Api for Gateway {
                 )
             }
             None => {
-                let uri = self.config.sip.outbound.request_uri(&req.phonenumber);
-                let invited = self.sip.invite(&uri, local_media).await;
-                (uri, invited)
+                let invited = self.sip.invite_number(&req.phonenumber, local_media).await;
+                (req.phonenumber.clone(), invited)
             }
         };
         let (sip_call, sip_events) = match invited {
@@ -767,7 +766,12 @@ impl Api for Gateway {
             }
         };
         let signalling_ip = self.sip.signalling_peer(sip_call).map(|a| a.ip());
-        core.invite_sent(Instant::now(), signalling_ip);
+        // The CALLING line names the trunk when the box has a list of them.
+        let route = match self.sip.trunk_of(sip_call) {
+            Some(name) if !self.config.sip.trunks.is_empty() => format!("trunk {name}"),
+            _ => String::new(),
+        };
+        core.invite_sent_via(Instant::now(), signalling_ip, &route);
         self.apply_setup_actions(&id, &mut core, Some(&mut room));
 
         let ending = Ending {
@@ -851,6 +855,7 @@ impl Api for Gateway {
         };
         self.registry.borrow().export_metrics(m);
         m.export_sip(&self.sip.stats());
+        m.export_trunks(&self.sip.trunk_health());
         m.encode()
     }
 

@@ -158,8 +158,13 @@ impl CallMachine {
 
     /// The INVITE went out.
     pub fn invite_sent(&mut self) {
+        self.invite_sent_via("");
+    }
+
+    /// The INVITE went out by `route` (the CALLING line's reason).
+    pub fn invite_sent_via(&mut self, route: &str) {
         if self.state.is_none() {
-            self.emit(CallState::Calling, 0, "");
+            self.emit(CallState::Calling, 0, route);
         }
     }
 

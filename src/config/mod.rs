@@ -4,6 +4,7 @@
 pub mod inbound;
 pub mod registrar;
 pub mod secrets;
+pub mod trunks;
 
 use crate::room_config::{SimConfig, TrtcRoomConfig};
 use crate::sip::TimerConfig;
@@ -220,8 +221,10 @@ pub struct SipSection {
     /// See `media::g722` for the evidence.
     #[serde(deserialize_with = "g722_level")]
     pub g722_level: crate::media::g722::G722Level,
-    /// Where calls go.
+    /// Where calls go when `trunks` is empty (a list of one trunk).
     pub outbound: OutboundConfig,
+    /// `[[sip.trunks]]`: where calls go, in order, with failover (see `config::trunks`).
+    pub trunks: Vec<trunks::TrunkSection>,
     /// CIDRs (or single addresses) whose out-of-dialog requests are handled; requests
     /// from anywhere else are dropped without state or answer, so strangers cannot load
     /// the box or use it as a reflector. The trunk's resolved address is always trusted,
@@ -230,6 +233,16 @@ pub struct SipSection {
 }
 
 impl SipSection {
+    /// The trunks calls leave through: `[[sip.trunks]]`, or `[sip.outbound]` as the one
+    /// trunk of a config without that list.
+    pub fn trunk_list(&self) -> Vec<trunks::TrunkSection> {
+        if self.trunks.is_empty() {
+            vec![trunks::TrunkSection::from_outbound(&self.outbound)]
+        } else {
+            self.trunks.clone()
+        }
+    }
+
     /// `trusted` as address blocks (the built-in loopback default when absent); the error
     /// names `sip.trusted` and the entry at fault.
     pub fn trusted_nets(&self) -> Result<Vec<crate::net::IpNet>, ConfigError> {
@@ -258,6 +271,7 @@ impl Default for SipSection {
             codecs: ["opus", "g722", "pcmu", "pcma"].map(String::from).to_vec(),
             g722_level: crate::media::g722::G722Level::Standard,
             outbound: OutboundConfig::default(),
+            trunks: Vec::new(),
             trusted: None,
         }
     }
@@ -597,6 +611,9 @@ impl Config {
             return bad(&key, &why);
         }
         if let Some(Err((key, why))) = self.registrar.as_ref().map(|r| r.validate()) {
+            return bad(&key, &why);
+        }
+        if let Err((key, why)) = trunks::validate_all(&self.sip.trunks) {
             return bad(&key, &why);
         }
         let apps: Vec<String> = self.trtc.apps.keys().cloned().collect();

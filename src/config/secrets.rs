@@ -16,6 +16,7 @@ use toml::{Table, Value};
 /// (the sdkAppIds under `[trtc.apps]`). Add a line here when a section gains a secret.
 pub const SECRET_KEYS: &[(&[&str], &str)] = &[
     (&["sip", "outbound"], "password"),
+    (&["sip", "trunks"], "password"),
     (&["room", "trtc"], "socks5_password"),
     (&["trtc", "apps", "*"], "secret_key"),
     (&["webhook"], "secret"),
@@ -99,18 +100,27 @@ fn tables_at<'a>(root: &'a mut Table, path: &[&str]) -> Vec<(String, &'a mut Tab
                 if *part != "*" && name != part {
                     continue;
                 }
-                if let Value::Table(t) = value {
-                    let shown = if *part == "*" {
-                        format!("\"{name}\"")
-                    } else {
-                        name.clone()
-                    };
-                    let dotted = if prefix.is_empty() {
-                        shown
-                    } else {
-                        format!("{prefix}.{shown}")
-                    };
-                    next.push((dotted, t));
+                let shown = if *part == "*" {
+                    format!("\"{name}\"")
+                } else {
+                    name.clone()
+                };
+                let dotted = if prefix.is_empty() {
+                    shown
+                } else {
+                    format!("{prefix}.{shown}")
+                };
+                match value {
+                    Value::Table(t) => next.push((dotted, t)),
+                    // An array of tables (`[[sip.trunks]]`): each entry by its index.
+                    Value::Array(items) => {
+                        for (i, item) in items.iter_mut().enumerate() {
+                            if let Value::Table(t) = item {
+                                next.push((format!("{dotted}[{i}]"), t));
+                            }
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -203,6 +213,13 @@ pub fn mask_secrets(config: &super::Config, text: &str) -> String {
 fn secrets_of(config: &super::Config) -> Vec<&str> {
     let mut out = Vec::new();
     out.extend(config.sip.outbound.password.as_deref());
+    out.extend(
+        config
+            .sip
+            .trunks
+            .iter()
+            .filter_map(|t| t.password.as_deref()),
+    );
     out.extend(config.room.trtc.socks5_password.as_deref());
     out.extend(config.trtc.apps.values().map(|a| a.secret_key.as_str()));
     out.extend(config.webhook.secret.as_deref());
@@ -231,6 +248,24 @@ mod tests {
             .unwrap()
             .is_none());
         assert!(inline_secret_files("not toml [").unwrap().is_none());
+    }
+
+    #[test]
+    fn each_trunks_password_comes_from_its_file_and_is_masked() {
+        let d = dir("trunks");
+        std::fs::write(d.join("a"), "pw-primary\n").unwrap();
+        let text = format!(
+            "[[sip.trunks]]\nname = \"a\"\nuri = \"sip:{{number}}@h\"\nusername = \"u\"\n\
+             password_file = \"{}\"\n[[sip.trunks]]\nname = \"b\"\nuri = \"sip:{{number}}@g\"\n\
+             username = \"v\"\npassword = \"pw-backup\"\n",
+            d.join("a").display()
+        );
+        assert_eq!(inline_secret_keys(&text), vec!["sip.trunks[1].password"]);
+        let out = inline_secret_files(&text).unwrap().unwrap();
+        let c = crate::config::Config::parse(&out).unwrap();
+        assert_eq!(c.sip.trunks[0].password.as_deref(), Some("pw-primary"));
+        let shown = mask_secrets(&c, &format!("{c:?}"));
+        assert!(!shown.contains("pw-primary") && !shown.contains("pw-backup"));
     }
 
     #[test]

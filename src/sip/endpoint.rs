@@ -9,6 +9,7 @@
 //! before a transaction exists: no state, no answer, a counter and a rate-limited log line.
 //! REGISTER is no exception yet (there is no registrar).
 
+use super::auth::Auth;
 use super::dialog::Local;
 use super::leg::Leg;
 use super::message::{parse, CommonHeaders, Message, ParseError, Request, Response};
@@ -94,6 +95,30 @@ impl SipConfig {
             inbound: false,
         }
     }
+}
+
+/// Who the box is on one trunk: the From, the digest credentials and the realm they
+/// answer. A call through `[[sip.trunks]]` carries its trunk's; without them a call uses
+/// `SipConfig`'s.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// Caller id (From URI); `sip:<user>@<local ip>` when not set.
+    pub from: Option<String>,
+    /// Digest user name (also the From user).
+    pub username: Option<String>,
+    /// Digest password. Never logged.
+    pub password: Option<String>,
+    /// Answer only challenges of this realm.
+    pub realm: Option<String>,
+}
+
+/// The answer to an OPTIONS ping: the final status code, or why none came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingOutcome {
+    /// The number [`SipCore::ping`] returned.
+    pub ping: u64,
+    /// The final response's code, or Err with what went wrong (no answer, transport).
+    pub result: Result<u16, String>,
 }
 
 /// Handle of one outbound call, the key the call layer keeps.
@@ -200,6 +225,8 @@ pub enum SipError {
     Resolve(String),
     /// The service's run loop has stopped (shell only).
     Stopped,
+    /// No trunk takes this number (their `prefixes`), or none could be reached.
+    NoRoute(String),
 }
 
 impl std::fmt::Display for SipError {
@@ -209,6 +236,7 @@ impl std::fmt::Display for SipError {
             SipError::BadFrom(u) => write!(f, "bad From URI in config: {u}"),
             SipError::Resolve(h) => write!(f, "cannot resolve {h}"),
             SipError::Stopped => f.write_str("SIP service stopped"),
+            SipError::NoRoute(n) => write!(f, "no trunk takes {n}"),
         }
     }
 }
@@ -316,6 +344,10 @@ pub struct SipCore {
     /// The newest `now` the core was given (a registered source is trusted while its
     /// binding lives at this time).
     last_seen: Instant,
+    /// OPTIONS pings in flight, by transaction, and their answers not yet taken.
+    pings: HashMap<TxKey, u64>,
+    ping_outcomes: VecDeque<PingOutcome>,
+    next_ping: u64,
 }
 
 impl SipCore {
@@ -364,6 +396,9 @@ impl SipCore {
             bindings_changed: false,
             inbound: config.inbound,
             last_seen: Instant::now(),
+            pings: HashMap::new(),
+            ping_outcomes: VecDeque::new(),
+            next_ping: 1,
         }
     }
 
@@ -476,6 +511,19 @@ impl SipCore {
         destination: SocketAddr,
         media: LocalMedia,
     ) -> Result<CallKey, SipError> {
+        self.invite_as(now, request_uri, destination, media, None)
+    }
+
+    /// As [`SipCore::invite`], as the box is known on one trunk (its From and digest
+    /// credentials); `None` uses `SipConfig`'s.
+    pub fn invite_as(
+        &mut self,
+        now: Instant,
+        request_uri: &str,
+        destination: SocketAddr,
+        media: LocalMedia,
+        credentials: Option<&Credentials>,
+    ) -> Result<CallKey, SipError> {
         let uri = SipUri::from_str(request_uri.trim())
             .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
         if uri.sips {
@@ -484,22 +532,78 @@ impl SipCore {
                 "{request_uri} (sips: not supported)"
             )));
         }
-        let from = match &self.from {
+        let user = credentials
+            .and_then(|c| c.username.clone())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| self.shared.default_user.clone());
+        let from_text = match credentials {
+            Some(c) => c.from.clone().filter(|f| !f.trim().is_empty()),
+            None => self.from.clone(),
+        };
+        let from = match from_text {
             Some(f) => NameAddr::from_str(f.trim()).map_err(|_| SipError::BadFrom(f.clone()))?,
             None => {
                 let text = format!(
-                    "sip:{}@{}",
-                    self.shared.default_user,
+                    "sip:{user}@{}",
                     ezk_sip_types::host::Host::from(self.shared.local.addr.ip())
                 );
                 NameAddr::from_str(&text).map_err(|_| SipError::BadFrom(text.clone()))?
             }
         };
+        let auth = match credentials {
+            Some(c) => Auth::new(&user, c.password.as_deref(), c.realm.as_deref()),
+            None => Auth::new(
+                &user,
+                self.shared.password.as_deref(),
+                self.shared.realm.as_deref(),
+            ),
+        };
         let key = CallKey(self.next_call);
         self.next_call += 1;
-        let call = UacCall::start(&mut self.shared, now, key, uri, from, destination, media);
+        let call = UacCall::start(
+            &mut self.shared,
+            now,
+            key,
+            (uri, destination),
+            from,
+            auth,
+            media,
+        );
         self.calls.insert(key, Leg::Out(Box::new(call)));
         Ok(key)
+    }
+
+    /// Sends an OPTIONS to `request_uri` at `destination` (a trunk's keep-alive); its
+    /// answer comes out of [`SipCore::poll_ping`] under the returned number.
+    pub fn ping(
+        &mut self,
+        now: Instant,
+        request_uri: &str,
+        destination: SocketAddr,
+    ) -> Result<u64, SipError> {
+        let uri = SipUri::from_str(request_uri.trim())
+            .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
+        let branch = self.shared.branch();
+        let tag = self.shared.token(16);
+        let call_id = format!("{}@{}", self.shared.token(24), self.shared.local.addr.ip());
+        let text = format!(
+            "sip:{}@{}",
+            self.shared.default_user,
+            ezk_sip_types::host::Host::from(self.shared.local.addr.ip())
+        );
+        let from = NameAddr::from_str(&text).map_err(|_| SipError::BadFrom(text.clone()))?;
+        let request =
+            super::ping::options_request(&self.shared.local, uri, from, tag, &branch, call_id);
+        let tx = self.shared.tx.send_request(now, destination, request);
+        let ping = self.next_ping;
+        self.next_ping += 1;
+        self.pings.insert(tx, ping);
+        Ok(ping)
+    }
+
+    /// The next answer to a [`SipCore::ping`].
+    pub fn poll_ping(&mut self) -> Option<PingOutcome> {
+        self.ping_outcomes.pop_front()
     }
 
     /// End a call: CANCEL before the answer (deferred until a provisional arrives), BYE after.
@@ -600,6 +704,21 @@ impl SipCore {
     /// The shell could not send to `to`: calls still waiting there for an answer end with 503
     /// (RFC 3261 8.1.3.1), a BYE that cannot leave ends its call.
     pub fn handle_transport_error(&mut self, now: Instant, to: SocketAddr) {
+        let failed: Vec<TxKey> = self
+            .pings
+            .keys()
+            .copied()
+            .filter(|tx| self.shared.tx.client_dest(*tx) == Some(to))
+            .collect();
+        for tx in failed {
+            self.shared.tx.abandon(tx);
+            if let Some(ping) = self.pings.remove(&tx) {
+                self.ping_outcomes.push_back(PingOutcome {
+                    ping,
+                    result: Err("transport error".into()),
+                });
+            }
+        }
         for c in self.calls.values_mut() {
             c.on_transport_error(&mut self.shared, now, to);
         }
@@ -654,6 +773,25 @@ impl SipCore {
     fn pump(&mut self, now: Instant) {
         while let Some(ev) = self.shared.tx.poll_event() {
             match ev {
+                TxEvent::Response { tx, response } if self.pings.contains_key(&tx) => {
+                    let code = response.code();
+                    if code >= 200 {
+                        if let Some(ping) = self.pings.remove(&tx) {
+                            self.ping_outcomes.push_back(PingOutcome {
+                                ping,
+                                result: Ok(code),
+                            });
+                        }
+                    }
+                }
+                TxEvent::Timeout { tx } if self.pings.contains_key(&tx) => {
+                    if let Some(ping) = self.pings.remove(&tx) {
+                        self.ping_outcomes.push_back(PingOutcome {
+                            ping,
+                            result: Err("no answer".into()),
+                        });
+                    }
+                }
                 TxEvent::Response { tx, response } => {
                     let Some((key, role)) = self.shared.owners.get(&tx).copied() else {
                         continue;

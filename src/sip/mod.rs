@@ -8,16 +8,19 @@ pub mod auth;
 pub mod bindings_file;
 pub mod dialog;
 pub mod endpoint;
+pub mod failover;
 pub mod fork;
 mod in_dialog;
 mod leg;
 pub mod message;
+mod ping;
 pub mod register;
 pub mod registrar;
 pub mod sdp;
 pub mod shell;
 pub mod target;
 pub mod transaction;
+pub mod trunks;
 mod uac;
 pub mod uas;
 
@@ -28,6 +31,6 @@ mod registrar_tests;
 #[cfg(test)]
 mod uas_tests;
 
-pub use endpoint::{CallKey, EndCause, SipConfig, SipCore, SipEvent, SipStats};
+pub use endpoint::{CallKey, Credentials, EndCause, SipConfig, SipCore, SipEvent, SipStats};
 pub use shell::SipService;
 pub use transaction::TimerConfig;

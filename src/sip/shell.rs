@@ -3,8 +3,10 @@
 //! the core.
 
 use super::endpoint::{CallKey, SipConfig, SipCore, SipError, SipEvent};
+use super::failover::{moved_on, Failover};
 use super::fork::Fork;
 use super::target::Target;
+use super::trunks::{Trunk, TrunkTable};
 use super::uas::IncomingCall;
 use bytes::Bytes;
 use ezk_sip_types::host::Host;
@@ -46,9 +48,24 @@ struct Inner {
     /// Forked calls by group key, and each leg's group.
     forks: RefCell<HashMap<CallKey, Fork>>,
     fork_of: RefCell<HashMap<CallKey, CallKey>>,
+    /// The trunks and their health.
+    trunks: RefCell<TrunkTable>,
+    /// Calls through the trunks by group key (with the offer every leg repeats and the
+    /// number), and each leg's group.
+    trunk_calls: RefCell<HashMap<CallKey, TrunkCall>>,
+    trunk_call_of: RefCell<HashMap<CallKey, CallKey>>,
+    /// Pings in flight: the core's number and the trunk pinged.
+    pings: RefCell<HashMap<u64, usize>>,
     /// Test-only fault: the run loop panics at its next turn (see `calls::fault`).
     #[cfg(feature = "fault-injection")]
     panic_next_turn: Cell<bool>,
+}
+
+/// A call through the trunk list: its failover state, and what each new leg repeats.
+struct TrunkCall {
+    failover: Failover,
+    number: String,
+    media: super::sdp::LocalMedia,
 }
 
 /// Cheap handle the call layer clones freely; the run loop stops once every handle is dropped.
@@ -89,6 +106,10 @@ impl SipService {
             incoming: RefCell::new(None),
             forks: RefCell::new(HashMap::new()),
             fork_of: RefCell::new(HashMap::new()),
+            trunks: RefCell::new(TrunkTable::new(Vec::new(), Instant::now())),
+            trunk_calls: RefCell::new(HashMap::new()),
+            trunk_call_of: RefCell::new(HashMap::new()),
+            pings: RefCell::new(HashMap::new()),
             #[cfg(feature = "fault-injection")]
             panic_next_turn: Cell::new(false),
         });
@@ -133,9 +154,16 @@ impl SipService {
 
     /// Ends a call; an inbound call not answered yet gets `refusal` (else 480).
     pub fn hangup_with(&self, call: CallKey, refusal: Option<(u16, String)>) {
-        let legs = match self.inner.forks.borrow().get(&call) {
-            Some(fork) => fork.legs_to_end(),
-            None => vec![call],
+        let through_trunks = self
+            .inner
+            .trunk_calls
+            .borrow_mut()
+            .get_mut(&call)
+            .map(|t| t.failover.hang_up());
+        let legs = match (self.inner.forks.borrow().get(&call), through_trunks) {
+            (Some(fork), _) => fork.legs_to_end(),
+            (None, Some(leg)) => vec![leg],
+            (None, None) => vec![call],
         };
         let mut core = self.inner.core.borrow_mut();
         for leg in legs {
@@ -217,14 +245,150 @@ impl SipService {
         Ok((key, rx))
     }
 
-    /// Resolves the trunk (`[sip.outbound] uri`, any number filled in) and trusts every
-    /// address it has, so its requests are handled whatever `[sip] trusted` says. Call
-    /// destinations are trusted by the core on their own while the calls live, so a
-    /// lookup that fails here costs only requests from the trunk outside calls.
-    pub async fn trust_trunk(&self, request_uri: &str) -> Result<Vec<IpAddr>, SipError> {
-        let ips: Vec<IpAddr> = resolve(request_uri).await?.iter().map(|a| a.ip()).collect();
-        self.inner.core.borrow_mut().set_trunk_addrs(ips.clone());
-        Ok(ips)
+    /// The trunks calls to numbers go through (`[[sip.trunks]]`, or `[sip.outbound]` as
+    /// a list of one), all up until they fail; their hosts are resolved by
+    /// [`SipService::resolve_trunks`].
+    pub fn set_trunks(&self, trunks: Vec<Trunk>) {
+        *self.inner.trunks.borrow_mut() = TrunkTable::new(trunks, Instant::now());
+        self.wake();
+    }
+
+    /// Resolves every trunk's host and trusts all their addresses (requests from a trunk
+    /// are handled whatever `[sip] trusted` says). A host that does not resolve keeps its
+    /// last addresses; the names of those that failed come back.
+    pub async fn resolve_trunks(&self) -> Vec<String> {
+        let uris: Vec<(usize, String, String)> = {
+            let table = self.inner.trunks.borrow();
+            (0..table.len())
+                .filter_map(|i| {
+                    table
+                        .trunk(i)
+                        .map(|t| (i, t.name.clone(), t.request_uri("0")))
+                })
+                .collect()
+        };
+        let mut failed = Vec::new();
+        for (i, name, uri) in uris {
+            match resolve(&uri).await {
+                Ok(addrs) if !addrs.is_empty() => {
+                    self.inner.trunks.borrow_mut().set_addrs(i, addrs)
+                }
+                Ok(_) => failed.push(format!("{name}: no address")),
+                Err(e) => failed.push(format!("{name}: {e}")),
+            }
+        }
+        let ips = self
+            .inner
+            .trunks
+            .borrow()
+            .all_addrs()
+            .iter()
+            .map(|a| a.ip())
+            .collect();
+        self.inner.core.borrow_mut().set_trunk_addrs(ips);
+        failed
+    }
+
+    /// Calls `number` through the trunks: the first of its plan that can be reached gets
+    /// the INVITE, and a trunk failure before the answer moves the call on to the next
+    /// (see `sip::failover`). The call layer sees one call.
+    pub async fn invite_number(
+        &self,
+        number: &str,
+        media: super::sdp::LocalMedia,
+    ) -> Result<(CallKey, Receiver<SipEvent>), SipError> {
+        let plan = {
+            let mut rng = rand::thread_rng();
+            self.inner
+                .trunks
+                .borrow()
+                .plan(number, Instant::now(), &mut rng)
+        };
+        if plan.is_empty() {
+            return Err(SipError::NoRoute(number.to_string()));
+        }
+        let want_v4 = self.inner.local_addr.is_ipv4();
+        let mut last_error = None;
+        for (n, &trunk) in plan.iter().enumerate() {
+            let Some(t) = self.inner.trunks.borrow().trunk(trunk).cloned() else {
+                continue;
+            };
+            let uri = t.request_uri(number);
+            // Resolved now, as every call did before there were trunk lists: a host's
+            // addresses may have changed since the last refresh.
+            let dest = match resolve(&uri).await {
+                Ok(addrs) if !addrs.is_empty() => {
+                    let mut table = self.inner.trunks.borrow_mut();
+                    table.set_addrs(trunk, addrs);
+                    table.addr(trunk, want_v4)
+                }
+                _ => self.inner.trunks.borrow().addr(trunk, want_v4),
+            };
+            let started = match dest {
+                Some(dest) => self.inner.core.borrow_mut().invite_as(
+                    Instant::now(),
+                    &uri,
+                    dest,
+                    media.clone(),
+                    Some(&t.credentials),
+                ),
+                None => Err(SipError::Resolve(uri.clone())),
+            };
+            let key = match started {
+                Ok(key) => key,
+                Err(e) => {
+                    log::warn!("SIP: trunk {} cannot take the call: {e}", t.name);
+                    if let SipError::Resolve(_) = e {
+                        self.inner.trunks.borrow_mut().mark_down(
+                            trunk,
+                            Instant::now(),
+                            &e.to_string(),
+                        );
+                    }
+                    last_error = Some(e);
+                    continue;
+                }
+            };
+            let (tx, rx) = smol::channel::unbounded();
+            self.inner.calls.borrow_mut().insert(key, tx);
+            let rest = plan.get(n + 1..).unwrap_or_default().to_vec();
+            self.inner.trunk_call_of.borrow_mut().insert(key, key);
+            self.inner.trunk_calls.borrow_mut().insert(
+                key,
+                TrunkCall {
+                    failover: Failover::new(key, trunk, rest),
+                    number: number.to_string(),
+                    media,
+                },
+            );
+            self.wake();
+            return Ok((key, rx));
+        }
+        Err(last_error.unwrap_or_else(|| SipError::NoRoute(number.to_string())))
+    }
+
+    /// Each trunk's name and whether it is up now (for `/metrics` and the status page).
+    pub fn trunk_health(&self) -> Vec<(String, bool)> {
+        let table = self.inner.trunks.borrow();
+        let now = Instant::now();
+        (0..table.len())
+            .filter_map(|i| {
+                table
+                    .trunk(i)
+                    .map(|t| (t.name.clone(), !table.is_down(i, now)))
+            })
+            .collect()
+    }
+
+    /// The name of the trunk a call is on (None for calls not through the trunk list).
+    pub fn trunk_of(&self, call: CallKey) -> Option<String> {
+        let calls = self.inner.trunk_calls.borrow();
+        let trunk = calls.get(&call)?.failover.trunk();
+        self.inner
+            .trunks
+            .borrow()
+            .trunk(trunk)
+            .map(|t| t.name.clone())
     }
 
     /// End a call (CANCEL or BYE as its state requires); idempotent.
@@ -270,6 +434,9 @@ impl SipService {
 
     /// The leg of `call` that requests inside the call go to (a fork's winner).
     fn leg_of(&self, call: CallKey) -> CallKey {
+        if let Some(t) = self.inner.trunk_calls.borrow().get(&call) {
+            return t.failover.current();
+        }
         self.inner
             .forks
             .borrow()
@@ -392,13 +559,16 @@ async fn run_loop(inner: Rc<Inner>, socket: UdpSocket, wake: Receiver<()>) {
             panic!("fault injection: SIP loop panic");
         }
         inner.last_turn.set(Instant::now());
+        send_due_pings(&inner);
         flush(&inner, &socket).await;
         let heartbeat = Instant::now() + HEARTBEAT;
+        let next_ping = inner.trunks.borrow().next_ping().unwrap_or(heartbeat);
         let deadline = inner
             .core
             .borrow()
             .poll_timeout()
-            .map_or(heartbeat, |at| at.min(heartbeat));
+            .map_or(heartbeat, |at| at.min(heartbeat))
+            .min(next_ping);
         let recv = async { Wake::Recv(socket.recv_from(&mut buf).await) };
         let timer = async {
             async_io::Timer::at(deadline).await;
@@ -444,6 +614,7 @@ async fn flush(inner: &Inner, socket: &UdpSocket) {
     }
     // Until both queues are empty: handling an event (refusing a call) can queue a datagram.
     loop {
+        take_ping_outcomes(inner);
         if !flush_once(inner, socket).await {
             return;
         }
@@ -515,6 +686,10 @@ async fn flush_once(inner: &Inner, socket: &UdpSocket) -> bool {
                 }
             }
         };
+        let ev = match through_trunks(inner, ev) {
+            Some(ev) => ev,
+            None => continue,
+        };
         let call = event_call(&ev);
         let last = matches!(ev, SipEvent::Terminated { .. });
         let mut calls = inner.calls.borrow_mut();
@@ -526,6 +701,155 @@ async fn flush_once(inner: &Inner, socket: &UdpSocket) -> bool {
         }
     }
     any
+}
+
+/// An event of a leg of a call through the trunk list, carried out: trunks marked up or
+/// down, the next trunk called when the current one failed. Returns the event the call
+/// layer should see, if any (other calls' events pass unchanged).
+fn through_trunks(inner: &Inner, ev: SipEvent) -> Option<SipEvent> {
+    let leg = event_call(&ev);
+    let Some(group) = inner.trunk_call_of.borrow().get(&leg).copied() else {
+        return Some(ev);
+    };
+    let now = Instant::now();
+    let mut step = {
+        let mut calls = inner.trunk_calls.borrow_mut();
+        calls.get_mut(&group)?.failover.on_event(leg, ev)
+    };
+    loop {
+        let mut table = inner.trunks.borrow_mut();
+        if let Some(i) = step.trunk_answered {
+            if table.mark_up(i, now) {
+                log::info!(
+                    "SIP: trunk {} is up (it answered a call)",
+                    name_of(&table, i)
+                );
+            }
+        }
+        if let Some((i, why)) = &step.trunk_failed {
+            if table.mark_down(*i, now, why) {
+                log::warn!("SIP: trunk {} is down: {why}", name_of(&table, *i));
+            }
+        }
+        let Some(next) = step.try_next else { break };
+        let mut calls = inner.trunk_calls.borrow_mut();
+        let call = calls.get_mut(&group)?;
+        let failed = step.trunk_failed.clone().unwrap_or_default();
+        let Some(t) = table.trunk(next).cloned() else {
+            step = call.failover.start_failed(next, "no such trunk".into());
+            continue;
+        };
+        log::info!(
+            "SIP: call moves from trunk {} ({}) to trunk {}",
+            name_of(&table, failed.0),
+            failed.1,
+            t.name
+        );
+        let moved = moved_on(group, &name_of(&table, failed.0), &failed.1, &t.name);
+        let uri = t.request_uri(&call.number);
+        let started = match table.addr(next, inner.local_addr.is_ipv4()) {
+            Some(dest) => inner.core.borrow_mut().invite_as(
+                now,
+                &uri,
+                dest,
+                call.media.clone(),
+                Some(&t.credentials),
+            ),
+            None => Err(SipError::Resolve(uri)),
+        };
+        match started {
+            Ok(new_leg) => {
+                call.failover.started(new_leg, next);
+                inner.trunk_call_of.borrow_mut().insert(new_leg, group);
+                // The line saying so goes out before anything of the new leg.
+                if let Some(tx) = inner.calls.borrow().get(&group) {
+                    let _ = tx.try_send(moved);
+                }
+                return None;
+            }
+            Err(e) => {
+                if let Some(tx) = inner.calls.borrow().get(&group) {
+                    let _ = tx.try_send(moved);
+                }
+                step = call.failover.start_failed(next, e.to_string());
+            }
+        }
+    }
+    let forward = step.forward?;
+    if matches!(forward, SipEvent::Terminated { .. }) {
+        inner.trunk_calls.borrow_mut().remove(&group);
+        inner.trunk_call_of.borrow_mut().retain(|_, g| *g != group);
+    }
+    Some(forward)
+}
+
+/// OPTIONS to every trunk whose ping is due (those without an address yet are skipped
+/// until the next round).
+fn send_due_pings(inner: &Inner) {
+    let now = Instant::now();
+    let due = inner.trunks.borrow_mut().take_due_pings(now);
+    for i in due {
+        let target = {
+            let table = inner.trunks.borrow();
+            table
+                .trunk(i)
+                .map(|t| t.uri.replace("{number}@", ""))
+                .zip(table.addr(i, inner.local_addr.is_ipv4()))
+        };
+        let Some((uri, dest)) = target else { continue };
+        match inner.core.borrow_mut().ping(now, &uri, dest) {
+            Ok(ping) => {
+                inner.pings.borrow_mut().insert(ping, i);
+            }
+            Err(e) => log::warn!("SIP: cannot ping trunk {uri}: {e}"),
+        }
+    }
+}
+
+/// The answers to pings, carried into the trunks' health: any answer but 503 means up.
+fn take_ping_outcomes(inner: &Inner) {
+    let now = Instant::now();
+    loop {
+        let next = inner.core.borrow_mut().poll_ping();
+        let Some(outcome) = next else { return };
+        let Some(i) = inner.pings.borrow_mut().remove(&outcome.ping) else {
+            continue;
+        };
+        let mut table = inner.trunks.borrow_mut();
+        match outcome.result {
+            Ok(503) => {
+                if table.mark_down(i, now, "OPTIONS answered 503") {
+                    log::warn!(
+                        "SIP: trunk {} is down: OPTIONS answered 503",
+                        name_of(&table, i)
+                    );
+                }
+            }
+            Ok(code) => {
+                // Older pings still unanswered say nothing new: forget them.
+                inner.pings.borrow_mut().retain(|_, t| *t != i);
+                if table.mark_up(i, now) {
+                    log::info!(
+                        "SIP: trunk {} is up (OPTIONS answered {code})",
+                        name_of(&table, i)
+                    );
+                }
+            }
+            Err(why) => {
+                let why = format!("OPTIONS: {why}");
+                if table.mark_down(i, now, &why) {
+                    log::warn!("SIP: trunk {} is down: {why}", name_of(&table, i));
+                }
+            }
+        }
+    }
+}
+
+/// A trunk's name for logs and state lines.
+fn name_of(table: &TrunkTable, i: usize) -> String {
+    table
+        .trunk(i)
+        .map_or_else(|| format!("#{i}"), |t| t.name.clone())
 }
 
 #[cfg(test)]

@@ -91,18 +91,13 @@ impl UacCall {
         sh: &mut Shared,
         now: Instant,
         key: CallKey,
-        request_uri: SipUri,
+        (request_uri, dest): (SipUri, SocketAddr),
         from_addr: NameAddr,
-        dest: SocketAddr,
+        auth: Auth,
         media: LocalMedia,
     ) -> Self {
         let tag = sh.token(16);
         let call_id = format!("{}@{}", sh.token(24), sh.local.addr.ip());
-        let auth = Auth::new(
-            &sh.default_user,
-            sh.password.as_deref(),
-            sh.realm.as_deref(),
-        );
         let mut call = UacCall {
             key,
             call_id,
