@@ -23,12 +23,13 @@ declare -A PKG=(
   [promtool]=prometheus
   [chromium]=chromium
   [chromedriver]=chromium-driver
+  [dnsmasq]=dnsmasq-base
 )
 
 missing_tools() {
   local t
   for t in "${!PKG[@]}"; do
-    command -v "$t" >/dev/null 2>&1 || echo "$t"
+    command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || echo "$t"
   done
   # baresip modules and sox's WAV support come in packages of their own
   [ -e /usr/lib/baresip/modules/sndfile.so ] || echo "baresip-modules"
@@ -40,7 +41,7 @@ missing="$(missing_tools | sort -u | tr '\n' ' ')"
 if [ -n "${missing// /}" ]; then
   echo "test.sh: missing: $missing— installing the test peers" >&2
   if [ "$(id -u)" -ne 0 ]; then
-    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 ffmpeg linphone-cli prometheus chromium chromium-driver" >&2
+    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 ffmpeg linphone-cli prometheus chromium chromium-driver dnsmasq-base" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -50,7 +51,7 @@ if [ -n "${missing// /}" ]; then
   export DEPS_APT_UPDATED=1
   apt-get install -y --no-install-recommends \
     sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 \
-    ffmpeg linphone-cli prometheus chromium chromium-driver
+    ffmpeg linphone-cli prometheus chromium chromium-driver dnsmasq-base
   missing="$(missing_tools | sort -u | tr '\n' ' ')"
   if [ -n "${missing// /}" ]; then
     echo "test.sh: still missing after install: $missing" >&2

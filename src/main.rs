@@ -142,25 +142,36 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     if let (Some(_), Some(dir)) = (&config.registrar, config.state_dir()) {
         sip.keep_bindings_in(&dir);
     }
+    // Host names of trunks: RFC 3263 through hickory on this executor (SRV, then A/AAAA).
+    trtc_sipgw::sip::dns::set_local_executor(executor.clone());
+    let dns_servers = config.sip.dns_server_addrs().map_err(|e| e.to_string())?;
+    match trtc_sipgw::sip::dns::Dns::new(&dns_servers) {
+        Ok(dns) => sip.set_dns(dns),
+        Err(e) => log::warn!("SIP: no DNS SRV lookups ({e}); host names go to the system resolver"),
+    }
     // The trunks: resolved now and every minute, always trusted, pinged when they ask.
     sip.set_trunks(trtc_sipgw::sip::trunks::from_config(
         &config.sip.trunk_list(),
     ));
-    for failed in sip.resolve_trunks().await {
-        log::warn!(
-            "SIP: cannot resolve trunk {failed}: its requests are handled only during calls \
-             or from [sip] trusted"
-        );
-    }
     {
+        // In the background: a slow or dead DNS server must not delay the start.
         let sip = sip.clone();
         executor
             .spawn(async move {
+                let mut first = true;
                 loop {
-                    async_io::Timer::after(Duration::from_secs(60)).await;
                     for failed in sip.resolve_trunks().await {
-                        log::debug!("SIP: cannot resolve trunk {failed}");
+                        if first {
+                            log::warn!(
+                                "SIP: cannot resolve trunk {failed}: its requests are handled \
+                                 only during calls or from [sip] trusted"
+                            );
+                        } else {
+                            log::debug!("SIP: cannot resolve trunk {failed}");
+                        }
                     }
+                    first = false;
+                    async_io::Timer::after(Duration::from_secs(60)).await;
                 }
             })
             .detach();

@@ -10,8 +10,9 @@ use common::audio::{assert_wav_tone, sox_tone};
 use common::callstate::{assert_answered, show, StateLine};
 use common::gateway::{Gateway, GatewayConfig};
 use common::http;
-use common::net::PortBlock;
+use common::net::{udp_in_use, PortBlock};
 use common::peers::{Sipp, P_SIPP_UAS};
+use common::proc::Proc;
 use common::tmp::TestDir;
 use common::wait::{secs, try_until};
 use std::net::UdpSocket;
@@ -57,10 +58,16 @@ fn line(lines: &[StateLine], state: u8) -> Option<&StateLine> {
     lines.iter().find(|l| l.state == state)
 }
 
-/// Places a call, waits until it is answered, checks the trunk named in its CALLING and
-/// CONFIRMED lines and that the room hears the trunk's tone, then hangs up. Returns
-/// the lines.
+/// Places a call, waits until it is answered, checks the trunk named in its CONFIRMED
+/// line (and in CALLING, with a list of trunks) and that the room hears the trunk's
+/// tone, then hangs up. Returns the lines.
 fn call_lands_on(gw: &Gateway, trunk: &str) -> Vec<StateLine> {
+    answered_by(gw, trunk, true)
+}
+
+/// As [`call_lands_on`]; `listed`: the config has `[[sip.trunks]]` (else only
+/// `[sip.outbound]`, whose CALLING line names no trunk).
+fn answered_by(gw: &Gateway, trunk: &str, listed: bool) -> Vec<StateLine> {
     let id = gw.startup("1002", 60, None);
     gw.wait_state(&id, 5, secs(30));
     std::thread::sleep(secs(2));
@@ -75,7 +82,7 @@ fn call_lands_on(gw: &Gateway, trunk: &str) -> Vec<StateLine> {
         show(&lines)
     );
     // CALLING names the first trunk tried: this one, unless the call moved on.
-    if moves(&lines).is_empty() {
+    if listed && moves(&lines).is_empty() {
         assert_eq!(
             line(&lines, 1).unwrap().reason,
             format!("trunk {trunk}"),
@@ -254,4 +261,85 @@ fn numbers_go_to_the_trunk_their_prefix_names() {
     let r = gw.startup_raw(&Gateway::startup_body("999", 60, None));
     assert_eq!(r.status, 502, "{}", r.text());
     assert!(r.text().contains("no trunk takes 999"), "{}", r.text());
+}
+
+/// Block index of the test's DNS server (unused by the peers' layout).
+const P_DNS: u16 = 11;
+
+/// dnsmasq as the trunk's DNS on a loopback port: `_sip._udp.pbx.test` has two SRV
+/// records, priority 10 on `first_port` and priority 20 on `second_port` (dnsmasq
+/// answers them in the reverse order, so the order is the gateway's own), both on
+/// 127.0.0.1.
+fn dns_server(dir: &TestDir, block: &PortBlock, first_port: u16, second_port: u16) -> Proc {
+    let port = block.port(P_DNS);
+    // Debian puts it in /usr/sbin, which a test's PATH may lack.
+    let exe = ["/usr/sbin/dnsmasq", "dnsmasq"]
+        .into_iter()
+        .find(|p| !p.starts_with('/') || std::path::Path::new(p).exists())
+        .unwrap_or("dnsmasq");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "--keep-in-foreground",
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        "--no-resolv",
+        "--no-hosts",
+        "--user=root",
+        "--pid-file=",
+        "--log-queries",
+        "--log-facility=-",
+    ])
+    .arg(format!("--port={port}"))
+    .arg(format!(
+        "--srv-host=_sip._udp.pbx.test,first.pbx.test,{first_port},10,10"
+    ))
+    .arg(format!(
+        "--srv-host=_sip._udp.pbx.test,second.pbx.test,{second_port},20,10"
+    ))
+    .arg("--host-record=first.pbx.test,127.0.0.1")
+    .arg("--host-record=second.pbx.test,127.0.0.1");
+    let mut proc = Proc::spawn("dnsmasq", &mut cmd, dir.path());
+    try_until(secs(10), || {
+        if let Some(st) = proc.exited() {
+            panic!("dnsmasq exited ({st}):\n{}", proc.log_tail(20));
+        }
+        udp_in_use(port).then_some(())
+    })
+    .expect("dnsmasq listens");
+    proc
+}
+
+#[test]
+fn a_trunk_host_is_found_through_dns_srv_in_priority_order() {
+    let dir = TestDir::new("trunks-srv");
+    let block = PortBlock::new();
+    let other = PortBlock::new();
+    sox_tone(&dir.join("tone440_ulaw.wav"), 440, 30, true);
+    let first = answering_trunk(&dir, &other, "first");
+    let second = answering_trunk(&dir, &block, "second");
+    let mut dns = dns_server(&dir, &block, first.sip_port, second.sip_port);
+    let cfg = GatewayConfig::new(&dir, &block, "sip:{number}@pbx.test".into());
+    let toml = cfg.to_toml().replacen(
+        "[sip]\n",
+        &format!(
+            "[sip]\ndns_servers = [\"127.0.0.1:{}\"]\n",
+            block.port(P_DNS)
+        ),
+        1,
+    );
+    let mut gw = Gateway::start_with_text(&dir, &toml);
+    // The priority 10 target takes the call.
+    answered_by(&gw, "first", false);
+    dns.wait_log("query[SRV] _sip._udp.pbx.test", secs(5));
+    // The same config without the DNS server finds no such host.
+    gw.assert_healthy();
+    drop(gw);
+    drop(dns);
+    let _ = second;
+    let gw = Gateway::start_with_text(&dir, &toml);
+    let r = gw.startup_raw(&Gateway::startup_body("1002", 60, None));
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("pbx.test"), "{}", r.text());
 }

@@ -225,6 +225,9 @@ pub struct SipSection {
     pub outbound: OutboundConfig,
     /// `[[sip.trunks]]`: where calls go, in order, with failover (see `config::trunks`).
     pub trunks: Vec<trunks::TrunkSection>,
+    /// DNS servers (`ip` or `ip:port`) for trunk hosts' SRV and A/AAAA lookups; empty:
+    /// the system's (`/etc/resolv.conf`).
+    pub dns_servers: Vec<String>,
     /// CIDRs (or single addresses) whose out-of-dialog requests are handled; requests
     /// from anywhere else are dropped without state or answer, so strangers cannot load
     /// the box or use it as a reflector. The trunk's resolved address is always trusted,
@@ -233,6 +236,22 @@ pub struct SipSection {
 }
 
 impl SipSection {
+    /// `dns_servers` as addresses (port 53 when not given); the error names the entry.
+    pub fn dns_server_addrs(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        self.dns_servers
+            .iter()
+            .map(|e| {
+                e.parse::<SocketAddr>()
+                    .or_else(|_| e.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                    .map_err(|_| {
+                        ConfigError(format!(
+                            "invalid value for key `sip.dns_servers`: `{e}` is not an IP address or ip:port"
+                        ))
+                    })
+            })
+            .collect()
+    }
+
     /// The trunks calls leave through: `[[sip.trunks]]`, or `[sip.outbound]` as the one
     /// trunk of a config without that list.
     pub fn trunk_list(&self) -> Vec<trunks::TrunkSection> {
@@ -272,6 +291,7 @@ impl Default for SipSection {
             g722_level: crate::media::g722::G722Level::Standard,
             outbound: OutboundConfig::default(),
             trunks: Vec::new(),
+            dns_servers: Vec::new(),
             trusted: None,
         }
     }
@@ -616,6 +636,7 @@ impl Config {
         if let Err((key, why)) = trunks::validate_all(&self.sip.trunks) {
             return bad(&key, &why);
         }
+        self.sip.dns_server_addrs()?;
         let apps: Vec<String> = self.trtc.apps.keys().cloned().collect();
         for (i, rule) in self.inbound.iter().enumerate() {
             if let Err((key, why)) = rule.validate(i, &apps) {

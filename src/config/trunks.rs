@@ -213,6 +213,22 @@ mod tests {
     }
 
     #[test]
+    fn dns_servers_take_an_address_with_or_without_port() {
+        let c =
+            Config::parse("[sip]\ndns_servers = [\"10.0.0.53\", \"127.0.0.1:5353\"]\n").unwrap();
+        let got = c.sip.dns_server_addrs().unwrap();
+        assert_eq!(got[0], "10.0.0.53:53".parse().unwrap());
+        assert_eq!(got[1], "127.0.0.1:5353".parse().unwrap());
+        let err = Config::parse("[sip]\ndns_servers = [\"dns.lan\"]\n")
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("sip.dns_servers") && err.contains("dns.lan"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_entries_are_refused_naming_the_key() {
         let base = "[[sip.trunks]]\nname = \"a\"\nuri = \"sip:{number}@h\"\n";
         for (extra, key) in [

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod bindings_file;
 pub mod dialog;
+pub mod dns;
 pub mod endpoint;
 pub mod failover;
 pub mod fork;

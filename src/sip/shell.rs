@@ -56,6 +56,8 @@ struct Inner {
     trunk_call_of: RefCell<HashMap<CallKey, CallKey>>,
     /// Pings in flight: the core's number and the trunk pinged.
     pings: RefCell<HashMap<u64, usize>>,
+    /// RFC 3263 lookups of host names (None: the system's getaddrinfo only).
+    dns: RefCell<Option<super::dns::Dns>>,
     /// Test-only fault: the run loop panics at its next turn (see `calls::fault`).
     #[cfg(feature = "fault-injection")]
     panic_next_turn: Cell<bool>,
@@ -110,6 +112,7 @@ impl SipService {
             trunk_calls: RefCell::new(HashMap::new()),
             trunk_call_of: RefCell::new(HashMap::new()),
             pings: RefCell::new(HashMap::new()),
+            dns: RefCell::new(None),
             #[cfg(feature = "fault-injection")]
             panic_next_turn: Cell::new(false),
         });
@@ -216,7 +219,7 @@ impl SipService {
         request_uri: &str,
         media: super::sdp::LocalMedia,
     ) -> Result<(CallKey, Receiver<SipEvent>), SipError> {
-        let addrs = resolve(request_uri).await?;
+        let addrs = self.resolve(request_uri).await?;
         let want_v4 = self.inner.local_addr.is_ipv4();
         let dest = addrs
             .iter()
@@ -245,6 +248,18 @@ impl SipService {
         Ok((key, rx))
     }
 
+    /// Looks host names up through `dns` (SRV, then A/AAAA; RFC 3263) from now on,
+    /// falling back to the system's getaddrinfo when it finds nothing.
+    pub fn set_dns(&self, dns: super::dns::Dns) {
+        *self.inner.dns.borrow_mut() = Some(dns);
+    }
+
+    /// Every address a request URI's host stands for, in the order to try them.
+    async fn resolve(&self, request_uri: &str) -> Result<Vec<SocketAddr>, SipError> {
+        let dns = self.inner.dns.borrow().clone();
+        resolve(dns, request_uri).await
+    }
+
     /// The trunks calls to numbers go through (`[[sip.trunks]]`, or `[sip.outbound]` as
     /// a list of one), all up until they fail; their hosts are resolved by
     /// [`SipService::resolve_trunks`].
@@ -269,7 +284,7 @@ impl SipService {
         };
         let mut failed = Vec::new();
         for (i, name, uri) in uris {
-            match resolve(&uri).await {
+            match self.resolve(&uri).await {
                 Ok(addrs) if !addrs.is_empty() => {
                     self.inner.trunks.borrow_mut().set_addrs(i, addrs)
                 }
@@ -316,7 +331,7 @@ impl SipService {
             let uri = t.request_uri(number);
             // Resolved now, as every call did before there were trunk lists: a host's
             // addresses may have changed since the last refresh.
-            let dest = match resolve(&uri).await {
+            let dest = match self.resolve(&uri).await {
                 Ok(addrs) if !addrs.is_empty() => {
                     let mut table = self.inner.trunks.borrow_mut();
                     table.set_addrs(trunk, addrs);
@@ -493,9 +508,13 @@ impl SipService {
     }
 }
 
-/// Every address a request URI's host stands for (default port 5060): the literal, or
-/// what the system resolver says (off the executor's thread).
-async fn resolve(request_uri: &str) -> Result<Vec<SocketAddr>, SipError> {
+/// Every address a request URI's host stands for: the literal, or for a name what `dns`
+/// finds (RFC 3263: SRV when the URI names no port), else what the system resolver says
+/// (off the executor's thread) on the URI's port or 5060.
+async fn resolve(
+    dns: Option<super::dns::Dns>,
+    request_uri: &str,
+) -> Result<Vec<SocketAddr>, SipError> {
     let uri = SipUri::from_str(request_uri.trim())
         .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
     let Target { host, port } = Target::of(&uri);
@@ -504,6 +523,13 @@ async fn resolve(request_uri: &str) -> Result<Vec<SocketAddr>, SipError> {
         Host::IP6(ip) => Ok(vec![SocketAddr::new((*ip).into(), port)]),
         Host::Name(name) => {
             let name = name.to_string();
+            if let Some(dns) = dns {
+                match dns.sip_targets(&name, uri.host_port.port).await {
+                    Ok(found) if !found.is_empty() => return Ok(found),
+                    Ok(_) => log::debug!("SIP: DNS has no address for {name}"),
+                    Err(e) => log::debug!("SIP: DNS lookup of {name}: {e}"),
+                }
+            }
             let query = name.clone();
             smol::unblock(move || {
                 (query.as_str(), port)

@@ -1,7 +1,7 @@
 //! Where a request URI sends its requests: the host and port of the URI, parsed by
 //! `ezk-sip-types` (IPv6 references, parameters and headers included), with SIP's
-//! default port when the URI names none. No DNS SRV/NAPTR: the gateway dials a known
-//! PBX or trunk, and an explicit port covers the rest.
+//! default port when the URI names none. A host name is looked up elsewhere (`dns`:
+//! SRV when the URI names no port, RFC 3263).
 
 use ezk_sip_types::host::Host;
 use ezk_sip_types::uri::SipUri;
