@@ -122,7 +122,14 @@ struct ProbeRoom {
 impl Room for ProbeRoom {
     fn send_audio(&mut self, frame: &PcmFrame) {
         let now = Instant::now();
-        if let Some(id) = frame.pcm().first().and_then(|&s| id_of(linear_to_ulaw(s))) {
+        // The middle sample: the 8 → 48 kHz resampler delays the audio by about 1 ms
+        // (45 samples at 48 kHz), so a frame's first samples still carry the previous
+        // frame's code, which once made the upstream direction look a tick slower.
+        let pcm = frame.pcm();
+        if let Some(id) = pcm
+            .get(pcm.len() / 2)
+            .and_then(|&s| id_of(linear_to_ulaw(s)))
+        {
             let mut up = lock(&self.up);
             up.taken[id] = self.tick;
             up.arrived(id, now);

@@ -149,7 +149,7 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
         Ok(dns) => sip.set_dns(dns),
         Err(e) => log::warn!("SIP: no DNS SRV lookups ({e}); host names go to the system resolver"),
     }
-    // The trunks: resolved now and every minute, always trusted, pinged when they ask.
+    // The trunks: resolved in the background now and every minute, always trusted.
     sip.set_trunks(trtc_sipgw::sip::trunks::from_config(
         &config.sip.trunk_list(),
     ));

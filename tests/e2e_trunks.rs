@@ -312,12 +312,13 @@ fn dns_server(dir: &TestDir, block: &PortBlock, first_port: u16, second_port: u1
 }
 
 #[test]
-fn a_trunk_host_is_found_through_dns_srv_in_priority_order() {
+fn a_trunk_host_is_found_through_dns_srv_and_its_targets_tried_in_priority_order() {
     let dir = TestDir::new("trunks-srv");
     let block = PortBlock::new();
     let other = PortBlock::new();
     sox_tone(&dir.join("tone440_ulaw.wav"), 440, 30, true);
-    let first = answering_trunk(&dir, &other, "first");
+    // The priority 10 target is out of service; the priority 20 one answers.
+    let mut first = Sipp::uas(&dir, &other, "trunk_503.xml", 1);
     let second = answering_trunk(&dir, &block, "second");
     let mut dns = dns_server(&dir, &block, first.sip_port, second.sip_port);
     let cfg = GatewayConfig::new(&dir, &block, "sip:{number}@pbx.test".into());
@@ -330,14 +331,22 @@ fn a_trunk_host_is_found_through_dns_srv_in_priority_order() {
         1,
     );
     let mut gw = Gateway::start_with_text(&dir, &toml);
-    // The priority 10 target takes the call.
-    answered_by(&gw, "first", false);
+    let lines = answered_by(&gw, "second", false);
+    assert_eq!(
+        moves(&lines),
+        vec![format!(
+            "trunk outbound: 503 Service Unavailable, trying outbound at 127.0.0.1:{}",
+            second.sip_port
+        )],
+        "{}",
+        show(&lines)
+    );
+    first.proc.assert_success(secs(20)); // the INVITE went to priority 10 first
     dns.wait_log("query[SRV] _sip._udp.pbx.test", secs(5));
-    // The same config without the DNS server finds no such host.
     gw.assert_healthy();
+    // Without the DNS server the name is unknown: refused at once, naming it.
     drop(gw);
     drop(dns);
-    let _ = second;
     let gw = Gateway::start_with_text(&dir, &toml);
     let r = gw.startup_raw(&Gateway::startup_body("1002", 60, None));
     assert_eq!(r.status, 502, "{}", r.text());

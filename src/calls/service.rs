@@ -108,6 +108,11 @@ impl Gateway {
         health.watch("media_clock", move |now| watched.late(now));
         let watched = sip.clone();
         health.watch("sip", move |now| watched.stalled(now));
+        // Calls to numbers leave through these (`[[sip.trunks]]`, or `[sip.outbound]`),
+        // unless the caller has set them already (`main` does, to resolve them early).
+        if sip.trunk_health().is_empty() {
+            sip.set_trunks(crate::sip::trunks::from_config(&config.sip.trunk_list()));
+        }
         let watched = rooms.clone();
         health.watch("room", move |now| watched.unwell(now));
         Gateway {

@@ -74,6 +74,37 @@ mod tests {
         assert_eq!(&out[..], &pcm[..]);
     }
 
+    /// The 8 → 48 kHz filter delays the audio by about a millisecond, no more: a room
+    /// frame carries the phone frame of its own tick from its first few dozen samples on
+    /// (the rest of the frame's first millisecond is the previous frame's tail). The
+    /// latency bench reads frame numbers from the middle sample for this reason.
+    #[test]
+    fn upsampling_delays_by_about_a_millisecond_not_a_frame() {
+        let mut path = PcmPath::new();
+        for k in 1..=5i16 {
+            let pcm = [k * 1000; 160];
+            let frame = path.to_room(&pcm, 8000, 48000);
+            let out = frame.pcm();
+            let first_own = out.iter().position(|&s| (s - k * 1000).abs() < 50);
+            let first_own = first_own.expect("the frame's own level appears");
+            assert!(
+                first_own <= 96,
+                "frame {k}: own level only from sample {first_own}"
+            );
+            assert!(
+                (out[out.len() / 2] - k * 1000).abs() < 50,
+                "frame {k} middle"
+            );
+            if k > 1 {
+                assert!(
+                    (out[0] - (k - 1) * 1000).abs() < 50,
+                    "frame {k} starts with the tail of {}",
+                    k - 1
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_tone_survives_the_round_trip_between_rates() {
         let mut path = PcmPath::new();

@@ -3,6 +3,9 @@
 //! its plan, and the call layer sees one call throughout, with a provisional line that
 //! says which trunk failed, why, and which comes next. Decisions only, no I/O: the shell
 //! feeds each leg's events in, starts the next leg and marks trunks up and down.
+//!
+//! The numbers called "trunk" here are the shell's attempts: a trunk at one of its
+//! addresses (RFC 3263 4.3 tries a host's next address before the next trunk).
 
 use super::endpoint::{CallKey, EndCause, SipEvent};
 use super::fork::renamed;

@@ -63,11 +63,44 @@ struct Inner {
     panic_next_turn: Cell<bool>,
 }
 
-/// A call through the trunk list: its failover state, and what each new leg repeats.
+/// A call through the trunk list: its failover state (over `attempts`), and what each
+/// new leg repeats.
 struct TrunkCall {
     failover: Failover,
     number: String,
     media: super::sdp::LocalMedia,
+    attempts: Vec<Attempt>,
+}
+
+/// One place a call can go: a trunk at one of its addresses (RFC 3263 4.3: the next
+/// address of the same host is tried before the next trunk). `dest` None: the trunk's
+/// host has no known address.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    trunk: usize,
+    dest: Option<SocketAddr>,
+}
+
+/// Addresses of one trunk a call tries before it moves to the next trunk.
+const ADDRESSES_PER_TRUNK: usize = 3;
+
+/// The attempts of a call that goes through `plan` (trunk ids in order): each trunk's
+/// known addresses, those of the box's own address family first.
+fn attempts_of(table: &TrunkTable, plan: &[usize], want_v4: bool) -> Vec<Attempt> {
+    let mut out = Vec::new();
+    for &trunk in plan {
+        let mut addrs = table.addrs(trunk).to_vec();
+        addrs.sort_by_key(|a| a.is_ipv4() != want_v4);
+        addrs.truncate(ADDRESSES_PER_TRUNK);
+        if addrs.is_empty() {
+            out.push(Attempt { trunk, dest: None });
+        }
+        out.extend(addrs.into_iter().map(|a| Attempt {
+            trunk,
+            dest: Some(a),
+        }));
+    }
+    out
 }
 
 /// Cheap handle the call layer clones freely; the run loop stops once every handle is dropped.
@@ -322,24 +355,35 @@ impl SipService {
         if plan.is_empty() {
             return Err(SipError::NoRoute(number.to_string()));
         }
-        let want_v4 = self.inner.local_addr.is_ipv4();
+        // The first trunk is resolved now, as every call did before there were trunk
+        // lists (its addresses may have changed since the last refresh); the others'
+        // addresses are those of the last refresh.
+        let first = plan.first().copied().unwrap_or_default();
+        let uri = self
+            .inner
+            .trunks
+            .borrow()
+            .trunk(first)
+            .map(|t| t.request_uri(number));
+        if let Some(uri) = uri {
+            if let Ok(addrs) = self.resolve(&uri).await {
+                if !addrs.is_empty() {
+                    self.inner.trunks.borrow_mut().set_addrs(first, addrs);
+                }
+            }
+        }
+        let attempts = attempts_of(
+            &self.inner.trunks.borrow(),
+            &plan,
+            self.inner.local_addr.is_ipv4(),
+        );
         let mut last_error = None;
-        for (n, &trunk) in plan.iter().enumerate() {
-            let Some(t) = self.inner.trunks.borrow().trunk(trunk).cloned() else {
+        for (n, attempt) in attempts.iter().enumerate() {
+            let Some(t) = self.inner.trunks.borrow().trunk(attempt.trunk).cloned() else {
                 continue;
             };
             let uri = t.request_uri(number);
-            // Resolved now, as every call did before there were trunk lists: a host's
-            // addresses may have changed since the last refresh.
-            let dest = match self.resolve(&uri).await {
-                Ok(addrs) if !addrs.is_empty() => {
-                    let mut table = self.inner.trunks.borrow_mut();
-                    table.set_addrs(trunk, addrs);
-                    table.addr(trunk, want_v4)
-                }
-                _ => self.inner.trunks.borrow().addr(trunk, want_v4),
-            };
-            let started = match dest {
+            let started = match attempt.dest {
                 Some(dest) => self.inner.core.borrow_mut().invite_as(
                     Instant::now(),
                     &uri,
@@ -355,7 +399,7 @@ impl SipService {
                     log::warn!("SIP: trunk {} cannot take the call: {e}", t.name);
                     if let SipError::Resolve(_) = e {
                         self.inner.trunks.borrow_mut().mark_down(
-                            trunk,
+                            attempt.trunk,
                             Instant::now(),
                             &e.to_string(),
                         );
@@ -366,14 +410,14 @@ impl SipService {
             };
             let (tx, rx) = smol::channel::unbounded();
             self.inner.calls.borrow_mut().insert(key, tx);
-            let rest = plan.get(n + 1..).unwrap_or_default().to_vec();
             self.inner.trunk_call_of.borrow_mut().insert(key, key);
             self.inner.trunk_calls.borrow_mut().insert(
                 key,
                 TrunkCall {
-                    failover: Failover::new(key, trunk, rest),
+                    failover: Failover::new(key, n, (n + 1..attempts.len()).collect()),
                     number: number.to_string(),
                     media,
+                    attempts,
                 },
             );
             self.wake();
@@ -398,7 +442,8 @@ impl SipService {
     /// The name of the trunk a call is on (None for calls not through the trunk list).
     pub fn trunk_of(&self, call: CallKey) -> Option<String> {
         let calls = self.inner.trunk_calls.borrow();
-        let trunk = calls.get(&call)?.failover.trunk();
+        let call = calls.get(&call)?;
+        let trunk = call.attempts.get(call.failover.trunk())?.trunk;
         self.inner
             .trunks
             .borrow()
@@ -743,8 +788,11 @@ fn through_trunks(inner: &Inner, ev: SipEvent) -> Option<SipEvent> {
         calls.get_mut(&group)?.failover.on_event(leg, ev)
     };
     loop {
+        let mut calls = inner.trunk_calls.borrow_mut();
+        let call = calls.get_mut(&group)?;
         let mut table = inner.trunks.borrow_mut();
-        if let Some(i) = step.trunk_answered {
+        let trunk_at = |i: usize| call.attempts.get(i).map(|a| a.trunk);
+        if let Some(i) = step.trunk_answered.and_then(trunk_at) {
             if table.mark_up(i, now) {
                 log::info!(
                     "SIP: trunk {} is up (it answered a call)",
@@ -752,28 +800,40 @@ fn through_trunks(inner: &Inner, ev: SipEvent) -> Option<SipEvent> {
                 );
             }
         }
-        if let Some((i, why)) = &step.trunk_failed {
-            if table.mark_down(*i, now, why) {
-                log::warn!("SIP: trunk {} is down: {why}", name_of(&table, *i));
-            }
-        }
-        let Some(next) = step.try_next else { break };
-        let mut calls = inner.trunk_calls.borrow_mut();
-        let call = calls.get_mut(&group)?;
         let failed = step.trunk_failed.clone().unwrap_or_default();
-        let Some(t) = table.trunk(next).cloned() else {
-            step = call.failover.start_failed(next, "no such trunk".into());
+        let failed_trunk = trunk_at(failed.0).unwrap_or_default();
+        let next = step
+            .try_next
+            .and_then(|n| call.attempts.get(n).copied().map(|a| (n, a)));
+        // A trunk is down once the call leaves it: its last address failed too.
+        let leaves_trunk = next.is_none_or(|(_, a)| a.trunk != failed_trunk);
+        if step.trunk_failed.is_some()
+            && leaves_trunk
+            && table.mark_down(failed_trunk, now, &failed.1)
+        {
+            log::warn!(
+                "SIP: trunk {} is down: {}",
+                name_of(&table, failed_trunk),
+                failed.1
+            );
+        }
+        let Some((n, attempt)) = next else { break };
+        let Some(t) = table.trunk(attempt.trunk).cloned() else {
+            step = call.failover.start_failed(n, "no such trunk".into());
             continue;
         };
+        let to = match attempt.dest {
+            Some(dest) if !leaves_trunk => format!("{} at {dest}", t.name),
+            _ => t.name.clone(),
+        };
         log::info!(
-            "SIP: call moves from trunk {} ({}) to trunk {}",
-            name_of(&table, failed.0),
-            failed.1,
-            t.name
+            "SIP: call moves from trunk {} ({}) to {to}",
+            name_of(&table, failed_trunk),
+            failed.1
         );
-        let moved = moved_on(group, &name_of(&table, failed.0), &failed.1, &t.name);
+        let moved = moved_on(group, &name_of(&table, failed_trunk), &failed.1, &to);
         let uri = t.request_uri(&call.number);
-        let started = match table.addr(next, inner.local_addr.is_ipv4()) {
+        let started = match attempt.dest {
             Some(dest) => inner.core.borrow_mut().invite_as(
                 now,
                 &uri,
@@ -783,22 +843,17 @@ fn through_trunks(inner: &Inner, ev: SipEvent) -> Option<SipEvent> {
             ),
             None => Err(SipError::Resolve(uri)),
         };
+        // The line saying so goes out before anything of the new leg.
+        if let Some(tx) = inner.calls.borrow().get(&group) {
+            let _ = tx.try_send(moved);
+        }
         match started {
             Ok(new_leg) => {
-                call.failover.started(new_leg, next);
+                call.failover.started(new_leg, n);
                 inner.trunk_call_of.borrow_mut().insert(new_leg, group);
-                // The line saying so goes out before anything of the new leg.
-                if let Some(tx) = inner.calls.borrow().get(&group) {
-                    let _ = tx.try_send(moved);
-                }
                 return None;
             }
-            Err(e) => {
-                if let Some(tx) = inner.calls.borrow().get(&group) {
-                    let _ = tx.try_send(moved);
-                }
-                step = call.failover.start_failed(next, e.to_string());
-            }
+            Err(e) => step = call.failover.start_failed(n, e.to_string()),
         }
     }
     let forward = step.forward?;

@@ -203,6 +203,11 @@ impl TrunkTable {
             .copied()
     }
 
+    /// Where trunk `i`'s host resolved to, in the order found.
+    pub fn addrs(&self, i: usize) -> &[SocketAddr] {
+        self.health.get(i).map_or(&[], |h| h.addrs.as_slice())
+    }
+
     /// Every address of every trunk (all trusted as sources of requests).
     pub fn all_addrs(&self) -> Vec<SocketAddr> {
         self.health.iter().flat_map(|h| h.addrs.clone()).collect()
