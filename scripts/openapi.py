@@ -154,7 +154,10 @@ doc = {
    "Status": {"type": "object", "required": ["box", "calls"], "properties": {
       "box": {"type": "object", "required": ["version", "uptime_s", "listeners"], "properties": {
          "version": {"type": "string"}, "uptime_s": {"type": "integer"},
-         "listeners": {"type": "object", "additionalProperties": {"type": "string"}}}},
+         "listeners": {"type": "object", "additionalProperties": {"type": "string"}},
+         "trunks": {"type": "array", "description": "Each trunk calls leave through, and whether calls try it first now (false: it failed and is passed over).",
+           "items": {"type": "object", "required": ["name", "up"], "properties": {"name": {"type": "string"}, "up": {"type": "boolean"}}}},
+         "max_calls": {"type": "integer", "description": "Most calls at once (`[calls] max_calls`, worked out at start for \"auto\")."}}},
       "calls": {"type": "array", "items": {"$ref": "#/components/schemas/CallSummary"}}}},
    "Health": {"type": "object", "required": ["status"], "properties": {
       "status": {"type": "string", "enum": ["ok", "unwell"]},

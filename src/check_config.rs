@@ -191,10 +191,24 @@ fn sip_trust(config: &Config) -> String {
         ""
     };
     format!(
-        "answered from {list}{default}, from the trunk ({}) and in live calls' dialogs; \
+        "answered from {list}{default}, from the trunks ({}) and in live calls' dialogs; \
          others are dropped unanswered",
-        config.sip.outbound.uri
+        trunks_text(config)
     )
+}
+
+/// The trunks as `name uri` entries (one `[sip.outbound]` uri without a list).
+fn trunks_text(config: &Config) -> String {
+    if config.sip.trunks.is_empty() {
+        return config.sip.outbound.uri.clone();
+    }
+    config
+        .sip
+        .trunks
+        .iter()
+        .map(|t| format!("{} {}", t.name, t.uri))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The call policy in words: which numbers may be dialled, how often, and how many
@@ -202,7 +216,8 @@ fn sip_trust(config: &Config) -> String {
 fn policy(config: &Config) -> String {
     let tail = format!(
         "dialled as {}; at most {} calls at once",
-        config.sip.outbound.uri, config.calls.max_calls
+        trunks_text(config),
+        crate::calls::admission::max_calls(config).1
     );
     let Some(p) = &config.policy else {
         return format!(
@@ -241,6 +256,11 @@ fn secrets_summary(config: &Config) -> String {
     let mut set = Vec::new();
     if config.sip.outbound.password.is_some() {
         set.push("sip.outbound.password".to_string());
+    }
+    for (i, t) in config.sip.trunks.iter().enumerate() {
+        if t.password.is_some() {
+            set.push(format!("sip.trunks[{i}].password"));
+        }
     }
     if config.room.trtc.socks5_password.is_some() {
         set.push("room.trtc.socks5_password".to_string());
@@ -293,7 +313,10 @@ mod tests {
         ] {
             let c = Config::parse(text).unwrap();
             let [lo, hi] = c.rtp.ports;
-            assert!(usize::from(hi - lo) + 1 >= 2 * c.calls.max_calls, "{text}");
+            let crate::config::MaxCalls::Fixed(max) = c.calls.max_calls else {
+                panic!("board profiles set a number: {text}");
+            };
+            assert!(usize::from(hi - lo) + 1 >= 2 * max, "{text}");
         }
     }
 

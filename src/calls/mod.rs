@@ -1,6 +1,7 @@
 //! Calls: the registry, the state machine, TTL, the persisted call log and webhooks,
 //! and the per-call task that bridges the phone leg to the room.
 
+pub mod admission;
 pub mod call;
 pub mod clock;
 pub mod core;

@@ -85,6 +85,8 @@ pub struct Gateway {
     lines: super::line_claim::BusyLines,
     /// The Call Engine that rings app users for inbound calls (`[callengine]`).
     engine: Option<Rc<CallEngine>>,
+    /// Most calls at once (`[calls] max_calls`, worked out once for `"auto"`).
+    max_calls: usize,
 }
 
 impl Gateway {
@@ -104,6 +106,8 @@ impl Gateway {
             MediaClock::new(Duration::from_millis(crate::media::FRAME_MS as u64));
         let clock_task = executor.spawn(essential("media_clock", "the media clock", drive_clock));
         let health = Rc::new(Health::new());
+        let (max_calls, why) = super::admission::max_calls(&config);
+        log::info!("calls: at most {why} at once");
         let watched = clock.clone();
         health.watch("media_clock", move |now| watched.late(now));
         let watched = sip.clone();
@@ -133,6 +137,7 @@ impl Gateway {
             http_addr: Cell::new(None),
             lines: Default::default(),
             engine: None,
+            max_calls,
         }
     }
 
@@ -523,7 +528,7 @@ impl Gateway {
         if self.stopping.get() {
             return refuse(503, "Service Unavailable (the gateway is stopping)");
         }
-        if self.registry.borrow().active() >= self.config.calls.max_calls {
+        if self.registry.borrow().active() >= self.max_calls {
             return refuse(503, "Service Unavailable (at capacity)");
         }
         let Some(app) = self.config.trtc.apps.get(&rule.sdk_app_id.to_string()) else {
@@ -669,10 +674,10 @@ impl Api for Gateway {
         if self.stopping.get() {
             return Err(CallError::Unavailable("the gateway is stopping".into()));
         }
-        if self.registry.borrow().active() >= self.config.calls.max_calls {
+        if self.registry.borrow().active() >= self.max_calls {
             return Err(CallError::Unavailable(format!(
                 "at capacity: {} calls in progress",
-                self.config.calls.max_calls
+                self.max_calls
             )));
         }
         if let Some(url) = &req.notify_url {
@@ -849,6 +854,13 @@ impl Api for Gateway {
                     "SIP": format!("udp {}", self.sip.local_addr()),
                     "RTP": format!("udp {rtp_ip} ports {low}-{high}"),
                 },
+                "trunks": self
+                    .sip
+                    .trunk_health()
+                    .into_iter()
+                    .map(|(name, up)| serde_json::json!({"name": name, "up": up}))
+                    .collect::<Vec<_>>(),
+                "max_calls": self.max_calls,
             },
             "calls": self.registry.borrow().summaries(RECENT_CALLS_LISTED),
         })

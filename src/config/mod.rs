@@ -402,8 +402,9 @@ impl Default for RoomConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CallsConfig {
-    /// Most calls at once; beyond it `/trtc/startup` answers 503.
-    pub max_calls: usize,
+    /// Most calls at once; beyond it `/trtc/startup` answers 503. `"auto"`: what this
+    /// box's core carries of the dearest codec offered (`calls::admission`).
+    pub max_calls: MaxCalls,
     /// How long finished calls stay queryable, in hours.
     pub retention_h: u32,
     /// Directory of the persisted call log; `$STATE_DIRECTORY` (systemd) or a per-user
@@ -423,6 +424,33 @@ pub struct CallsConfig {
     pub ringback_off_ms: u32,
 }
 
+/// `[calls] max_calls`: a number, or `"auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxCalls {
+    /// This many.
+    Fixed(usize),
+    /// From the measured cost of the codecs offered and this core's speed.
+    Auto,
+}
+
+impl<'de> Deserialize<'de> for MaxCalls {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(usize),
+            Word(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(MaxCalls::Fixed(n)),
+            Raw::Word(w) if w == "auto" => Ok(MaxCalls::Auto),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "`{w}`: a number of calls, or \"auto\""
+            ))),
+        }
+    }
+}
+
 impl CallsConfig {
     /// The ringback tone plan.
     pub fn ringback(&self) -> crate::media::ringback::TonePlan {
@@ -437,7 +465,7 @@ impl CallsConfig {
 impl Default for CallsConfig {
     fn default() -> Self {
         CallsConfig {
-            max_calls: 200,
+            max_calls: MaxCalls::Fixed(200),
             retention_h: 24,
             state_dir: None,
             log_max_mb: 64,
@@ -646,7 +674,7 @@ impl Config {
         if self.room.entry_timeout_s == 0 {
             return bad("room.entry_timeout_s", "must be at least 1");
         }
-        if self.calls.max_calls == 0 {
+        if self.calls.max_calls == MaxCalls::Fixed(0) {
             return bad("calls.max_calls", "must be at least 1");
         }
         if self.calls.log_max_mb == 0 {
