@@ -322,6 +322,36 @@ fn calls_beyond_capacity_are_refused_with_503() {
     rig.gw.assert_healthy();
 }
 
+/// `max_calls = "auto"` end to end: the limit is worked out at start, logged, and held;
+/// a port range of one pair caps it at one call whatever the core's speed.
+#[test]
+fn auto_capacity_is_logged_and_held() {
+    let dir = TestDir::new("bad-auto-capacity");
+    let block = PortBlock::new();
+    let mut uas = common::peers::Sipp::uas(&dir, &block, "uas_ring_cancel.xml", 1);
+    let mut cfg = GatewayConfig::new(&dir, &block, uas.outbound_uri());
+    cfg.rtp_ports = block.range(100, 101);
+    let toml = cfg
+        .to_toml()
+        .replacen("[calls]\n", "[calls]\nmax_calls = \"auto\"\n", 1);
+    let mut gw = Gateway::start_with_text(&dir, &toml);
+    gw.proc.wait_log("calls: at most 1 (auto: opus/", secs(10));
+    let status = http::get(gw.http, "/trtc/status").json();
+    assert_eq!(status["box"]["max_calls"], 1, "{status}");
+    let id = gw.startup("1002", 60, None);
+    gw.wait_state(&id, 3, secs(20));
+    let r = gw.startup_raw(&Gateway::startup_body("1002", 60, None));
+    assert_error(
+        &r,
+        503,
+        "second call with max_calls = auto and one port pair",
+    );
+    gw.shutdown(&id);
+    gw.wait_done(&id, secs(30));
+    uas.proc.assert_success(secs(20));
+    gw.assert_healthy();
+}
+
 #[test]
 fn bad_config_is_refused_naming_the_key() {
     let dir = TestDir::new("bad-config");
