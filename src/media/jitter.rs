@@ -313,7 +313,11 @@ impl JitterBuffer {
         let (lo, hi) = window
             .iter()
             .fold((i32::MAX, i32::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
-        let spread = i64::from(hi) - i64::from(lo);
+        // Scheduling noise of a millisecond or two (ours or the sender's) is no reason
+        // to hold a whole frame more: without this allowance a spread of one RTP tick
+        // asked for a frame, so one late packet added 20 ms for the rest of the call.
+        let allowance = i64::from(self.cfg.frame_ticks) / 10;
+        let spread = (i64::from(hi) - i64::from(lo) - allowance).max(0);
         let frames =
             (spread + i64::from(self.cfg.frame_ticks) - 1) / i64::from(self.cfg.frame_ticks);
         self.target = u8::try_from(frames.max(0))
@@ -1241,6 +1245,32 @@ mod tests {
         assert_eq!(played[0], 0);
         assert!(played.windows(2).all(|w| w[0] < w[1]), "{played:?}");
         assert_eq!(b.stats().overflow, 0);
+    }
+
+    /// A millisecond of arrival noise is no jitter worth a frame of delay; ten are.
+    #[test]
+    fn scheduling_noise_does_not_deepen_an_adaptive_buffer() {
+        for (noise_ms, want) in [(1u64, 0u8), (10, 1)] {
+            let c = Clock::new();
+            let mut b = JitterBuffer::new(JitterConfig {
+                adaptive: true,
+                depth_frames: 0,
+                min_depth_frames: 0,
+                ..JitterConfig::default()
+            });
+            for i in 0..100u32 {
+                let late = if i % 2 == 1 { noise_ms } else { 0 };
+                b.push(
+                    c.at(u64::from(i) * 20 + late),
+                    i as u16,
+                    i * F,
+                    7,
+                    i == 0,
+                    &frame(i),
+                );
+            }
+            assert_eq!(b.target_frames(), want, "{noise_ms} ms of noise");
+        }
     }
 
     #[test]
