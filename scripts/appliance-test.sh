@@ -37,18 +37,21 @@ started=$SECONDS
 if want unit; then
     t=$SECONDS
     cargo build --release --bin trtc-sipgw >&2
-    # verify checks that ExecStart= exists: point it at the binary just built.
-    sed "s#/usr/bin/trtc-sipgw#$(readlink -f "$target_dir/release/trtc-sipgw")#" \
-        systemd/trtc-sipgw.service >"$tmp/trtc-sipgw.service"
-    systemd-analyze verify "$tmp/trtc-sipgw.service"
-    security="$(systemd-analyze security --offline=true systemd/trtc-sipgw.service 2>&1)"
-    exposure="$(sed -n 's/.*Overall exposure level for trtc-sipgw.service: \([0-9.]*\).*/\1/p' <<<"$security")"
-    say "systemd-analyze security --offline=true: exposure $exposure"
-    if [ -z "$exposure" ] || ! awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }'; then
-        echo "$security" >&2
-        say "FAIL: exposure ${exposure:-unknown} > 2.0"
-        exit 1
-    fi
+    # verify checks that ExecStart= exists: point it at the binary just built. The
+    # template unit (one process per node) is checked as its instance 1.
+    for unit in trtc-sipgw.service trtc-sipgw@1.service; do
+        sed "s#/usr/bin/trtc-sipgw#$(readlink -f "$target_dir/release/trtc-sipgw")#" \
+            "systemd/${unit/@1/@}" >"$tmp/$unit"
+        systemd-analyze verify "$tmp/$unit"
+        security="$(systemd-analyze security --offline=true "$tmp/$unit" 2>&1)"
+        exposure="$(sed -n "s/.*Overall exposure level for $unit: \([0-9.]*\).*/\1/p" <<<"$security")"
+        say "systemd-analyze security --offline=true $unit: exposure $exposure"
+        if [ -z "$exposure" ] || ! awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }'; then
+            echo "$security" >&2
+            say "FAIL: $unit exposure ${exposure:-unknown} > 2.0"
+            exit 1
+        fi
+    done
     cargo test --release --test appliance_notify --test appliance_config >&2
     say "unit: ok ($((SECONDS - t)) s)"
 fi
@@ -74,6 +77,7 @@ if want install; then
     done
     for f in usr/local/bin/trtc-sipgw usr/local/bin/trtc-sipgw-fetch-sdk usr/local/bin/trtc-sipgw-check \
         usr/local/lib/trtc-sipgw/fetch-liteav.sh etc/systemd/system/trtc-sipgw.service \
+        etc/systemd/system/trtc-sipgw@.service \
         etc/trtc-sipgw/config.toml; do
         [ -f "$dest/$f" ] || { say "FAIL: install.sh did not install /$f"; exit 1; }
     done

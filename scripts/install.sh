@@ -115,8 +115,10 @@ fi
 put scripts/fetch-liteav.sh "$libdir/fetch-liteav.sh" 0755
 put packaging/trtc-sipgw-fetch-sdk "$prefix/bin/trtc-sipgw-fetch-sdk" 0755
 put packaging/trtc-sipgw-check "$prefix/bin/trtc-sipgw-check" 0755
-sed "s#/usr/bin/trtc-sipgw#$prefix/bin/trtc-sipgw#g" systemd/trtc-sipgw.service >"$stage/unit"
-put "$stage/unit" "$unitdir/trtc-sipgw.service" 0644
+for unit in trtc-sipgw.service trtc-sipgw@.service; do
+    sed "s#/usr/bin/trtc-sipgw#$prefix/bin/trtc-sipgw#g" "systemd/$unit" >"$stage/$unit"
+    put "$stage/$unit" "$unitdir/$unit" 0644
+done
 
 # The config: installed only when there is none (an edited one is never overwritten);
 # recorded in the manifest only when this script wrote it.

@@ -24,6 +24,7 @@ declare -A PKG=(
   [chromium]=chromium
   [chromedriver]=chromium-driver
   [dnsmasq]=dnsmasq-base
+  [haproxy]=haproxy
 )
 
 missing_tools() {
@@ -41,7 +42,7 @@ missing="$(missing_tools | sort -u | tr '\n' ' ')"
 if [ -n "${missing// /}" ]; then
   echo "test.sh: missing: $missing— installing the test peers" >&2
   if [ "$(id -u)" -ne 0 ]; then
-    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 ffmpeg linphone-cli prometheus chromium chromium-driver dnsmasq-base" >&2
+    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 ffmpeg linphone-cli prometheus chromium chromium-driver dnsmasq-base haproxy" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -51,7 +52,7 @@ if [ -n "${missing// /}" ]; then
   export DEPS_APT_UPDATED=1
   apt-get install -y --no-install-recommends \
     sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 \
-    ffmpeg linphone-cli prometheus chromium chromium-driver dnsmasq-base
+    ffmpeg linphone-cli prometheus chromium chromium-driver dnsmasq-base haproxy
   missing="$(missing_tools | sort -u | tr '\n' ' ')"
   if [ -n "${missing// /}" ]; then
     echo "test.sh: still missing after install: $missing" >&2

@@ -104,6 +104,12 @@ pub fn report(path: &Path, config: &Config, advertise_ip: IpAddr) -> String {
             "  note: a port below 1024 needs CAP_NET_BIND_SERVICE (see the unit file)"
         );
     }
+    if let Some(n) = config.calls.node {
+        let _ = writeln!(
+            out,
+            "  node {n}: call ids start with {n:02} (one of several processes behind a front, deploy/)"
+        );
+    }
     let _ = writeln!(out, "\nroom backend: {}", room_backend(config));
     let _ = writeln!(out, "\npolicy: {}", policy(config));
     let _ = writeln!(out, "API access: {}", api_access(config));
@@ -342,10 +348,14 @@ mod tests {
         assert!(r.contains("192.0.2.7:5060"), "{r}");
         assert!(r.contains("room backend: sim"), "{r}");
         assert!(r.contains("all numbers allowed"), "{r}");
+        assert!(!r.contains("call ids start"), "{r}");
         assert!(
             r.contains("SIP requests: answered from 127.0.0.1/32, ::1/128 (the built-in default)"),
             "{r}"
         );
         assert!(r.contains("trtc.apps.\"1400000001\".secret_key"), "{r}");
+        let node = Config::parse("[calls]\nnode = 3\n").unwrap();
+        let r = report(Path::new("x.toml"), &node, "192.0.2.7".parse().unwrap());
+        assert!(r.contains("node 3: call ids start with 03"), "{r}");
     }
 }

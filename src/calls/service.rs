@@ -403,7 +403,7 @@ impl Gateway {
         use super::line_claim::LineClaim;
         use super::line_core::{LineCallConfig, LineCore};
 
-        let id = new_call_id();
+        let id = new_call_id(self.config.calls.node);
         let claim = LineClaim::claim(&self.lines, name, &id).map_err(|holder| {
             CallError::Conflict(format!("line busy: alsa:{name} carries call {holder}"))
         })?;
@@ -537,7 +537,7 @@ impl Gateway {
                 "Service Unavailable (no secret key for the rule's app)",
             );
         };
-        let id = new_call_id();
+        let id = new_call_id(self.config.calls.node);
         let caller = if incoming.caller.is_empty() {
             incoming.called.clone()
         } else {
@@ -664,9 +664,14 @@ fn room_params(id: &str, req: &StartupRequest, user_sig: String, sample_rate: u3
     }
 }
 
-/// An unguessable call id: 64 random bits from the thread's CSPRNG, lowercase hex.
-fn new_call_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
+/// An unguessable call id: 64 random bits from the thread's CSPRNG, lowercase hex, led
+/// by the node number's two digits when `[calls] node` is set, so that a front (HAProxy,
+/// deploy/) can route every later request about the call by the id alone.
+fn new_call_id(node: Option<u8>) -> String {
+    match node {
+        Some(n) => format!("{n:02}{:016x}", rand::random::<u64>()),
+        None => format!("{:016x}", rand::random::<u64>()),
+    }
 }
 
 impl Api for Gateway {
@@ -701,7 +706,7 @@ impl Api for Gateway {
             "line_for_number refuses lines without the feature"
         );
 
-        let id = new_call_id();
+        let id = new_call_id(self.config.calls.node);
         let (control_rx, stats) = self.begin_call(&id, &req);
         let started_at = Instant::now();
         log::info!(
@@ -861,6 +866,7 @@ impl Api for Gateway {
                     .map(|(name, up)| serde_json::json!({"name": name, "up": up}))
                     .collect::<Vec<_>>(),
                 "max_calls": self.max_calls,
+                "node": self.config.calls.node,
             },
             "calls": self.registry.borrow().summaries(RECENT_CALLS_LISTED),
         })
@@ -915,12 +921,25 @@ mod tests {
 
     #[test]
     fn call_ids_are_16_lowercase_hex_and_differ() {
-        let a = new_call_id();
-        let b = new_call_id();
+        let a = new_call_id(None);
+        let b = new_call_id(None);
         assert_eq!(a.len(), 16);
         assert!(a
             .bytes()
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_node_leads_its_call_ids_with_two_digits() {
+        for (node, lead) in [(1, "01"), (7, "07"), (42, "42"), (99, "99")] {
+            let id = new_call_id(Some(node));
+            assert_eq!(id.len(), 18, "{id}");
+            assert!(id.starts_with(lead), "node {node}: {id}");
+            assert!(id
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        }
+        assert_ne!(new_call_id(Some(3)), new_call_id(Some(3)));
     }
 }

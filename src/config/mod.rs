@@ -405,6 +405,11 @@ pub struct CallsConfig {
     /// Most calls at once; beyond it `/trtc/startup` answers 503. `"auto"`: what this
     /// box's core carries of the dearest codec offered (`calls::admission`).
     pub max_calls: MaxCalls,
+    /// This process's node number (1..=99) when several gateways share a front (HAProxy,
+    /// Kamailio's dispatcher): its call ids start with the number as two decimal digits,
+    /// so the front routes `callstate`, `shutdown`, `dtmf` and `callstats` by the id
+    /// alone (deploy/). None: ids are 16 hex digits, as a lone box's always were.
+    pub node: Option<u8>,
     /// How long finished calls stay queryable, in hours.
     pub retention_h: u32,
     /// Directory of the persisted call log; `$STATE_DIRECTORY` (systemd) or a per-user
@@ -466,6 +471,7 @@ impl Default for CallsConfig {
     fn default() -> Self {
         CallsConfig {
             max_calls: MaxCalls::Fixed(200),
+            node: None,
             retention_h: 24,
             state_dir: None,
             log_max_mb: 64,
@@ -677,6 +683,12 @@ impl Config {
         if self.calls.max_calls == MaxCalls::Fixed(0) {
             return bad("calls.max_calls", "must be at least 1");
         }
+        if matches!(self.calls.node, Some(n) if !(1..=99).contains(&n)) {
+            return bad(
+                "calls.node",
+                "must be 1 to 99 (two digits lead the call ids)",
+            );
+        }
         if self.calls.log_max_mb == 0 {
             return bad("calls.log_max_mb", "must be at least 1");
         }
@@ -762,8 +774,8 @@ impl Config {
             Some(dir) if dir.as_os_str().is_empty() => None,
             Some(dir) => Some(dir.clone()),
             None => {
-                if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
-                    return Some(PathBuf::from(dir));
+                if let Some(dirs) = std::env::var_os("STATE_DIRECTORY") {
+                    return Some(last_state_directory(&dirs));
                 }
                 if let Some(dir) = std::env::var_os("XDG_STATE_HOME") {
                     return Some(PathBuf::from(dir).join("trtc-sipgw"));
@@ -772,6 +784,15 @@ impl Config {
             }
         }
     }
+}
+
+/// The last of systemd's `$STATE_DIRECTORY` paths: a unit with several
+/// `StateDirectory=` entries gets them joined by `:` in the order written, and the
+/// template unit (`trtc-sipgw@.service`) lists the shared directory (the SDK) before
+/// its instance's own, which is where that instance keeps its history.
+fn last_state_directory(dirs: &std::ffi::OsStr) -> PathBuf {
+    let dirs = dirs.to_string_lossy();
+    PathBuf::from(dirs.rsplit(':').next().unwrap_or_default())
 }
 
 /// toml's errors carry a byte span and, for unknown fields, the field's name; turn the
@@ -1003,6 +1024,17 @@ dismiss_after_s = 0
     }
 
     #[test]
+    fn the_instance_state_directory_is_the_last_one_systemd_lists() {
+        use std::ffi::OsStr;
+        let one = super::last_state_directory(OsStr::new("/var/lib/trtc-sipgw"));
+        assert_eq!(one, PathBuf::from("/var/lib/trtc-sipgw"));
+        let two = super::last_state_directory(OsStr::new(
+            "/var/lib/trtc-sipgw:/var/lib/trtc-sipgw/node2",
+        ));
+        assert_eq!(two, PathBuf::from("/var/lib/trtc-sipgw/node2"));
+    }
+
+    #[test]
     fn wrong_type_is_named() {
         let e = Config::parse("[rtp]\nports = \"many\"\n").unwrap_err();
         assert!(e.0.contains("ports"), "{}", e.0);
@@ -1016,6 +1048,10 @@ dismiss_after_s = 0
             ("[room]\nbackend = \"zoom\"\n", "room.backend"),
             ("[room.sim]\ntone_hz = -5\n", "room.sim.tone_hz"),
             ("[calls]\nmax_calls = 0\n", "calls.max_calls"),
+            ("[calls]\nnode = 0\n", "calls.node"),
+            ("[calls]\nnode = 100\n", "calls.node"),
+            ("[calls]\nnode = 300\n", "calls.node"),
+            ("[calls]\nnode = \"a\"\n", "calls.node"),
             ("[calls]\nlog_max_mb = 0\n", "calls.log_max_mb"),
             ("[calls]\nhistory_max = 0\n", "calls.history_max"),
             ("[sip]\ncodecs = [\"speex\"]\n", "sip.codecs"),

@@ -212,39 +212,45 @@ impl Kamailio {
             .replace("@USERS@", &users_cfg);
         let cfg_path = work.join("kamailio.cfg");
         std::fs::write(&cfg_path, cfg).unwrap();
-        let check = Command::new("kamailio")
-            .arg("-c")
-            .arg("-f")
-            .arg(&cfg_path)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run kamailio: {e} — run scripts/test.sh"));
-        assert!(
-            check.status.success(),
-            "kamailio -c refused the config:\n{}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let mut cmd = Command::new("kamailio");
-        cmd.arg("-f")
-            .arg(&cfg_path)
-            .args(["-DD", "-E", "-m", "64", "-M", "8", "-w"])
-            .arg(&work)
-            .arg("-P")
-            .arg(work.join("kamailio.pid"));
-        let mut proc = Proc::spawn("kamailio", &mut cmd, dir.path());
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        wait::until(
-            "kamailio to answer OPTIONS with 200",
-            Duration::from_secs(30),
-            || {
-                if let Some(st) = proc.exited() {
-                    panic!("kamailio exited early ({st}):\n{}", proc.log_tail(40));
-                }
-                (super::sip::options_ping(addr, Duration::from_millis(300)) == Some(200))
-                    .then_some(())
-            },
-        );
+        let args = ["-f".to_string(), cfg_path.to_string_lossy().into_owned()];
+        let proc = run_kamailio(dir, &work, &args, addr);
         Kamailio { proc, addr }
     }
+}
+
+/// Checks a kamailio config (`kamailio -c` with `args`, which name the file and any
+/// `-A` defines), runs it in the foreground with `work` as its directory and waits
+/// until it answers OPTIONS at `addr`.
+pub fn run_kamailio(dir: &TestDir, work: &Path, args: &[String], addr: SocketAddr) -> Proc {
+    let check = Command::new("kamailio")
+        .arg("-c")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run kamailio: {e} — run scripts/test.sh"));
+    assert!(
+        check.status.success(),
+        "kamailio -c refused the config {args:?}:\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let mut cmd = Command::new("kamailio");
+    cmd.args(args)
+        .args(["-DD", "-E", "-m", "64", "-M", "8", "-w"])
+        .arg(work)
+        .arg("-P")
+        .arg(work.join("kamailio.pid"));
+    let mut proc = Proc::spawn("kamailio", &mut cmd, dir.path());
+    wait::until(
+        "kamailio to answer OPTIONS with 200",
+        Duration::from_secs(30),
+        || {
+            if let Some(st) = proc.exited() {
+                panic!("kamailio exited early ({st}):\n{}", proc.log_tail(40));
+            }
+            (super::sip::options_ping(addr, Duration::from_millis(300)) == Some(200)).then_some(())
+        },
+    );
+    proc
 }
 
 /// Settings of one baresip instance.
