@@ -2,7 +2,8 @@
 //!
 //! The real gateway code (`Gateway::startup`, the call task, the shared media clock,
 //! the bridge, the SIP user agent) runs in this process on its own executor thread,
-//! with `[rtp] jitter_frames = 0` (the buffer's minimum depth) and a probe room in
+//! with `[rtp] jitter_frames = 0` (the buffer's minimum depth; `BENCH_JITTER_FRAMES`
+//! sets another, `default` the shipped one) and a probe room in
 //! place of the simulated one. A phone (the benches' UAS plus two RTP threads) and the
 //! probe room's "SDK thread" run on their own threads, each on its own 20 ms schedule,
 //! so the phase between them and the gateway's clock is whatever it happens to be, as
@@ -356,7 +357,19 @@ fn main() {
 
     // The gateway, on this thread.
     let mut config = Config::default();
-    config.rtp.jitter_frames = 0;
+    // `BENCH_JITTER_FRAMES=default` keeps the shipped depth; a number sets it; unset is 0.
+    match std::env::var("BENCH_JITTER_FRAMES").as_deref() {
+        Ok("default") => {}
+        Ok(n) => match n.parse() {
+            Ok(n) => config.rtp.jitter_frames = n,
+            Err(_) => {
+                eprintln!("latency: BENCH_JITTER_FRAMES={n:?} is neither a number nor \"default\"");
+                std::process::exit(2);
+            }
+        },
+        Err(_) => config.rtp.jitter_frames = 0,
+    }
+    let depth_ms = u32::from(config.rtp.jitter_frames) * 20;
     config.rtp.ports = [39000, 39999];
     config.sip.outbound.uri = format!("sip:{{number}}@{phone_sip}");
     config.log.level = "warn".into();
@@ -438,7 +451,7 @@ fn main() {
         std::process::exit(1);
     }
     println!(
-        "LATENCY n_up={} n_down={} up_median_ms={:.3} up_p99_ms={:.3} up_tick_median_ms={:.3} \
+        "LATENCY depth_ms={depth_ms} n_up={} n_down={} up_median_ms={:.3} up_p99_ms={:.3} up_tick_median_ms={:.3} \
          up_tick_p99_ms={:.3} down_median_ms={:.3} down_p99_ms={:.3} down_tick_median_ms={:.3} down_tick_p99_ms={:.3} udp_median_ms={:.3} \
          udp_p99_ms={:.3}",
         u.len(),
