@@ -20,6 +20,11 @@
 //! gateway, reads the `media counters MediaStats {..}` lines the calls logged at their end.
 //! One `LEVEL ...` line per level and a `SETUP ...` line go to stdout as `key=value`.
 //!
+//! `--admit N` (overload): the gateway takes at most N calls; a level beyond that offers
+//! more, and each startup past N must be refused with `503` at once while the N accepted
+//! calls stay clean. The LEVEL line then counts `accepted`, `refused` and the slowest
+//! refusal (`refuse_max_ms`).
+//!
 //! A packet from the process under test counts as late at the phone when it arrives more
 //! than two frames (40 ms) after the earliest arrival its sequence number predicts.
 
@@ -78,6 +83,8 @@ struct Args {
     hold: Duration,
     gw_log: Option<String>,
     stop_beyond: usize,
+    /// The gateway's call limit, when a level offers more (`--admit`).
+    admit: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -95,6 +102,7 @@ fn parse_args() -> Result<Args, String> {
         hold: Duration::from_secs(10),
         gw_log: None,
         stop_beyond: usize::MAX,
+        admit: usize::MAX,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -134,6 +142,7 @@ fn parse_args() -> Result<Args, String> {
             "--hold" => a.hold = Duration::from_secs_f64(v.parse().map_err(|_| bad())?),
             "--gw-log" => a.gw_log = Some(v),
             "--stop-beyond" => a.stop_beyond = v.parse().map_err(|_| bad())?,
+            "--admit" => a.admit = v.parse().map_err(|_| bad())?,
             _ => return Err(format!("unknown option {k}")),
         }
     }
@@ -638,6 +647,9 @@ fn levels(args: &Args, shared: &Arc<Mutex<Shared>>) -> Result<(), String> {
         lock(shared).counters = LevelCounters::default();
         let ramp_start = Instant::now();
         let mut ids = vec![];
+        // Startups refused with 503 and how long the slowest refusal took.
+        let mut refused = 0usize;
+        let mut refuse_max_ms = 0f64;
         let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.1));
         // A process under test that cannot keep up answers the API late; give up the
         // level rather than let one ramp run for minutes.
@@ -690,6 +702,10 @@ fn levels(args: &Args, shared: &Arc<Mutex<Shared>>) -> Result<(), String> {
                                 thread::sleep(Duration::from_micros(200));
                             }
                         }
+                        Ok((503, _)) if ids.len() >= args.admit => {
+                            refused += 1;
+                            refuse_max_ms = refuse_max_ms.max(sent.elapsed().as_secs_f64() * 1e3);
+                        }
                         Ok((code, reply)) => {
                             setup_fail += 1;
                             eprintln!("bench_peer: startup answered {code}: {reply}");
@@ -703,9 +719,11 @@ fn levels(args: &Args, shared: &Arc<Mutex<Shared>>) -> Result<(), String> {
             }
         }
         let ramp_s = ramp_start.elapsed().as_secs_f64();
+        // The calls that should stream: every one offered, or the gateway's limit.
+        let expected = level.min(args.admit);
         // Wait until every call streams (ACKed), then settle.
         let wait_until = Instant::now() + Duration::from_secs(10);
-        while lock(shared).streams.len() < level && Instant::now() < wait_until {
+        while lock(shared).streams.len() < expected && Instant::now() < wait_until {
             thread::sleep(Duration::from_millis(20));
         }
         let streaming = lock(shared).streams.len();
@@ -761,15 +779,17 @@ fn levels(args: &Args, shared: &Arc<Mutex<Shared>>) -> Result<(), String> {
             }
         }
         let gw_bad = gw.concealed + gw.lost + gw.late + gw.overflow + gw.stretched;
-        let ok = streaming == level
+        let ok = streaming == expected
             && counters.late == 0
             && gw_bad == 0
-            && (args.mode == Mode::Relay || gw.calls == level as u64);
+            && (args.mode == Mode::Relay
+                || (gw.calls == expected as u64 && ids.len() + refused == level));
         println!(
             "LEVEL calls={level} codec={} streaming={streaming} ramp_s={ramp_s:.2} window_s={wall:.2} cpu_ms={cpu_ms:.1} \
              cpu_us_per_call_s={per_call_us:.2} rss_kib={rss} phone_rx={} phone_tx={} phone_late={} \
              phone_max_late_ms={:.2} peer_send_late_max_ms={:.2} gw_calls={} gw_rx={} gw_concealed={} \
-             gw_lost={} gw_late={} gw_overflow={} gw_stretched={} gw_resets={} ok={}",
+             gw_lost={} gw_late={} gw_overflow={} gw_stretched={} gw_resets={} accepted={} refused={refused} \
+             refuse_max_ms={refuse_max_ms:.3} ok={}",
             match args.codec {
                 PeerCodec::Pcmu => "pcmu",
                 PeerCodec::Opus => "opus",
@@ -787,6 +807,7 @@ fn levels(args: &Args, shared: &Arc<Mutex<Shared>>) -> Result<(), String> {
             gw.overflow,
             gw.stretched,
             gw.resets,
+            ids.len(),
             u8::from(ok)
         );
         let _ = io::stdout().flush();

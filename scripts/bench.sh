@@ -27,6 +27,7 @@ MAX_CPU_RATIO=3
 MAX_INSTR_PER_FRAME=60000
 MAX_RSS_KIB_PER_CALL=64
 MIN_CAPACITY=200
+MAX_REFUSE_MS=100                      # a startup beyond the limit is refused at once
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/trtc-bench.XXXXXX")
 PIDS=()
@@ -121,6 +122,20 @@ say "gateway under load (Opus): levels $OPUS_LEVELS, ${OPUS_HOLD}s each"
 start_gateway gw-opus
 "$PEER" --mode gateway --codec opus --pid "$GW_PID" --levels "$OPUS_LEVELS" --rate "$RATE" \
     --hold "$OPUS_HOLD" --gw-log "$WORK/gw-opus.log" | tee "$WORK/peer-gw-opus.txt" >&2
+stop_gateway
+
+# --- 8: overload: twice what "auto" admits of the dearest codec (Opus) ---------------
+gateway_config opus | sed 's/^max_calls = 5000$/max_calls = "auto"/' >"$WORK/gw-auto.toml"
+start_gateway gw-auto
+LIMIT=$(sed -n 's/.*calls: at most \([0-9]*\) (auto.*/\1/p' "$WORK/gw-auto.log" | head -1)
+if [ -n "$LIMIT" ]; then
+    say "overload: \"auto\" admits $LIMIT Opus calls; offering $((2 * LIMIT))"
+    "$PEER" --mode gateway --codec opus --pid "$GW_PID" --levels "$((2 * LIMIT))" --admit "$LIMIT" \
+        --rate "$RATE" --hold "$OPUS_HOLD" --gw-log "$WORK/gw-auto.log" | tee "$WORK/peer-overload.txt" >&2
+else
+    say "overload: the gateway logged no \"auto\" limit"
+    : >"$WORK/peer-overload.txt"
+fi
 stop_gateway
 
 # --- baseline: the relay under the same load -----------------------------------------
@@ -285,6 +300,17 @@ ok=$(calc "($cap >= $MIN_CAPACITY) ? 1 : 0")
 rcap=$(grep '^LEVEL' "$WORK/peer-relay.txt" | awk '/ ok=1/ { n = $2 } END { sub("calls=", "", n); print n }' || true)
 row "7. Concurrent G.711 calls, no late frames" "$capshow" "relay >= ${rcap:-0} (highest tried)" \
     ">= $MIN_CAPACITY" "$(verdict "$ok")"
+
+o=$(grep '^LEVEL' "$WORK/peer-overload.txt" | head -1 || true)
+if [ -n "$o" ]; then
+    ok=$(calc "($(kv "$o" ok) == 1 && $(kv "$o" refuse_max_ms) <= $MAX_REFUSE_MS) ? 1 : 0")
+    row "8. Overload: $(kv "$o" calls) Opus calls offered, \"auto\" = $LIMIT" \
+        "$(kv "$o" accepted) taken, $(kv "$o" refused) refused in <= $(printf '%.1f' "$(kv "$o" refuse_max_ms)") ms" \
+        "GET /healthz $(kv "$h" median_ms) ms" \
+        "taken clean, 503 <= $MAX_REFUSE_MS ms" "$(verdict "$ok")"
+else
+    row "8. Overload: 2x the \"auto\" limit, Opus" "not measured" "" "taken clean" "$(verdict 0)"
+fi
 
 echo
 echo "trtc-sipgw benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(uname -sr), load average before run: $LOAD_BEFORE"
