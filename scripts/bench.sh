@@ -26,6 +26,8 @@ FRAMES=2000                            # frames counted by callgrind
 MAX_CPU_RATIO=3
 MAX_INSTR_PER_FRAME=60000
 MAX_RSS_KIB_PER_CALL=64
+MAX_RSS_KIB_PER_CALL_DEFAULT=48        # with the shipped config (Opus offered, recording on)
+MEM_LEVELS=50,200
 MIN_CAPACITY=200
 MAX_REFUSE_MS=100                      # a startup beyond the limit is refused at once
 
@@ -115,6 +117,36 @@ start_gateway gw
 "$PEER" --mode gateway --pid "$GW_PID" --levels "$LEVELS" --rate "$RATE" --hold "$HOLD" \
     --gw-log "$WORK/gw.log" --stop-beyond "$MIN_CAPACITY" | tee "$WORK/peer-gw.txt" >&2
 stop_gateway
+
+# --- 5: memory with the shipped defaults: every codec offered (Opus first), the
+# simulated room recording every call --------------------------------------------------
+default_config() {
+    cat <<EOF
+[http]
+listen = "127.0.0.1:28080"
+[sip]
+listen = "127.0.0.1:28060"
+[sip.outbound]
+uri = "sip:{number}@127.0.0.1:28070"
+[rtp]
+ports = [40000, 49999]
+[room.sim]
+record_dir = "$WORK/rec"
+[calls]
+max_calls = 5000
+state_dir = "$WORK/state"
+[log]
+level = "info"
+EOF
+}
+mkdir -p "$WORK/rec"
+default_config >"$WORK/gw-default.toml"
+say "memory with the default configuration (G.711 phones): levels $MEM_LEVELS"
+start_gateway gw-default
+"$PEER" --mode gateway --pid "$GW_PID" --levels "$MEM_LEVELS" --rate "$RATE" --hold 2 \
+    --gw-log "$WORK/gw-default.log" | tee "$WORK/peer-gw-default.txt" >&2
+stop_gateway
+rm -rf "$WORK/rec"
 
 # --- 2: the same with Opus on the SIP leg ----------------------------------------------
 gateway_config opus >"$WORK/gw-opus.toml"
@@ -276,6 +308,21 @@ if [ -n "$g200" ]; then
 else
     row "5. RSS growth per call (0 -> 200 calls)" "not measured" "" "<= $MAX_RSS_KIB_PER_CALL KiB" "$(verdict 0)"
 fi
+didle=$(kv "$(grep '^IDLE' "$WORK/peer-gw-default.txt")" rss_kib)
+for n in ${MEM_LEVELS//,/ }; do
+    g=$(level_line "$WORK/peer-gw-default.txt" "$n")
+    r=$(level_line "$WORK/peer-relay.txt" "$n")
+    name="5. RSS growth per call, $n G.711 calls, default config"
+    if [ -z "$g" ] || [ -z "$didle" ]; then
+        row "$name" "not measured" "" "<= $MAX_RSS_KIB_PER_CALL_DEFAULT KiB" "$(verdict 0)"
+        continue
+    fi
+    per=$(calc "($(kv "$g" rss_kib) - $didle) / $n")
+    rper=""
+    [ -n "$r" ] && rper="relay $(printf '%.1f' "$(calc "($(kv "$r" rss_kib) - $ridle) / $n")") KiB"
+    ok=$(calc "($per <= $MAX_RSS_KIB_PER_CALL_DEFAULT && $(kv "$g" ok) == 1) ? 1 : 0")
+    row "$name" "$(printf '%.1f' "$per") KiB" "$rper" "<= $MAX_RSS_KIB_PER_CALL_DEFAULT KiB" "$(verdict "$ok")"
+done
 row "5. Binary size, stripped" "$((GW_SIZE / 1024)) KiB" "relay $((RELAY_SIZE / 1024)) KiB" "" "-"
 
 s=$(grep '^SETUP' "$WORK/peer-gw.txt" || true)

@@ -42,13 +42,6 @@ pub const MAX_SLOT_BYTES: usize = 320;
 /// Opus we send and receive runs at 32 kbit/s, 80 bytes). Larger packets are unusable.
 pub const MAX_PACKET_BYTES: usize = 320;
 
-/// Bytes of storage per slot: enough for either mode.
-const SLOT_BYTES: usize = if MAX_SLOT_BYTES > MAX_PACKET_BYTES {
-    MAX_SLOT_BYTES
-} else {
-    MAX_PACKET_BYTES
-};
-
 /// Packets whose transit times set the adaptive target (about 2.5 s at 20 ms).
 pub const TRANSIT_WINDOW: usize = 128;
 
@@ -160,24 +153,46 @@ pub struct JitterStats {
     pub drained: u64,
 }
 
-#[derive(Clone, Copy)]
-struct Slot {
-    data: [u8; SLOT_BYTES],
-    /// Payload bytes written into this frame; 0 = empty.
-    filled: u16,
+/// The ring's storage: [`JITTER_SLOTS`] frames of one size, allocated once when the
+/// buffer is made for its codec (a G.711 frame is 160 bytes, an Opus packet up to
+/// [`MAX_PACKET_BYTES`]), so a call carries only what its codec needs: the ring is most
+/// of a call's memory.
+struct Slots {
+    bytes: Box<[u8]>,
+    slot_bytes: usize,
+    /// Payload bytes written into each frame; 0 = empty.
+    filled: [u16; JITTER_SLOTS],
 }
 
-impl Slot {
-    const EMPTY: Slot = Slot {
-        data: [0; SLOT_BYTES],
-        filled: 0,
-    };
+impl Slots {
+    fn new(slot_bytes: usize) -> Self {
+        Slots {
+            bytes: vec![0; slot_bytes * JITTER_SLOTS].into_boxed_slice(),
+            slot_bytes,
+            filled: [0; JITTER_SLOTS],
+        }
+    }
+
+    /// Slot `i`'s bytes, the first `len` of them (at most the slot's size).
+    fn data(&self, i: usize, len: usize) -> &[u8] {
+        let start = i * self.slot_bytes;
+        self.bytes
+            .get(start..start + len.min(self.slot_bytes))
+            .unwrap_or_default()
+    }
+
+    fn data_mut(&mut self, i: usize) -> &mut [u8] {
+        let start = i * self.slot_bytes;
+        self.bytes
+            .get_mut(start..start + self.slot_bytes)
+            .unwrap_or_default()
+    }
 }
 
 /// The jitter buffer of one inbound RTP stream. See the module documentation.
 pub struct JitterBuffer {
     cfg: JitterConfig,
-    slots: [Slot; JITTER_SLOTS],
+    slots: Slots,
     /// Slot index of the frame at `next_ts`.
     head: usize,
     /// RTP timestamp of the next frame to play.
@@ -243,7 +258,11 @@ impl JitterBuffer {
         };
         JitterBuffer {
             cfg,
-            slots: [Slot::EMPTY; JITTER_SLOTS],
+            slots: Slots::new(if cfg.packet_mode {
+                MAX_PACKET_BYTES
+            } else {
+                cfg.frame_ticks as usize
+            }),
             head: 0,
             next_ts: 0,
             end_ahead: 0,
@@ -282,16 +301,16 @@ impl JitterBuffer {
     /// The payload now at the playout point, if it arrived: after a [`Playout::Missing`]
     /// this is the packet following the lost one, whose FEC can rebuild it (Opus).
     pub fn next_payload(&self) -> Option<&[u8]> {
-        let slot = &self.slots[self.head];
-        if slot.filled == 0 || self.ssrc.is_none() {
+        let filled = self.slots.filled[self.head];
+        if filled == 0 || self.ssrc.is_none() {
             return None;
         }
         let len = if self.cfg.packet_mode {
-            usize::from(slot.filled)
+            usize::from(filled)
         } else {
             self.cfg.frame_ticks as usize
         };
-        Some(&slot.data[..len.min(SLOT_BYTES)])
+        Some(self.slots.data(self.head, len))
     }
 
     /// Records a packet's transit time and updates the adaptive target.
@@ -372,9 +391,7 @@ impl JitterBuffer {
     }
 
     fn clear_slots(&mut self) {
-        for s in self.slots.iter_mut() {
-            s.filled = 0;
-        }
+        self.slots.filled = [0; JITTER_SLOTS];
         self.head = 0;
         self.end_ahead = 0;
     }
@@ -419,11 +436,10 @@ impl JitterBuffer {
     /// Drops the `n` oldest frames, counting those that held data as overflow.
     fn drop_oldest(&mut self, n: u32) {
         for _ in 0..n.min(JITTER_SLOTS as u32) {
-            let slot = &mut self.slots[self.head];
-            if slot.filled > 0 {
+            if self.slots.filled[self.head] > 0 {
                 self.stats.overflow += 1;
             }
-            slot.filled = 0;
+            self.slots.filled[self.head] = 0;
             self.head = (self.head + 1) % JITTER_SLOTS;
         }
         let ticks = n.saturating_mul(self.cfg.frame_ticks);
@@ -568,11 +584,11 @@ impl JitterBuffer {
             return;
         }
         let idx = (self.head + k) % JITTER_SLOTS;
-        let slot = &mut self.slots[idx];
-        if slot.filled == 0 {
-            let n = payload.len().min(SLOT_BYTES);
-            slot.data[..n].copy_from_slice(&payload[..n]);
-            slot.filled = n as u16;
+        if self.slots.filled[idx] == 0 {
+            let data = self.slots.data_mut(idx);
+            let n = payload.len().min(data.len());
+            data[..n].copy_from_slice(&payload[..n]);
+            self.slots.filled[idx] = n as u16;
         }
         let end = (k as u32 + 1) * self.cfg.frame_ticks;
         self.end_ahead = self.end_ahead.max(end);
@@ -614,12 +630,18 @@ impl JitterBuffer {
             let within = (off % frame) as usize;
             let n = (frame as usize - within).min(src.len());
             let idx = (self.head + k) % JITTER_SLOTS;
-            let slot = &mut self.slots[idx];
-            if slot.filled == 0 {
-                slot.data[..frame as usize].fill(self.cfg.silence_byte);
+            let filled = usize::from(self.slots.filled[idx]);
+            let silence = self.cfg.silence_byte;
+            let data = self.slots.data_mut(idx);
+            // Byte-mode slots are one frame long, and `within + n` stays inside it.
+            if data.len() < frame as usize {
+                break;
             }
-            slot.data[within..within + n].copy_from_slice(&src[..n]);
-            slot.filled = (slot.filled as usize + n).min(frame as usize) as u16;
+            if filled == 0 {
+                data[..frame as usize].fill(silence);
+            }
+            data[within..within + n].copy_from_slice(&src[..n]);
+            self.slots.filled[idx] = (filled + n).min(frame as usize) as u16;
             off += n as u32;
             src = &src[n..];
         }
@@ -629,7 +651,7 @@ impl JitterBuffer {
     /// Index (in frames from the playout point) of the first frame holding data.
     fn first_filled(&self) -> Option<u32> {
         let frames = self.buffered_frames().min(JITTER_SLOTS as u32);
-        (0..frames).find(|&k| self.slots[(self.head + k as usize) % JITTER_SLOTS].filled > 0)
+        (0..frames).find(|&k| self.slots.filled[(self.head + k as usize) % JITTER_SLOTS] > 0)
     }
 
     /// Takes the frame due in this tick. Call once per frame duration.
@@ -673,7 +695,7 @@ impl JitterBuffer {
             }
         }
         let idx = self.head;
-        let had_data = self.slots[idx].filled > 0;
+        let had_data = self.slots.filled[idx] > 0;
         if !had_data && self.end_ahead <= frame {
             // Underrun: nothing at all queued. Stop the clock and re-buffer.
             self.started = false;
@@ -681,8 +703,8 @@ impl JitterBuffer {
             self.end_ahead = 0;
             return Playout::Empty;
         }
-        let filled = usize::from(self.slots[idx].filled);
-        self.slots[idx].filled = 0;
+        let filled = usize::from(self.slots.filled[idx]);
+        self.slots.filled[idx] = 0;
         self.head = (self.head + 1) % JITTER_SLOTS;
         self.next_ts = self.next_ts.wrapping_add(frame);
         self.end_ahead = self.end_ahead.saturating_sub(frame);
@@ -693,7 +715,7 @@ impl JitterBuffer {
             } else {
                 frame as usize
             };
-            Playout::Frame(&self.slots[idx].data[..len.min(SLOT_BYTES)])
+            Playout::Frame(self.slots.data(idx, len))
         } else {
             self.stats.lost += 1;
             Playout::Missing
@@ -704,7 +726,7 @@ impl JitterBuffer {
     fn adapt(&mut self, is_quiet: &impl Fn(&[u8]) -> bool) -> Option<Playout<'static>> {
         let frame = self.cfg.frame_ticks;
         let depth = self.depth_frames();
-        let due_missing = self.slots[self.head].filled == 0;
+        let due_missing = self.slots.filled[self.head] == 0;
         // Deepen: the due frame is not here and we are shallower than the target: hold
         // the clock so it (and the ones behind it) can still make it. Bounded by the
         // target, so a sender that really paused still ends in an underrun.
@@ -729,13 +751,13 @@ impl JitterBuffer {
         }
         if self.drain > 0 && !due_missing && depth > u32::from(self.target) {
             let len = if self.cfg.packet_mode {
-                usize::from(self.slots[self.head].filled)
+                usize::from(self.slots.filled[self.head])
             } else {
                 frame as usize
             };
-            let quiet = is_quiet(&self.slots[self.head].data[..len.min(SLOT_BYTES)]);
+            let quiet = is_quiet(self.slots.data(self.head, len));
             if quiet || self.drain_wait >= DRAIN_PATIENCE {
-                self.slots[self.head].filled = 0;
+                self.slots.filled[self.head] = 0;
                 self.head = (self.head + 1) % JITTER_SLOTS;
                 self.next_ts = self.next_ts.wrapping_add(frame);
                 self.end_ahead = self.end_ahead.saturating_sub(frame);
@@ -1188,6 +1210,22 @@ mod tests {
         );
         assert_eq!(b.stats().unusable, 2);
         assert_eq!(b.pop(c.at(5)), Playout::Empty);
+    }
+
+    #[test]
+    fn the_ring_holds_what_its_codec_needs() {
+        let g711 = JitterBuffer::new(JitterConfig::default());
+        assert_eq!(g711.slots.bytes.len(), JITTER_SLOTS * 160);
+        let opus = JitterBuffer::new(JitterConfig {
+            frame_ticks: 960,
+            packet_mode: true,
+            ..JitterConfig::default()
+        });
+        assert_eq!(opus.slots.bytes.len(), JITTER_SLOTS * MAX_PACKET_BYTES);
+        assert!(
+            std::mem::size_of::<JitterBuffer>() < 2048,
+            "the ring is not inline"
+        );
     }
 
     #[test]
