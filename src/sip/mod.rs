@@ -23,6 +23,7 @@ pub mod sdes;
 pub mod sdp;
 pub mod shell;
 pub mod target;
+pub mod tcp;
 pub mod transaction;
 pub mod transport;
 pub mod trunks;
