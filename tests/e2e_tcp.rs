@@ -1,0 +1,190 @@
+//! SIP over TCP (issue 15): a trunk with `transport = "tcp"` is called over TCP (sipp
+//! listening on TCP only, so nothing reaches it over UDP), its OPTIONS pings included;
+//! and an INVITE that grows past 1300 bytes (digest credentials on top of four codecs)
+//! leaves UDP for TCP (RFC 3261 18.1.1) to kamailio listening on both, which relays the
+//! call to baresip. Audio is checked by frequency both times.
+
+mod common;
+
+use common::audio::{assert_wav_tone, sox_tone};
+use common::callstate::{assert_answered, assert_ending, show};
+use common::gateway::{Gateway, GatewayConfig};
+use common::net::PortBlock;
+use common::peers::{Baresip, BaresipOpts, Kamailio, Sipp};
+use common::tmp::TestDir;
+use common::wait::{self, secs};
+use std::path::Path;
+
+/// Everything sipp's `-trace_msg` logs in `dir` (one file per sipp process).
+fn sipp_messages(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with("_messages.log") {
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    text
+}
+
+#[test]
+fn a_tcp_trunk_takes_calls_and_pings_over_tcp() {
+    let dir = TestDir::new("tcp-trunk");
+    let block = PortBlock::new();
+    sox_tone(&dir.join("tone440_ulaw.wav"), 440, 30, true);
+    // sipp -t t1 listens on TCP only: a request sent over UDP is never answered.
+    let trunk = Sipp::uas_on(
+        &dir,
+        &block,
+        "trunk_answer.xml",
+        100,
+        &["-key", "trunk", "tcp-trunk"],
+        true,
+    );
+    let cfg = GatewayConfig::new(&dir, &block, trunk.outbound_uri());
+    let mut toml = cfg.to_toml();
+    toml.push_str(&format!(
+        "\n[[sip.trunks]]\nname = \"tcp-trunk\"\nuri = \"sip:{{number}}@127.0.0.1:{}\"\n\
+         transport = \"tcp\"\nkeepalive_s = 1\n",
+        trunk.sip_port
+    ));
+    let mut gw = Gateway::start_with_text(&dir, &toml);
+
+    let id = gw.startup("1002", 60, None);
+    gw.wait_state(&id, 5, secs(30));
+    std::thread::sleep(secs(2));
+    gw.shutdown(&id);
+    let lines = gw.wait_done(&id, secs(30));
+    assert_answered(&lines);
+    assert_ending(&lines, 200, "shutdown requested");
+    let confirmed = lines.iter().find(|l| l.state == 5).expect("CONFIRMED");
+    assert_eq!(confirmed.reason, "OK from tcp-trunk", "{}", show(&lines));
+    assert_wav_tone(&gw.recording(&id), 440.0);
+
+    // What sipp saw: the INVITE, ACK, BYE and the pings, all over TCP, Via saying so.
+    let seen = wait::until("sipp to log an OPTIONS ping", secs(10), || {
+        let text = sipp_messages(dir.path());
+        text.contains("OPTIONS sip:").then_some(text)
+    });
+    for method in ["INVITE", "ACK", "BYE", "OPTIONS"] {
+        let start = format!("\n{method} sip:");
+        let at = seen
+            .find(&start)
+            .unwrap_or_else(|| panic!("sipp never got a {method}:\n{seen}"));
+        let message = &seen[at..];
+        let message = &message[..message.find("\r\n\r\n").unwrap_or(message.len())];
+        assert!(
+            message.contains("Via: SIP/2.0/TCP "),
+            "{method} not marked TCP:\n{message}"
+        );
+    }
+    assert!(seen.contains("TCP message received"), "{seen}");
+    assert!(!seen.contains("UDP message received"), "{seen}");
+    assert!(
+        seen.contains(";transport=tcp>"),
+        "our Contact names TCP:\n{seen}"
+    );
+    gw.assert_healthy();
+}
+
+/// The sizes kamailio logged for `method` requests that came over `proto`.
+fn kamailio_sizes(log: &str, method: &str, proto: &str) -> Vec<usize> {
+    log.lines()
+        .filter(|l| {
+            l.contains(&format!("REQ {method} ")) && l.contains(&format!(" over {proto} ("))
+        })
+        .filter_map(|l| {
+            let tail = l.rsplit_once(" over ")?.1;
+            let n = tail.split_once('(')?.1.split_once(' ')?.0;
+            n.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn an_invite_over_1300_bytes_goes_to_kamailio_over_tcp() {
+    let dir = TestDir::new("tcp-large-invite");
+    let block = PortBlock::new();
+    let src = dir.join("tone440.wav");
+    sox_tone(&src, 440, 60, false);
+    let mut kam = Kamailio::start_with(
+        &dir,
+        &block,
+        &[("1001", "pw1001"), ("1002", "pw1002")],
+        true,
+    );
+    let phone = Baresip::start(
+        &dir,
+        &block,
+        "baresip-1002",
+        &BaresipOpts {
+            account: format!(
+                "<sip:1002@{}>;auth_pass=pw1002;regint=60;answermode=auto;audio_codecs=PCMU",
+                kam.addr
+            ),
+            source_wav: src,
+            codec_modules: Vec::new(),
+        },
+    );
+    phone.wait_registered(secs(20));
+
+    // A plain UDP trunk whose caller id carries a long display name: the first INVITE
+    // still fits a datagram; the one that answers the 407 carries Proxy-Authorization
+    // on top of it and does not.
+    let mut cfg = GatewayConfig::new(&dir, &block, format!("sip:{{number}}@{}", kam.addr));
+    cfg.codecs = Some(["opus", "g722", "pcmu", "pcma"].map(String::from).to_vec());
+    let display = "Tencent TRTC room gateway of the Shenzhen office, meeting line 1: calls \
+                   placed for the weekly all-hands meeting room on the third floor; if this \
+                   call reached you by mistake, the front desk on extension 100 can tell you \
+                   who placed it and take you off the list of numbers to call back";
+    let mut toml = cfg.to_toml();
+    toml.push_str(&format!(
+        "\n[[sip.trunks]]\nname = \"kamailio\"\nuri = \"sip:{{number}}@{}\"\n\
+         username = \"1001\"\npassword = \"pw1001\"\n\
+         from = '\"{display}\" <sip:1001@sip.test>'\nkeepalive_s = 0\n",
+        kam.addr
+    ));
+    let mut gw = Gateway::start_with_text(&dir, &toml);
+
+    let id = gw.startup("1002", 60, None);
+    gw.wait_state(&id, 5, secs(30));
+    std::thread::sleep(secs(4));
+    gw.shutdown(&id);
+    let lines = gw.wait_done(&id, secs(30));
+    assert_answered(&lines);
+    assert_ending(&lines, 200, "shutdown requested");
+    assert_wav_tone(&gw.recording(&id), 440.0);
+    let rec = wait::until("baresip's recording (*-dec.wav)", secs(10), || {
+        phone.recordings().into_iter().next()
+    });
+    common::wait::file_settled(&rec, secs(15));
+    assert_wav_tone(&rec, 1000.0);
+
+    let log = kam.proc.log_text();
+    let over_udp = kamailio_sizes(&log, "INVITE", "udp");
+    let over_tcp = kamailio_sizes(&log, "INVITE", "tcp");
+    eprintln!("INVITE sizes kamailio saw: udp {over_udp:?}, tcp {over_tcp:?}");
+    eprintln!(
+        "in-dialog: ACK over tcp {:?}, BYE over tcp {:?}",
+        kamailio_sizes(&log, "ACK", "tcp"),
+        kamailio_sizes(&log, "BYE", "tcp")
+    );
+    assert!(
+        over_udp.iter().any(|n| *n <= 1300),
+        "the first INVITE fits UDP: udp {over_udp:?}, tcp {over_tcp:?}"
+    );
+    assert!(
+        over_tcp.iter().any(|n| *n > 1300),
+        "the authenticated INVITE went over TCP: udp {over_udp:?}, tcp {over_tcp:?}\n{log}"
+    );
+    assert!(
+        over_udp.iter().all(|n| *n <= 1300),
+        "no INVITE over 1300 bytes went over UDP: {over_udp:?}"
+    );
+    assert!(
+        !gw.proc.log_text().contains("pw1001"),
+        "the gateway must not log the SIP password"
+    );
+    let _ = &mut kam;
+    gw.assert_healthy();
+}
