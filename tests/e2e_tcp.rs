@@ -9,7 +9,7 @@ mod common;
 use common::audio::{assert_wav_tone, sox_tone};
 use common::callstate::{assert_answered, assert_ending, show};
 use common::gateway::{Gateway, GatewayConfig};
-use common::net::PortBlock;
+use common::net::{closed_tcp_port, PortBlock};
 use common::peers::{Baresip, BaresipOpts, Kamailio, Sipp};
 use common::tmp::TestDir;
 use common::wait::{self, secs};
@@ -186,5 +186,57 @@ fn an_invite_over_1300_bytes_goes_to_kamailio_over_tcp() {
         "the gateway must not log the SIP password"
     );
     let _ = &mut kam;
+    gw.assert_healthy();
+}
+
+#[test]
+fn a_tcp_trunk_that_refuses_the_connection_moves_the_call_on_at_once() {
+    let dir = TestDir::new("tcp-refused");
+    let block = PortBlock::new();
+    sox_tone(&dir.join("tone440_ulaw.wav"), 440, 30, true);
+    let backup = Sipp::uas_with(
+        &dir,
+        &block,
+        "trunk_answer.xml",
+        100,
+        &["-key", "trunk", "backup"],
+    );
+    let refusing = closed_tcp_port();
+    let cfg = GatewayConfig::new(&dir, &block, backup.outbound_uri());
+    let mut toml = cfg.to_toml();
+    toml.push_str(&format!(
+        "\n[[sip.trunks]]\nname = \"primary\"\nuri = \"sip:{{number}}@127.0.0.1:{refusing};transport=tcp\"\n\
+         priority = 1\nkeepalive_s = 0\n\
+         [[sip.trunks]]\nname = \"backup\"\nuri = \"sip:{{number}}@127.0.0.1:{}\"\n\
+         priority = 2\nkeepalive_s = 0\n",
+        backup.sip_port
+    ));
+    let mut gw = Gateway::start_with_text(&dir, &toml);
+    let started = std::time::Instant::now();
+    let id = gw.startup("1002", 60, None);
+    let lines = gw.wait_state(&id, 5, secs(30));
+    // A refused connection is a transport error now, not Timer B (32 s) later.
+    assert!(
+        started.elapsed() < secs(10),
+        "took {:?}:\n{}",
+        started.elapsed(),
+        show(&lines)
+    );
+    let moved: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.state == 3 && l.code == 0 && l.reason.starts_with("trunk "))
+        .map(|l| l.reason.as_str())
+        .collect();
+    assert_eq!(moved.len(), 1, "{}", show(&lines));
+    assert_eq!(
+        moved[0],
+        "trunk primary: transport error, trying backup",
+        "{}",
+        show(&lines)
+    );
+    gw.shutdown(&id);
+    let lines = gw.wait_done(&id, secs(30));
+    let confirmed = lines.iter().find(|l| l.state == 5).expect("CONFIRMED");
+    assert_eq!(confirmed.reason, "OK from backup", "{}", show(&lines));
     gw.assert_healthy();
 }

@@ -293,8 +293,18 @@ impl SipService {
 
     /// Every address a request URI's host stands for, in the order to try them.
     async fn resolve(&self, request_uri: &str) -> Result<Vec<SocketAddr>, SipError> {
+        self.resolve_over(request_uri, None).await
+    }
+
+    /// As [`SipService::resolve`] for requests over `transport` (a trunk's; else what
+    /// the URI names): it picks the SRV records asked for.
+    async fn resolve_over(
+        &self,
+        request_uri: &str,
+        transport: Option<Transport>,
+    ) -> Result<Vec<SocketAddr>, SipError> {
         let dns = self.inner.dns.borrow().clone();
-        resolve(dns, request_uri).await
+        resolve(dns, request_uri, transport).await
     }
 
     /// The trunks calls to numbers go through (`[[sip.trunks]]`, or `[sip.outbound]` as
@@ -309,19 +319,19 @@ impl SipService {
     /// are handled whatever `[sip] trusted` says). A host that does not resolve keeps its
     /// last addresses; the names of those that failed come back.
     pub async fn resolve_trunks(&self) -> Vec<String> {
-        let uris: Vec<(usize, String, String)> = {
+        let uris: Vec<(usize, String, String, Transport)> = {
             let table = self.inner.trunks.borrow();
             (0..table.len())
                 .filter_map(|i| {
                     table
                         .trunk(i)
-                        .map(|t| (i, t.name.clone(), t.request_uri("0")))
+                        .map(|t| (i, t.name.clone(), t.request_uri("0"), t.transport))
                 })
                 .collect()
         };
         let mut failed = Vec::new();
-        for (i, name, uri) in uris {
-            match self.resolve(&uri).await {
+        for (i, name, uri, transport) in uris {
+            match self.resolve_over(&uri, Some(transport)).await {
                 Ok(addrs) if !addrs.is_empty() => {
                     self.inner.trunks.borrow_mut().set_addrs(i, addrs)
                 }
@@ -368,9 +378,9 @@ impl SipService {
             .trunks
             .borrow()
             .trunk(first)
-            .map(|t| t.request_uri(number));
-        if let Some(uri) = uri {
-            if let Ok(addrs) = self.resolve(&uri).await {
+            .map(|t| (t.request_uri(number), t.transport));
+        if let Some((uri, transport)) = uri {
+            if let Ok(addrs) = self.resolve_over(&uri, Some(transport)).await {
                 if !addrs.is_empty() {
                     self.inner.trunks.borrow_mut().set_addrs(first, addrs);
                 }
@@ -558,14 +568,19 @@ impl SipService {
 }
 
 /// Every address a request URI's host stands for: the literal, or for a name what `dns`
-/// finds (RFC 3263: SRV when the URI names no port), else what the system resolver says
-/// (off the executor's thread) on the URI's port or 5060.
+/// finds (RFC 3263: SRV when the URI names no port, `_sip._tcp` for `transport` or a URI
+/// that says TCP), else what the system resolver says (off the executor's thread) on the
+/// URI's port or 5060.
 async fn resolve(
     dns: Option<super::dns::Dns>,
     request_uri: &str,
+    transport: Option<Transport>,
 ) -> Result<Vec<SocketAddr>, SipError> {
     let uri = SipUri::from_str(request_uri.trim())
         .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
+    let transport = transport
+        .or_else(|| Transport::of_uri(&uri))
+        .unwrap_or_default();
     let Target { host, port } = Target::of(&uri);
     match &host {
         Host::IP4(ip) => Ok(vec![SocketAddr::new((*ip).into(), port)]),
@@ -573,7 +588,10 @@ async fn resolve(
         Host::Name(name) => {
             let name = name.to_string();
             if let Some(dns) = dns {
-                match dns.sip_targets(&name, uri.host_port.port).await {
+                match dns
+                    .sip_targets_over(&name, uri.host_port.port, transport)
+                    .await
+                {
                     Ok(found) if !found.is_empty() => return Ok(found),
                     Ok(_) => log::debug!("SIP: DNS has no address for {name}"),
                     Err(e) => log::debug!("SIP: DNS lookup of {name}: {e}"),
