@@ -9,10 +9,12 @@
 //! opened to that address, and a new one is opened only when there is none. So answers
 //! go back on the connection their request came on (RFC 3261 18.2.2).
 //!
-//! Bounded, since any host may connect: at most [`MAX_CONNECTIONS`] at once (more are
-//! closed at accept), each with at most [`MAX_QUEUED`] messages waiting to be written and
-//! closed after [`IDLE_TIMEOUT`] without a whole message either way (bytes that never
-//! make a message do not keep it open). A framing error (no Content-Length, a message
+//! Bounded, since any host may connect: at most [`MAX_CONNECTIONS`] at once, of which
+//! peers may open at most [`MAX_ACCEPTED`] (more are closed at accept, so strangers can
+//! never take the connections the box needs for its own calls); each with at most
+//! [`MAX_QUEUED`] messages waiting to be written, and closed after [`IDLE_TIMEOUT`]
+//! without a whole message either way (bytes that never make a message do not keep it
+//! open; a connection accepted gets only [`FIRST_MESSAGE_TIMEOUT`] for its first). A framing error (no Content-Length, a message
 //! over 64 KiB) closes the connection. A connection that cannot be opened, or a message
 //! that cannot be written, is reported so the core can fail its transactions at once
 //! (and trunk failover move on) instead of waiting for Timer B.
@@ -36,6 +38,12 @@ use std::time::{Duration, Instant};
 /// a few trunks and phones; the bound keeps a flood of connections from costing more
 /// than this many small buffers.
 pub const MAX_CONNECTIONS: usize = 128;
+/// Most of [`MAX_CONNECTIONS`] that peers may open to the box; the rest are kept for the
+/// connections the box opens itself (to its trunks).
+pub const MAX_ACCEPTED: usize = 96;
+/// An accepted connection that has not delivered a whole message this long after it
+/// opened is closed (a peer that connects and says nothing holds a slot for nothing).
+pub const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages waiting to be written on one connection; a peer that does not read gets its
 /// connection closed rather than the box buffering for it.
 pub const MAX_QUEUED: usize = 32;
@@ -70,6 +78,8 @@ pub enum TcpEvent {
 struct Conn {
     id: u64,
     out: Sender<Bytes>,
+    /// The peer opened it.
+    accepted: bool,
 }
 
 /// What the connection tasks and the senders share.
@@ -90,12 +100,19 @@ impl State {
 
     /// Registers a connection to `peer` and returns its id and the receiver of what is
     /// to be written on it.
-    fn register(&self, peer: SocketAddr) -> (u64, Receiver<Bytes>) {
+    fn register(&self, peer: SocketAddr, accepted: bool) -> (u64, Receiver<Bytes>) {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let (out, rx) = smol::channel::bounded(MAX_QUEUED);
-        self.conns.borrow_mut().insert(peer, Conn { id, out });
+        self.conns
+            .borrow_mut()
+            .insert(peer, Conn { id, out, accepted });
         (id, rx)
+    }
+
+    /// Connections the peers opened.
+    fn accepted(&self) -> usize {
+        self.conns.borrow().values().filter(|c| c.accepted).count()
     }
 }
 
@@ -155,7 +172,7 @@ impl Tcp {
         if self.connections() >= MAX_CONNECTIONS {
             return Err(format!("{MAX_CONNECTIONS} TCP connections open already"));
         }
-        let (id, rx) = self.state.register(to);
+        let (id, rx) = self.state.register(to, false);
         if let Some(c) = self.state.conns.borrow().get(&to) {
             let _ = c.out.try_send(bytes);
         }
@@ -171,12 +188,13 @@ async fn accept_loop(listener: TcpListener, state: Rc<State>, ex: Rc<LocalExecut
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                if state.conns.borrow().len() >= MAX_CONNECTIONS {
+                if state.accepted() >= MAX_ACCEPTED || state.conns.borrow().len() >= MAX_CONNECTIONS
+                {
                     log::debug!("SIP: TCP connection from {peer} refused (too many open)");
                     continue;
                 }
                 log::debug!("SIP: TCP connection from {peer}");
-                let (id, rx) = state.register(peer);
+                let (id, rx) = state.register(peer, true);
                 ex.spawn(connection(state.clone(), peer, id, Some(stream), rx))
                     .detach();
             }
@@ -225,6 +243,13 @@ async fn connection(
         }
     };
     let _ = stream.set_nodelay(true);
+    // Until its first whole message, an accepted connection gets FIRST_MESSAGE_TIMEOUT.
+    let accepted = state.conns.borrow().get(&peer).is_some_and(|c| c.accepted);
+    let limit = Cell::new(if accepted {
+        FIRST_MESSAGE_TIMEOUT
+    } else {
+        IDLE_TIMEOUT
+    });
     let last = Cell::new(Instant::now());
     let reader = async {
         let mut framer = StreamFramer::new();
@@ -246,6 +271,7 @@ async fn connection(
                 match framer.next_message() {
                     Ok(Some(data)) => {
                         last.set(Instant::now());
+                        limit.set(IDLE_TIMEOUT);
                         let event = TcpEvent::Message { from: peer, data };
                         if state.events.send(event).await.is_err() {
                             return None;
@@ -270,9 +296,9 @@ async fn connection(
     };
     let idle = async {
         loop {
-            let due = last.get() + IDLE_TIMEOUT;
+            let due = last.get() + limit.get();
             async_io::Timer::at(due).await;
-            if last.get() + IDLE_TIMEOUT <= Instant::now() {
+            if last.get() + limit.get() <= Instant::now() {
                 return Some("idle".to_string());
             }
         }
@@ -297,4 +323,103 @@ async fn connection(
 /// Tells the run loop that messages for `peer` were lost.
 async fn fail(state: &State, peer: SocketAddr, why: String) {
     let _ = state.events.send(TcpEvent::Failed { peer, why }).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::{SipConfig, SipService};
+
+    fn options(branch: &str) -> String {
+        format!(
+            "OPTIONS sip:gw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK{branch}\r\n\
+From: <sip:probe@127.0.0.1>;tag=p{branch}\r\nTo: <sip:gw@127.0.0.1>\r\nCall-ID: {branch}@probe\r\n\
+CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+    }
+
+    /// Reads from `s` until `want` shows up, the peer closes (None) or 5 s pass.
+    async fn read_until(s: &mut TcpStream, want: &str) -> Option<String> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let read = async { Some(s.read(&mut buf).await) };
+            let timeout = async {
+                async_io::Timer::at(deadline).await;
+                None
+            };
+            match read.or(timeout).await {
+                Some(Ok(n)) if n > 0 => {
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).into_owned();
+                    if text.contains(want) {
+                        return Some(text);
+                    }
+                }
+                Some(_) => return None,
+                None => panic!("nothing within 5 s: {}", String::from_utf8_lossy(&got)),
+            }
+        }
+    }
+
+    #[test]
+    fn requests_over_tcp_are_answered_on_their_connection_and_bad_streams_are_closed() {
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+            let (sip, run) = SipService::bind(addr, None, SipConfig::new(addr))
+                .await
+                .unwrap();
+            let _running = ex.spawn(run);
+            let gw = sip.local_addr();
+
+            // A keep-alive, then a request cut in two reads: one answer, on this
+            // connection, its Via still saying TCP.
+            let mut c = TcpStream::connect(gw).await.unwrap();
+            let req = options("one");
+            let (a, b) = req.split_at(40);
+            c.write_all(b"\r\n\r\n").await.unwrap();
+            c.write_all(a.as_bytes()).await.unwrap();
+            async_io::Timer::after(Duration::from_millis(50)).await;
+            c.write_all(b.as_bytes()).await.unwrap();
+            let answer = read_until(&mut c, "\r\n\r\n").await.expect("an answer");
+            assert!(answer.starts_with("SIP/2.0 200 OK\r\n"), "{answer}");
+            assert!(answer.contains("Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bKone"));
+
+            // Bytes that are not SIP but framed: counted as garbage, the connection
+            // stays and the next request is answered.
+            c.write_all(b"junk that is no SIP\r\nContent-Length: 3\r\n\r\nabc")
+                .await
+                .unwrap();
+            c.write_all(options("two").as_bytes()).await.unwrap();
+            let answer = read_until(&mut c, "z9hG4bKtwo").await.expect("an answer");
+            assert!(answer.contains("SIP/2.0 200 OK"), "{answer}");
+            assert!(sip.stats().garbage >= 1);
+
+            // A message without Content-Length breaks the stream: closed.
+            c.write_all(b"BYE sip:x@y SIP/2.0\r\nVia: SIP/2.0/TCP h\r\n\r\n")
+                .await
+                .unwrap();
+            assert_eq!(read_until(&mut c, "never").await, None, "closed");
+            // So does a head that is not even text.
+            let mut c = TcpStream::connect(gw).await.unwrap();
+            c.write_all(b"\xff\xfe\x00\r\nContent-Length: 3\r\n\r\nabc")
+                .await
+                .unwrap();
+            assert_eq!(read_until(&mut c, "never").await, None, "closed");
+
+            // Connections are bounded: beyond the limit they are closed at accept.
+            let mut open = Vec::new();
+            for _ in 0..MAX_ACCEPTED {
+                open.push(TcpStream::connect(gw).await.unwrap());
+            }
+            let mut extra = TcpStream::connect(gw).await.unwrap();
+            assert_eq!(read_until(&mut extra, "never").await, None, "refused");
+            // The ones within the limit still work.
+            let first = open.first_mut().unwrap();
+            first.write_all(options("three").as_bytes()).await.unwrap();
+            assert!(read_until(first, "z9hG4bKthree").await.is_some());
+        }));
+    }
 }
