@@ -240,3 +240,41 @@ fn a_tcp_trunk_that_refuses_the_connection_moves_the_call_on_at_once() {
     assert_eq!(confirmed.reason, "OK from backup", "{}", show(&lines));
     gw.assert_healthy();
 }
+
+#[test]
+fn a_call_in_over_tcp_is_answered_over_tcp() {
+    let dir = TestDir::new("tcp-inbound");
+    let block = PortBlock::new();
+    common::rig::make_tones(&dir);
+    let mut cfg = GatewayConfig::new(&dir, &block, "sip:{number}@127.0.0.1:9".into());
+    cfg.callee_enter_after_ms = Some(1000);
+    cfg.extra_toml = "\n[trtc.apps.\"1400000001\"]\nsecret_key = \"inbound-test-secret-key\"\n\n\
+         [[inbound]]\nnumber = \"8001\"\nsdk_app_id = 1400000001\nrobot = \"sipgw_robot\"\n\
+         callees = [\"alice\"]\nstr_room_id = \"in_{id}\"\ntimeout_s = 30\n"
+        .into();
+    let mut gw = Gateway::start(&dir, &cfg);
+    // sipp calls over one TCP connection: 100, 180, 183, 200 come back on it, its ACK
+    // and (4 s later) its BYE go on it.
+    let mut sipp = Sipp::uac(
+        &dir,
+        &block,
+        "uac_inbound.xml",
+        gw.sip,
+        "8001",
+        1,
+        &["-timeout", "30s", "-t", "t1"],
+    );
+    sipp.proc.assert_success(secs(40));
+    let seen = sipp_messages(dir.path());
+    assert!(seen.contains("TCP message received"), "{seen}");
+    assert!(!seen.contains("UDP message received"), "{seen}");
+    let ok = seen
+        .find("SIP/2.0 200 OK")
+        .map(|at| &seen[at..])
+        .expect("a 200");
+    assert!(
+        ok.contains(";transport=tcp>"),
+        "our Contact names TCP:\n{ok}"
+    );
+    gw.assert_healthy();
+}
