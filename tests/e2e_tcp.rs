@@ -9,8 +9,9 @@ mod common;
 use common::audio::{assert_wav_tone, sox_tone};
 use common::callstate::{assert_answered, assert_ending, show};
 use common::gateway::{Gateway, GatewayConfig};
-use common::net::{closed_tcp_port, PortBlock};
+use common::net::{closed_tcp_port, udp_in_use, PortBlock};
 use common::peers::{Baresip, BaresipOpts, Kamailio, Sipp};
+use common::proc::Proc;
 use common::tmp::TestDir;
 use common::wait::{self, secs};
 use std::path::Path;
@@ -276,5 +277,90 @@ fn a_call_in_over_tcp_is_answered_over_tcp() {
         ok.contains(";transport=tcp>"),
         "our Contact names TCP:\n{ok}"
     );
+    gw.assert_healthy();
+}
+
+/// Block index of the test's DNS server (unused by the peers' layout).
+const P_DNS: u16 = 11;
+
+/// dnsmasq on a loopback port of `block`, serving `records` (`--srv-host` values) and
+/// `sip.pbx.test` → 127.0.0.1.
+fn dns_server(dir: &TestDir, block: &PortBlock, records: &[String]) -> Proc {
+    let port = block.port(P_DNS);
+    let exe = ["/usr/sbin/dnsmasq", "dnsmasq"]
+        .into_iter()
+        .find(|p| !p.starts_with('/') || Path::new(p).exists())
+        .unwrap_or("dnsmasq");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "--keep-in-foreground",
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        "--no-resolv",
+        "--no-hosts",
+        "--user=root",
+        "--pid-file=",
+        "--log-queries",
+        "--log-facility=-",
+    ])
+    .arg(format!("--port={port}"))
+    .args(records.iter().map(|r| format!("--srv-host={r}")))
+    .arg("--host-record=sip.pbx.test,127.0.0.1");
+    let mut proc = Proc::spawn("dnsmasq", &mut cmd, dir.path());
+    wait::until("dnsmasq to listen", secs(10), || {
+        if let Some(st) = proc.exited() {
+            panic!("dnsmasq exited ({st}):\n{}", proc.log_tail(20));
+        }
+        udp_in_use(port).then_some(())
+    });
+    proc
+}
+
+#[test]
+fn a_tcp_trunk_host_is_found_through_its_sip_tcp_srv_records() {
+    let dir = TestDir::new("tcp-srv");
+    let block = PortBlock::new();
+    sox_tone(&dir.join("tone440_ulaw.wav"), 440, 30, true);
+    let trunk = Sipp::uas_on(
+        &dir,
+        &block,
+        "trunk_answer.xml",
+        100,
+        &["-key", "trunk", "srv-tcp"],
+        true,
+    );
+    // The UDP records point elsewhere (a closed port): only `_sip._tcp` finds sipp.
+    let elsewhere = closed_tcp_port();
+    let mut dns = dns_server(
+        &dir,
+        &block,
+        &[
+            format!("_sip._tcp.pbx.test,sip.pbx.test,{},10,10", trunk.sip_port),
+            format!("_sip._udp.pbx.test,sip.pbx.test,{elsewhere},10,10"),
+        ],
+    );
+    let cfg = GatewayConfig::new(&dir, &block, trunk.outbound_uri());
+    let mut toml = cfg.to_toml().replacen(
+        "[sip]\n",
+        &format!(
+            "[sip]\ndns_servers = [\"127.0.0.1:{}\"]\n",
+            block.port(P_DNS)
+        ),
+        1,
+    );
+    toml.push_str(
+        "\n[[sip.trunks]]\nname = \"srv-tcp\"\nuri = \"sip:{number}@pbx.test\"\n\
+         transport = \"tcp\"\nkeepalive_s = 0\n",
+    );
+    let mut gw = Gateway::start_with_text(&dir, &toml);
+    let id = gw.startup("1002", 60, None);
+    gw.wait_state(&id, 5, secs(30));
+    gw.shutdown(&id);
+    let lines = gw.wait_done(&id, secs(30));
+    let confirmed = lines.iter().find(|l| l.state == 5).expect("CONFIRMED");
+    assert_eq!(confirmed.reason, "OK from srv-tcp", "{}", show(&lines));
+    dns.wait_log("query[SRV] _sip._tcp.pbx.test", secs(5));
     gw.assert_healthy();
 }
