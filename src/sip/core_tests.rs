@@ -1749,3 +1749,32 @@ fn a_uri_with_transport_tcp_is_called_over_tcp() {
     assert_eq!(sent[0].transport, Transport::Tcp);
     assert!(text(&sent[0]).starts_with("OPTIONS "));
 }
+
+#[test]
+fn a_tcp_transport_error_ends_only_what_went_over_tcp() {
+    let mut h = Harness::new();
+    let (udp_call, _) = h.invite();
+    let (tcp_call, _) = h.invite_tcp();
+    h.core
+        .handle_transport_error_on(h.now, peer(), Transport::Tcp);
+    let ended: Vec<CallKey> = h
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            SipEvent::Terminated { call, cause, .. } => {
+                assert_eq!(*cause, EndCause::TransportError);
+                Some(*call)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, vec![tcp_call]);
+    // The UDP call still retransmits its INVITE.
+    assert!(!h.run_until(Duration::from_millis(600)).is_empty());
+    h.core.handle_transport_error(h.now, peer());
+    assert_eq!(
+        terminated(&h.events()),
+        vec![(503, EndCause::TransportError)]
+    );
+    let _ = udp_call;
+}

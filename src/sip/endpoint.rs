@@ -764,14 +764,29 @@ impl SipCore {
         self.shared.response_from = None;
     }
 
-    /// The shell could not send to `to`: calls still waiting there for an answer end with 503
-    /// (RFC 3261 8.1.3.1), a BYE that cannot leave ends its call.
+    /// The shell could not send to `to` over UDP: see [`SipCore::handle_transport_error_on`].
     pub fn handle_transport_error(&mut self, now: Instant, to: SocketAddr) {
+        self.handle_transport_error_on(now, to, Transport::Udp);
+    }
+
+    /// The shell could not send to `to` over `transport` (a refused TCP connection): calls
+    /// still waiting there for an answer over it end with 503 (RFC 3261 8.1.3.1), a BYE
+    /// that cannot leave ends its call. What goes to the same address over the other
+    /// transport is not touched.
+    pub fn handle_transport_error_on(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        transport: Transport,
+    ) {
         let failed: Vec<TxKey> = self
             .pings
             .keys()
             .copied()
-            .filter(|tx| self.shared.tx.client_dest(*tx) == Some(to))
+            .filter(|tx| {
+                self.shared.tx.client_dest(*tx) == Some(to)
+                    && self.shared.tx.client_transport(*tx) == Some(transport)
+            })
             .collect();
         for tx in failed {
             self.shared.tx.abandon(tx);
@@ -783,7 +798,7 @@ impl SipCore {
             }
         }
         for c in self.calls.values_mut() {
-            c.on_transport_error(&mut self.shared, now, to);
+            c.on_transport_error(&mut self.shared, now, (to, transport));
         }
         self.pump(now);
     }

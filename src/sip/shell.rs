@@ -703,10 +703,11 @@ async fn turn_forever(
             }
             Wake::Tcp(Some(TcpEvent::Failed { peer, why })) => {
                 log::warn!("SIP: TCP to {peer}: {why}");
-                inner
-                    .core
-                    .borrow_mut()
-                    .handle_transport_error(Instant::now(), peer);
+                inner.core.borrow_mut().handle_transport_error_on(
+                    Instant::now(),
+                    peer,
+                    Transport::Tcp,
+                );
             }
             Wake::Tcp(None) => {}
             Wake::Recv(Err(e)) => {
@@ -799,7 +800,7 @@ async fn flush_once(inner: &Inner, sockets: &Sockets) -> bool {
             inner
                 .core
                 .borrow_mut()
-                .handle_transport_error(Instant::now(), t.to);
+                .handle_transport_error_on(Instant::now(), t.to, t.transport);
         }
     }
     loop {

@@ -299,9 +299,18 @@ impl UacCall {
         self.state = State::Terminating;
     }
 
-    pub(crate) fn on_transport_error(&mut self, sh: &mut Shared, now: Instant, to: SocketAddr) {
+    pub(crate) fn on_transport_error(
+        &mut self,
+        sh: &mut Shared,
+        now: Instant,
+        (to, transport): (SocketAddr, Transport),
+    ) {
+        let invite_over = self
+            .invite_tx
+            .and_then(|tx| sh.tx.client_transport(tx))
+            .unwrap_or(self.transport);
         match self.state {
-            State::Calling | State::Proceeding if self.dest == to => {
+            State::Calling | State::Proceeding if self.dest == to && invite_over == transport => {
                 if let Some(tx) = self.invite_tx {
                     sh.tx.abandon(tx);
                 }
@@ -313,14 +322,21 @@ impl UacCall {
                     EndCause::TransportError,
                 )
             }
-            State::Terminating if self.dialog.as_ref().map(|d| d.next_hop()) == Some(to) => self
-                .terminate(
+            State::Terminating
+                if self
+                    .dialog
+                    .as_ref()
+                    .map(|d| (d.next_hop(), d.hop_transport()))
+                    == Some((to, transport)) =>
+            {
+                self.terminate(
                     sh,
                     now,
                     200,
                     "Normal call clearing (local BYE could not be sent)".into(),
                     EndCause::LocalBye,
-                ),
+                )
+            }
             _ => {}
         }
     }

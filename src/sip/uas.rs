@@ -370,9 +370,17 @@ impl UasCall {
         }
     }
 
-    pub(crate) fn on_transport_error(&mut self, sh: &mut Shared, now: Instant, to: SocketAddr) {
+    pub(crate) fn on_transport_error(
+        &mut self,
+        sh: &mut Shared,
+        now: Instant,
+        (to, transport): (SocketAddr, Transport),
+    ) {
         if self.state == State::Terminating
-            && self.dialog.as_ref().is_some_and(|d| d.next_hop() == to)
+            && self
+                .dialog
+                .as_ref()
+                .is_some_and(|d| d.next_hop() == to && d.hop_transport() == transport)
         {
             self.terminate(
                 sh,
