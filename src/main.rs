@@ -138,7 +138,12 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     sip_config.inbound = !config.inbound.is_empty();
     let (sip, sip_loop) = SipService::bind(config.sip.listen, Some(advertise_ip), sip_config)
         .await
-        .map_err(|e| format!("cannot listen for SIP on udp {}: {e}", config.sip.listen))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen for SIP on udp and tcp {}: {e}",
+                config.sip.listen
+            )
+        })?;
     if let (Some(_), Some(dir)) = (&config.registrar, config.state_dir()) {
         sip.keep_bindings_in(&dir);
     }
@@ -231,7 +236,10 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
     gateway.set_http_addr(http_addr);
     eprintln!("trtc-sipgw: HTTP API on http://{http_addr}");
-    eprintln!("trtc-sipgw: SIP on udp {}", sip.local_addr());
+    eprintln!(
+        "trtc-sipgw: SIP on udp {} and tcp (same port)",
+        sip.local_addr()
+    );
 
     let server = serve_with_guard(http, gateway.clone(), executor.clone(), limits, keys, guard);
     let http_task = executor.spawn(essential("http", "the HTTP server", server));

@@ -206,7 +206,7 @@ impl HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SipSection {
-    /// UDP address of the SIP socket.
+    /// Address of the SIP sockets: UDP, and TCP on the same address and port.
     pub listen: SocketAddr,
     /// Address written into Via/Contact/SDP when `listen` is a wildcard; found from the
     /// route towards the outbound target when not set.

@@ -15,7 +15,8 @@ pub struct TrunkSection {
     pub name: String,
     /// Request-URI template; `{number}` becomes the dialled number.
     pub uri: String,
-    /// `udp` (this build), `tcp` or `tls` (refused until the transports exist).
+    /// `udp` or `tcp` (this build), or `tls` (refused until that transport exists). A
+    /// `;transport=tcp` in `uri` also makes the trunk's calls go over TCP.
     #[serde(default = "default_transport")]
     pub transport: String,
     /// `off`, `offer` or `require`: SRTP with SDES keys, which needs TLS signalling.
@@ -112,14 +113,11 @@ impl TrunkSection {
             return Err((key("uri"), "must contain {number}".into()));
         }
         match self.transport.as_str() {
-            "udp" => {}
-            "tcp" | "tls" => {
+            "udp" | "tcp" => {}
+            "tls" => {
                 return Err((
                     key("transport"),
-                    format!(
-                        "{} is not built yet: this gateway speaks SIP over udp only",
-                        self.transport
-                    ),
+                    "tls is not built yet: this gateway speaks SIP over udp and tcp".into(),
                 ))
             }
             other => return Err((key("transport"), format!("`{other}` (udp, tcp, tls)"))),
@@ -229,11 +227,32 @@ mod tests {
     }
 
     #[test]
+    fn tcp_trunks_are_taken_and_tls_is_refused_clearly() {
+        let c = Config::parse(
+            "[[sip.trunks]]\nname = \"a\"\nuri = \"sip:{number}@h\"\ntransport = \"tcp\"\n\
+             [[sip.trunks]]\nname = \"b\"\nuri = \"sip:{number}@h;transport=tcp\"\n",
+        )
+        .unwrap();
+        let trunks = crate::sip::trunks::from_config(&c.sip.trunks);
+        assert_eq!(trunks[0].transport, crate::sip::Transport::Tcp);
+        assert_eq!(trunks[1].transport, crate::sip::Transport::Tcp);
+        let err = Config::parse(
+            "[[sip.trunks]]\nname = \"a\"\nuri = \"sip:{number}@h\"\ntransport = \"tls\"\n",
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            err.contains("sip.trunks[0].transport") && err.contains("tls is not built yet"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_entries_are_refused_naming_the_key() {
         let base = "[[sip.trunks]]\nname = \"a\"\nuri = \"sip:{number}@h\"\n";
         for (extra, key) in [
             ("transport = \"sctp\"\n", "sip.trunks[0].transport"),
-            ("transport = \"tcp\"\n", "sip.trunks[0].transport"),
+            ("transport = \"tls\"\n", "sip.trunks[0].transport"),
             ("srtp = \"require\"\n", "sip.trunks[0].srtp"),
             ("srtp = \"maybe\"\n", "sip.trunks[0].srtp"),
             ("weight = 0\n", "sip.trunks[0].weight"),

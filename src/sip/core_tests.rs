@@ -1554,3 +1554,227 @@ Contact: <sip:2001@192.0.2.66:5060>\r\nExpires: 60\r\n{auth}Content-Length: 0\r\
     assert!(h.core.registered_contacts(h.now, "2001").is_empty());
     assert_eq!(h.probe(stranger(), 20), [401], "only REGISTER is answered");
 }
+
+// --- SIP over TCP (RFC 3261 17 and 18 for a reliable transport) ---
+
+use super::transport::Transport;
+
+impl Harness {
+    /// Calls bob over TCP; returns the call and the INVITE (checked to leave over TCP).
+    fn invite_tcp(&mut self) -> (CallKey, Request) {
+        let key = self
+            .core
+            .invite_over(
+                self.now,
+                "sip:bob@10.0.0.2",
+                (peer(), Transport::Tcp),
+                local_media(),
+                None,
+            )
+            .unwrap();
+        let sent = self.sent();
+        assert_eq!(sent.len(), 1, "one INVITE expected");
+        assert_eq!((sent[0].to, sent[0].transport), (peer(), Transport::Tcp));
+        (key, req(&sent[0]))
+    }
+
+    fn recv_tcp(&mut self, data: &[u8]) {
+        self.core
+            .handle_message(self.now, peer(), Transport::Tcp, data);
+    }
+}
+
+#[test]
+fn over_tcp_the_invite_says_tcp_and_only_timer_b_runs() {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite_tcp();
+    let text = String::from_utf8_lossy(&invite.to_bytes()).into_owned();
+    assert!(
+        text.contains("Via: SIP/2.0/TCP 10.0.0.1:5060;branch="),
+        "{text}"
+    );
+    assert!(
+        text.contains("Contact: <sip:trtc-sipgw@10.0.0.1:5060;transport=tcp>\r\n"),
+        "{text}"
+    );
+    // No Timer A: nothing is sent again; Timer B still ends the call at 64*T1.
+    let sends = h.run_until(Duration::from_secs(31));
+    assert!(sends.is_empty(), "retransmitted over TCP: {sends:?}");
+    assert!(h.events().is_empty());
+    assert!(h.run_until(Duration::from_secs(33)).is_empty());
+    assert_eq!(terminated(&h.events()), vec![(408, EndCause::NoAnswer)]);
+    assert_eq!(h.core.stats().retransmissions, 0);
+    let _ = call;
+}
+
+#[test]
+fn a_tcp_dialog_keeps_its_ack_bye_and_answers_on_tcp() {
+    let mut h = Harness::new();
+    let (call, invite) = h.invite_tcp();
+    let ok = ok_200(&invite, "bobtag");
+    h.recv_tcp(&ok.to_bytes());
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "the ACK");
+    assert_eq!(sent[0].transport, Transport::Tcp);
+    assert!(text(&sent[0]).starts_with("ACK "));
+    assert!(text(&sent[0]).contains("Via: SIP/2.0/TCP "));
+    assert!(matches!(h.events()[1], SipEvent::Confirmed { .. }));
+    // The peer's in-dialog INFO comes over TCP: answered on TCP, to where it came from.
+    let info = peer_request(&invite, "INFO", 1, "bobtag", "", "");
+    h.recv_tcp(&info);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].to, sent[0].transport), (peer(), Transport::Tcp));
+    assert_eq!(resp(&sent[0]).code(), 200);
+    // Timer J is zero over TCP: the server transaction is gone at once.
+    h.core.handle_timeout(h.now);
+    assert_eq!(
+        h.core.stats().transactions,
+        1,
+        "only the INVITE's (Timer M)"
+    );
+    // Our BYE takes TCP too, and is not retransmitted while unanswered.
+    h.core.hangup(h.now, call);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].transport, Transport::Tcp);
+    let bye = req(&sent[0]);
+    assert_eq!(*bye.method(), Method::BYE);
+    assert!(text(&sent[0]).contains("Via: SIP/2.0/TCP "));
+    assert!(text(&sent[0]).contains(";transport=tcp>"), "our Contact");
+    assert!(h.run_until(Duration::from_secs(20)).is_empty());
+    h.recv_tcp(&answer(&bye, 200, "OK", None).to_bytes());
+    assert_eq!(terminated(&h.events()), vec![(200, EndCause::LocalBye)]);
+}
+
+#[test]
+fn a_tcp_request_is_answered_on_its_connection_without_retransmissions() {
+    let mut h = Harness::new();
+    // A trusted caller's INVITE over TCP from an ephemeral port (its connection).
+    let conn: SocketAddr = "127.0.0.1:40123".parse().unwrap();
+    let mut cfg = config();
+    cfg.inbound = true;
+    h.core = SipCore::new(cfg, 7);
+    let sdp = String::from_utf8_lossy(PEER_SDP);
+    let invite = format!(
+        "INVITE sip:1002@10.0.0.1 SIP/2.0\r\n\
+Via: SIP/2.0/TCP 127.0.0.1:5090;branch=z9hG4bKtcpin1\r\nMax-Forwards: 70\r\n\
+From: <sip:caller@127.0.0.1>;tag=c1\r\nTo: <sip:1002@10.0.0.1>\r\nCall-ID: tcpin\r\n\
+CSeq: 1 INVITE\r\nContact: <sip:caller@127.0.0.1:5090;transport=tcp>\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    h.core
+        .handle_message(h.now, conn, Transport::Tcp, invite.as_bytes());
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "100 Trying");
+    assert_eq!((sent[0].to, sent[0].transport), (conn, Transport::Tcp));
+    let call = match h.events().first() {
+        Some(SipEvent::Incoming(i)) => {
+            assert_eq!(i.transport, Transport::Tcp);
+            i.call
+        }
+        other => panic!("{other:?}"),
+    };
+    h.core.answer(h.now, call, local_media());
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].to, sent[0].transport), (conn, Transport::Tcp));
+    let ok = resp(&sent[0]);
+    assert_eq!(ok.code(), 200);
+    assert!(
+        text(&sent[0]).contains(";transport=tcp>"),
+        "{}",
+        text(&sent[0])
+    );
+    // No Timer G (nor the 2xx's retransmission) over TCP; Timer H still ends the wait.
+    let sends = h.run_until(Duration::from_secs(31));
+    assert!(sends.is_empty(), "{sends:?}");
+    let sends = h.run_until(Duration::from_secs(40));
+    assert_eq!(sends.len(), 1, "BYE once Timer H fired without an ACK");
+    assert_eq!(sends[0].1.transport, Transport::Tcp);
+    assert_eq!(*req(&sends[0].1).method(), Method::BYE);
+}
+
+#[test]
+fn an_invite_over_1300_bytes_goes_over_tcp_instead_of_udp() {
+    let mut h = Harness::new();
+    let (_, small) = h.invite();
+    assert!(small.to_bytes().len() < 1300);
+    let long_name = format!("\"{}\" <sip:alice@10.0.0.1>", "A".repeat(900));
+    let creds = super::Credentials {
+        from: Some(long_name),
+        ..Default::default()
+    };
+    h.core
+        .invite_as(
+            h.now,
+            "sip:bob@10.0.0.2",
+            peer(),
+            local_media(),
+            Some(&creds),
+        )
+        .unwrap();
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].bytes.len() > 1300);
+    assert_eq!(sent[0].transport, Transport::Tcp);
+    assert!(text(&sent[0]).contains("Via: SIP/2.0/TCP 10.0.0.1:5060;branch="));
+    // Not retransmitted either: it is a TCP transaction now.
+    let later: Vec<_> = h
+        .run_until(Duration::from_secs(10))
+        .into_iter()
+        .filter(|(_, t)| t.transport == Transport::Tcp)
+        .collect();
+    assert!(later.is_empty(), "{later:?}");
+}
+
+#[test]
+fn a_uri_with_transport_tcp_is_called_over_tcp() {
+    let mut h = Harness::new();
+    h.core
+        .invite(
+            h.now,
+            "sip:bob@10.0.0.2;transport=tcp",
+            peer(),
+            local_media(),
+        )
+        .unwrap();
+    let sent = h.sent();
+    assert_eq!(sent[0].transport, Transport::Tcp);
+    h.core
+        .ping(h.now, "sip:10.0.0.2;transport=tcp", peer())
+        .unwrap();
+    let sent = h.sent();
+    assert_eq!(sent[0].transport, Transport::Tcp);
+    assert!(text(&sent[0]).starts_with("OPTIONS "));
+}
+
+#[test]
+fn a_tcp_transport_error_ends_only_what_went_over_tcp() {
+    let mut h = Harness::new();
+    let (udp_call, _) = h.invite();
+    let (tcp_call, _) = h.invite_tcp();
+    h.core
+        .handle_transport_error_on(h.now, peer(), Transport::Tcp);
+    let ended: Vec<CallKey> = h
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            SipEvent::Terminated { call, cause, .. } => {
+                assert_eq!(*cause, EndCause::TransportError);
+                Some(*call)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, vec![tcp_call]);
+    // The UDP call still retransmits its INVITE.
+    assert!(!h.run_until(Duration::from_millis(600)).is_empty());
+    h.core.handle_transport_error(h.now, peer());
+    assert_eq!(
+        terminated(&h.events()),
+        vec![(503, EndCause::TransportError)]
+    );
+    let _ = udp_call;
+}

@@ -3,6 +3,7 @@
 //! identity (Via, Contact, User-Agent) that all our requests share.
 
 use super::message::{CommonHeaders, Request, Response};
+use super::transport::Transport;
 use bytes::Bytes;
 use bytesstr::BytesStr;
 use ezk_sip_types::header::typed::{
@@ -37,7 +38,8 @@ pub struct Local {
 
 impl Local {
     /// Via for a new request: UDP, our address, the branch, and `rport` (RFC 3581) so answers
-    /// come back through NATs.
+    /// come back through NATs. The transaction layer writes the transport the request
+    /// really takes into it when it sends (`transport::prepare`).
     pub fn via(&self, branch: &str) -> Via {
         let mut via = Via::new("UDP", self.addr, branch.to_string());
         via.params.push(Param::name("rport"));
@@ -46,14 +48,26 @@ impl Local {
 
     /// `<sip:trtc-sipgw@ip:port>`: where the peer sends in-dialog requests.
     pub fn contact(&self) -> Contact {
-        let uri = SipUri::new(HostPort::from(self.addr)).user(BytesStr::from_static("trtc-sipgw"));
+        self.contact_on(Transport::Udp)
+    }
+
+    /// [`Local::contact`] for a dialog over `transport`: `;transport=tcp` for TCP, so the
+    /// peer's requests in the dialog come over TCP too (RFC 3263 4.1).
+    pub fn contact_on(&self, transport: Transport) -> Contact {
+        let mut uri =
+            SipUri::new(HostPort::from(self.addr)).user(BytesStr::from_static("trtc-sipgw"));
+        if let Some(t) = transport.uri_param() {
+            uri.uri_params.push(Param::value("transport", t));
+        }
         Contact::new(NameAddr::uri(uri))
     }
 
-    /// Headers every response of ours carries beyond the copied ones.
-    pub fn decorate_response(&self, resp: &mut Response, with_contact: bool) {
-        if with_contact {
-            resp.headers.insert_named(&self.contact());
+    /// Headers every response of ours carries beyond the copied ones; `contact`: our
+    /// Contact for a dialog over that transport (dialog-creating and target-refresh
+    /// answers).
+    pub fn decorate_response(&self, resp: &mut Response, contact: Option<Transport>) {
+        if let Some(transport) = contact {
+            resp.headers.insert_named(&self.contact_on(transport));
         }
         resp.headers
             .insert_named(&ALLOWED.iter().cloned().map(Allow).collect::<Vec<_>>());
@@ -96,11 +110,19 @@ pub struct Dialog {
     pub remote_target: SipUri,
     /// Where the INVITE went; used when the next hop is a host name.
     pub fallback: SocketAddr,
+    /// What the dialog was set up over: its requests take it unless the next hop's URI
+    /// names another (`;transport=`).
+    pub transport: Transport,
 }
 
 impl Dialog {
-    /// The dialog a 2xx (or 1xx with tag) to our INVITE creates.
-    pub fn from_response(invite: &Request, resp: &Response, fallback: SocketAddr) -> Option<Self> {
+    /// The dialog a 2xx (or 1xx with tag) to our INVITE (sent over `transport`) creates.
+    pub fn from_response(
+        invite: &Request,
+        resp: &Response,
+        fallback: SocketAddr,
+        transport: Transport,
+    ) -> Option<Self> {
         let local = invite.from()?;
         let remote = resp.to()?;
         let remote_tag = remote.tag.as_ref()?.to_string();
@@ -126,6 +148,7 @@ impl Dialog {
             route_set,
             remote_target,
             fallback,
+            transport,
         })
     }
 
@@ -174,11 +197,20 @@ impl Dialog {
 
     /// Next hop of in-dialog requests: first route, else remote target.
     pub fn next_hop(&self) -> SocketAddr {
-        let uri = match self.route_set.first() {
+        uri_addr(self.next_hop_uri()).unwrap_or(self.fallback)
+    }
+
+    /// What in-dialog requests travel over: what the next hop's URI names, else what the
+    /// dialog was set up over (a TCP dialog stays on TCP).
+    pub fn hop_transport(&self) -> Transport {
+        Transport::of_uri(self.next_hop_uri()).unwrap_or(self.transport)
+    }
+
+    fn next_hop_uri(&self) -> &SipUri {
+        match self.route_set.first() {
             Some(r) => &r.uri.uri,
             None => &self.remote_target,
-        };
-        uri_addr(uri).unwrap_or(self.fallback)
+        }
     }
 
     /// Build an in-dialog request. `cseq` None takes the next number (ACK passes the INVITE's).
@@ -224,7 +256,7 @@ impl Dialog {
             }
         };
         if method != Method::ACK && method != Method::CANCEL {
-            headers.insert_named(&local.contact());
+            headers.insert_named(&local.contact_on(self.transport));
         }
         if !local.user_agent.is_empty() {
             headers.insert(Name::USER_AGENT, local.user_agent.clone());
@@ -274,8 +306,13 @@ From: <sip:a@10.0.0.1>;tag=ours\r\nTo: <sip:bob@10.0.0.2>;tag=theirs\r\nCall-ID:
     #[test]
     fn loose_route_set_reversed() {
         let resp = ok("Record-Route: <sip:p2.example;lr>, <sip:10.0.0.7:5080;lr>\r\n");
-        let mut d =
-            Dialog::from_response(&invite(), &resp, "10.0.0.2:5060".parse().unwrap()).unwrap();
+        let mut d = Dialog::from_response(
+            &invite(),
+            &resp,
+            "10.0.0.2:5060".parse().unwrap(),
+            Transport::Udp,
+        )
+        .unwrap();
         assert_eq!(d.remote_tag, "theirs");
         assert_eq!(d.next_hop(), "10.0.0.7:5080".parse().unwrap());
         let bye = d.request(Method::BYE, None, &local(), "z9hG4bKx");
@@ -295,8 +332,13 @@ From: <sip:a@10.0.0.1>;tag=ours\r\nTo: <sip:bob@10.0.0.2>;tag=theirs\r\nCall-ID:
     #[test]
     fn strict_route() {
         let resp = ok("Record-Route: <sip:10.0.0.7:5080>\r\n");
-        let mut d =
-            Dialog::from_response(&invite(), &resp, "10.0.0.2:5060".parse().unwrap()).unwrap();
+        let mut d = Dialog::from_response(
+            &invite(),
+            &resp,
+            "10.0.0.2:5060".parse().unwrap(),
+            Transport::Udp,
+        )
+        .unwrap();
         let bye = d.request(Method::BYE, None, &local(), "z9hG4bKx");
         let text = String::from_utf8(bye.to_bytes().to_vec()).unwrap();
         assert!(

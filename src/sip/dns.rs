@@ -1,5 +1,6 @@
 //! Where a SIP host is, per RFC 3263: a numeric host is itself; a name with an explicit
-//! port is looked up as A/AAAA; a bare name is looked up as SRV (`_sip._udp.<name>`),
+//! port is looked up as A/AAAA; a bare name is looked up as SRV (`_sip._udp.<name>`, or
+//! `_sip._tcp.<name>` for a trunk over TCP),
 //! its targets ordered by priority and weight (RFC 2782), each then looked up as
 //! A/AAAA; a name without SRV records falls back to A/AAAA on port 5060. (NAPTR is
 //! optional in RFC 3263 and not asked: SIP trunks publish SRV.)
@@ -11,6 +12,7 @@
 //! [`set_local_executor`]). Only the ordering is ours, because it is a decision
 //! ([`srv_order`], tested without a network).
 
+use super::transport::Transport;
 use async_io::{Async, Timer};
 use futures_lite::FutureExt;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
@@ -296,14 +298,29 @@ impl Dns {
         host: &str,
         port: Option<u16>,
     ) -> Result<Vec<SocketAddr>, String> {
+        self.sip_targets_over(host, port, Transport::Udp).await
+    }
+
+    /// As [`Dns::sip_targets`] for requests over `transport`: the SRV records asked for
+    /// are `_sip._tcp` for TCP (RFC 3263 4.2).
+    pub async fn sip_targets_over(
+        &self,
+        host: &str,
+        port: Option<u16>,
+        transport: Transport,
+    ) -> Result<Vec<SocketAddr>, String> {
         if let Some(port) = port {
             return self.addresses(host, port).await;
         }
         if host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
             return self.addresses(host, 5060).await;
         }
+        let service = match transport {
+            Transport::Udp => "_sip._udp",
+            Transport::Tcp => "_sip._tcp",
+        };
         let records: Vec<SrvTarget> =
-            match self.resolver.srv_lookup(format!("_sip._udp.{host}.")).await {
+            match self.resolver.srv_lookup(format!("{service}.{host}.")).await {
                 Ok(lookup) => lookup
                     .answers()
                     .iter()

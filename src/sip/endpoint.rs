@@ -1,6 +1,8 @@
-//! `SipCore`: the whole SIP user agent of one UDP socket as a state machine without I/O.
-//! Datagrams, timer ticks and commands (invite, hangup) go in stamped with `now`; datagrams to
-//! send, call events and the next deadline come out. The async shell (`shell.rs`) only moves bytes.
+//! `SipCore`: the whole SIP user agent of the box as a state machine without I/O.
+//! Messages (each tagged with the [`Transport`] it came over), timer ticks and commands
+//! (invite, hangup) go in stamped with `now`; messages to send (tagged with theirs), call
+//! events and the next deadline come out. The async shell (`shell.rs`, `tcp.rs`) only
+//! moves bytes.
 //!
 //! Who may make the core do work: a request is handled only when its source is trusted
 //! (`[sip] trusted`, the trunk's resolved addresses, the destination of every live call) or
@@ -17,6 +19,7 @@ use super::register::{register_request, register_response};
 use super::registrar::{Contact, RegisterOutcome, Registrar, RegistrarConfig};
 use super::sdp::{LocalMedia, NegotiatedMedia, SdpError};
 use super::transaction::{TimerConfig, Transactions, TxEvent, TxKey};
+use super::transport::Transport;
 use super::uac::{Role, UacCall};
 use super::uas::{IncomingCall, UasCall};
 use crate::net::{net_contains, IpNet};
@@ -524,6 +527,29 @@ impl SipCore {
         media: LocalMedia,
         credentials: Option<&Credentials>,
     ) -> Result<CallKey, SipError> {
+        let transport = SipUri::from_str(request_uri.trim())
+            .ok()
+            .and_then(|u| Transport::of_uri(&u))
+            .unwrap_or_default();
+        self.invite_over(
+            now,
+            request_uri,
+            (destination, transport),
+            media,
+            credentials,
+        )
+    }
+
+    /// As [`SipCore::invite_as`], over `transport` whatever the URI says (a trunk
+    /// configured with `transport = "tcp"`).
+    pub fn invite_over(
+        &mut self,
+        now: Instant,
+        request_uri: &str,
+        (destination, transport): (SocketAddr, Transport),
+        media: LocalMedia,
+        credentials: Option<&Credentials>,
+    ) -> Result<CallKey, SipError> {
         let uri = SipUri::from_str(request_uri.trim())
             .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
         if uri.sips {
@@ -564,7 +590,7 @@ impl SipCore {
             &mut self.shared,
             now,
             key,
-            (uri, destination),
+            (uri, destination, transport),
             from,
             auth,
             media,
@@ -574,15 +600,30 @@ impl SipCore {
     }
 
     /// Sends an OPTIONS to `request_uri` at `destination` (a trunk's keep-alive); its
-    /// answer comes out of [`SipCore::poll_ping`] under the returned number.
+    /// answer comes out of [`SipCore::poll_ping`] under the returned number. It goes over
+    /// what the URI's `;transport=` names, else UDP.
     pub fn ping(
         &mut self,
         now: Instant,
         request_uri: &str,
         destination: SocketAddr,
     ) -> Result<u64, SipError> {
+        self.ping_over(now, request_uri, destination, None)
+    }
+
+    /// As [`SipCore::ping`]; `transport` (a trunk's) wins over the URI's.
+    pub fn ping_over(
+        &mut self,
+        now: Instant,
+        request_uri: &str,
+        destination: SocketAddr,
+        transport: Option<Transport>,
+    ) -> Result<u64, SipError> {
         let uri = SipUri::from_str(request_uri.trim())
             .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
+        let transport = transport
+            .or_else(|| Transport::of_uri(&uri))
+            .unwrap_or_default();
         let branch = self.shared.branch();
         let tag = self.shared.token(16);
         let call_id = format!("{}@{}", self.shared.token(24), self.shared.local.addr.ip());
@@ -592,9 +633,18 @@ impl SipCore {
             ezk_sip_types::host::Host::from(self.shared.local.addr.ip())
         );
         let from = NameAddr::from_str(&text).map_err(|_| SipError::BadFrom(text.clone()))?;
-        let request =
-            super::ping::options_request(&self.shared.local, uri, from, tag, &branch, call_id);
-        let tx = self.shared.tx.send_request(now, destination, request);
+        let request = super::ping::options_request(
+            &self.shared.local,
+            (uri, transport),
+            from,
+            tag,
+            &branch,
+            call_id,
+        );
+        let tx = self
+            .shared
+            .tx
+            .send_request(now, destination, transport, request);
         let ping = self.next_ping;
         self.next_ping += 1;
         self.pings.insert(tx, ping);
@@ -668,8 +718,21 @@ impl SipCore {
         c.send_info(&mut self.shared, now, content_type, body)
     }
 
-    /// A datagram arrived. Anything that is not SIP is counted and dropped.
+    /// A datagram arrived on the UDP socket. Anything that is not SIP is counted and dropped.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.handle_message(now, from, Transport::Udp, data);
+    }
+
+    /// A message arrived over `transport` from `from` (for TCP: one whole message the
+    /// shell's framer cut from the connection with that peer; answers go back on it).
+    /// Anything that is not SIP is counted and dropped.
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        transport: Transport,
+        data: &[u8],
+    ) {
         self.last_seen = self.last_seen.max(now);
         if self.calls.is_empty()
             && looks_like_request(data)
@@ -693,7 +756,7 @@ impl SipCore {
             }
             Ok(Message::Request(r)) => {
                 if self.admit(now, from, &r) {
-                    self.shared.tx.on_request(now, from, r);
+                    self.shared.tx.on_request(now, from, transport, r);
                 }
             }
         }
@@ -701,14 +764,29 @@ impl SipCore {
         self.shared.response_from = None;
     }
 
-    /// The shell could not send to `to`: calls still waiting there for an answer end with 503
-    /// (RFC 3261 8.1.3.1), a BYE that cannot leave ends its call.
+    /// The shell could not send to `to` over UDP: see [`SipCore::handle_transport_error_on`].
     pub fn handle_transport_error(&mut self, now: Instant, to: SocketAddr) {
+        self.handle_transport_error_on(now, to, Transport::Udp);
+    }
+
+    /// The shell could not send to `to` over `transport` (a refused TCP connection): calls
+    /// still waiting there for an answer over it end with 503 (RFC 3261 8.1.3.1), a BYE
+    /// that cannot leave ends its call. What goes to the same address over the other
+    /// transport is not touched.
+    pub fn handle_transport_error_on(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        transport: Transport,
+    ) {
         let failed: Vec<TxKey> = self
             .pings
             .keys()
             .copied()
-            .filter(|tx| self.shared.tx.client_dest(*tx) == Some(to))
+            .filter(|tx| {
+                self.shared.tx.client_dest(*tx) == Some(to)
+                    && self.shared.tx.client_transport(*tx) == Some(transport)
+            })
             .collect();
         for tx in failed {
             self.shared.tx.abandon(tx);
@@ -720,7 +798,7 @@ impl SipCore {
             }
         }
         for c in self.calls.values_mut() {
-            c.on_transport_error(&mut self.shared, now, to);
+            c.on_transport_error(&mut self.shared, now, (to, transport));
         }
         self.pump(now);
     }
@@ -808,7 +886,12 @@ impl SipCore {
                         c.on_timeout(&mut self.shared, now, tx, role);
                     }
                 }
-                TxEvent::Request { tx, request, from } => self.on_request(now, tx, request, from),
+                TxEvent::Request {
+                    tx,
+                    request,
+                    from,
+                    transport,
+                } => self.on_request(now, tx, request, (from, transport)),
             }
         }
         let gone: Vec<CallKey> = self
@@ -825,7 +908,13 @@ impl SipCore {
         }
     }
 
-    fn on_request(&mut self, now: Instant, tx: TxKey, req: Request, from: SocketAddr) {
+    fn on_request(
+        &mut self,
+        now: Instant,
+        tx: TxKey,
+        req: Request,
+        (from, transport): (SocketAddr, Transport),
+    ) {
         let method = req.method().clone();
         if method == Method::REGISTER && self.registrar.is_some() {
             self.on_register(now, tx, &req, from);
@@ -872,7 +961,7 @@ impl SipCore {
         if method == Method::INVITE && self.inbound {
             let key = CallKey(self.next_call);
             self.next_call += 1;
-            let call = UasCall::accept(&mut self.shared, now, key, tx, req, from);
+            let call = UasCall::accept(&mut self.shared, now, key, tx, req, (from, transport));
             self.calls.insert(key, Leg::In(Box::new(call)));
             return;
         }
@@ -892,7 +981,7 @@ impl SipCore {
             }
             _ => Response::for_request(&req, 405, "Method Not Allowed", Some(&tag)),
         };
-        self.shared.local.decorate_response(&mut resp, false);
+        self.shared.local.decorate_response(&mut resp, None);
         self.shared.tx.send_response(now, tx, resp);
     }
 
@@ -918,7 +1007,7 @@ impl SipCore {
         }
         let tag = self.shared.token(16);
         let mut resp = register_response(req, &outcome, &tag);
-        self.shared.local.decorate_response(&mut resp, false);
+        self.shared.local.decorate_response(&mut resp, None);
         self.shared.tx.send_response(now, tx, resp);
     }
 }

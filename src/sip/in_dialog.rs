@@ -91,14 +91,15 @@ pub(crate) fn serve_in_dialog(
     let mut resp = Response::for_request(&req, 200, "OK", None);
     match method {
         Method::BYE => {
-            sh.local.decorate_response(&mut resp, false);
+            sh.local.decorate_response(&mut resp, None);
             sh.tx.send_response(now, tx, resp);
             return InDialog::Bye;
         }
         Method::INVITE | Method::UPDATE => {
             dialog.refresh_target(&req);
             let offer = req.sdp();
-            sh.local.decorate_response(&mut resp, true);
+            sh.local
+                .decorate_response(&mut resp, Some(dialog.transport));
             // Re-INVITE always gets our SDP (answer, or offer when the peer sent none);
             // UPDATE only when it carried an offer.
             let (body, agreed) = match &offer {
@@ -112,7 +113,7 @@ pub(crate) fn serve_in_dialog(
             let Some(body) = body else {
                 // Nothing acceptable: the session stays as it was (RFC 3264 section 8).
                 let mut resp = Response::for_request(&req, 488, "Not Acceptable Here", None);
-                sh.local.decorate_response(&mut resp, false);
+                sh.local.decorate_response(&mut resp, None);
                 sh.tx.send_response(now, tx, resp);
                 return InDialog::Served;
             };
@@ -128,11 +129,11 @@ pub(crate) fn serve_in_dialog(
             }
         }
         Method::OPTIONS => {
-            sh.local.decorate_response(&mut resp, false);
+            sh.local.decorate_response(&mut resp, None);
             sh.tx.send_response(now, tx, resp);
         }
         Method::INFO => {
-            sh.local.decorate_response(&mut resp, false);
+            sh.local.decorate_response(&mut resp, None);
             sh.tx.send_response(now, tx, resp);
             if !req.body.is_empty() {
                 let content_type = req.content_type().unwrap_or_default();
@@ -145,7 +146,7 @@ pub(crate) fn serve_in_dialog(
         }
         _ => {
             let mut resp = Response::for_request(&req, 501, "Not Implemented", None);
-            sh.local.decorate_response(&mut resp, false);
+            sh.local.decorate_response(&mut resp, None);
             sh.tx.send_response(now, tx, resp);
         }
     }
@@ -171,7 +172,9 @@ pub(crate) fn send_info(
     info.headers
         .insert_named(&ContentType(BytesStr::from(content_type.to_string())));
     info.body = body;
-    let tx = sh.tx.send_request(now, dialog.next_hop(), info);
+    let tx = sh
+        .tx
+        .send_request(now, dialog.next_hop(), dialog.hop_transport(), info);
     sh.owners.insert(tx, (key, super::uac::Role::Info));
     true
 }
@@ -180,7 +183,9 @@ pub(crate) fn send_info(
 pub(crate) fn send_bye(sh: &mut Shared, now: Instant, dialog: &mut Dialog, key: CallKey) {
     let branch = sh.branch();
     let bye = dialog.request(Method::BYE, None, &sh.local, &branch);
-    let tx = sh.tx.send_request(now, dialog.next_hop(), bye);
+    let tx = sh
+        .tx
+        .send_request(now, dialog.next_hop(), dialog.hop_transport(), bye);
     sh.owners.insert(tx, (key, super::uac::Role::Bye));
 }
 

@@ -5,6 +5,7 @@
 use super::endpoint::Shared;
 use super::message::{Request, Response};
 use super::transaction::TxKey;
+use super::transport::Transport;
 use super::uac::{Role, UacCall};
 use super::uas::UasCall;
 use bytes::Bytes;
@@ -71,7 +72,12 @@ impl Leg {
         }
     }
 
-    pub(crate) fn on_transport_error(&mut self, sh: &mut Shared, now: Instant, to: SocketAddr) {
+    pub(crate) fn on_transport_error(
+        &mut self,
+        sh: &mut Shared,
+        now: Instant,
+        to: (SocketAddr, Transport),
+    ) {
         match self {
             Leg::Out(c) => c.on_transport_error(sh, now, to),
             Leg::In(c) => c.on_transport_error(sh, now, to),

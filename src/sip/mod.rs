@@ -2,7 +2,8 @@
 //!
 //! Layers, bottom up: `message` (datagram ⇄ message), `transaction` (RFC 3261 §17 timers and
 //! retransmissions), `dialog` (§12 identifiers, route set), `uac` (one outbound call), `auth`
-//! (digest), `target` (where a request URI points), `endpoint` (`SipCore`: all of it for one socket, no I/O) and `shell` (smol UDP loop).
+//! (digest), `target` (where a request URI points), `transport` (which transport a message takes, as a tag), `endpoint` (`SipCore`: all of it,
+//! no I/O), `shell` (smol loop: the UDP socket) and `tcp` (the shell's TCP connections).
 
 pub mod auth;
 pub mod bindings_file;
@@ -22,7 +23,9 @@ pub mod sdes;
 pub mod sdp;
 pub mod shell;
 pub mod target;
+pub mod tcp;
 pub mod transaction;
+pub mod transport;
 pub mod trunks;
 mod uac;
 pub mod uas;
@@ -37,3 +40,4 @@ mod uas_tests;
 pub use endpoint::{CallKey, Credentials, EndCause, SipConfig, SipCore, SipEvent, SipStats};
 pub use shell::SipService;
 pub use transaction::TimerConfig;
+pub use transport::Transport;

@@ -4,17 +4,18 @@
 
 use super::dialog::Local;
 use super::message::Request;
+use super::transport::Transport;
 use bytesstr::BytesStr;
 use ezk_sip_types::header::typed::{CSeq, CallID, FromTo, MaxForwards};
 use ezk_sip_types::msg::RequestLine;
 use ezk_sip_types::uri::{NameAddr, SipUri};
 use ezk_sip_types::{Headers, Method, Name};
 
-/// An out-of-dialog OPTIONS to `uri` from `from` (with its tag), with a fresh Call-ID and
-/// Via `branch`.
+/// An out-of-dialog OPTIONS to `uri` (over `transport`, which our Contact names) from
+/// `from` (with its tag), with a fresh Call-ID and Via `branch`.
 pub(crate) fn options_request(
     local: &Local,
-    uri: SipUri,
+    (uri, transport): (SipUri, Transport),
     from: NameAddr,
     tag: String,
     branch: &str,
@@ -27,7 +28,7 @@ pub(crate) fn options_request(
     headers.insert_type(Name::TO, &FromTo::new(NameAddr::uri(uri.clone()), None));
     headers.insert_named(&CallID::new(call_id));
     headers.insert_named(&CSeq::new(1, Method::OPTIONS));
-    headers.insert_named(&local.contact());
+    headers.insert_named(&local.contact_on(transport));
     headers.insert(Name::ACCEPT, "application/sdp");
     if !local.user_agent.is_empty() {
         headers.insert(Name::USER_AGENT, local.user_agent.clone());

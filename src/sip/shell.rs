@@ -1,11 +1,14 @@
-//! The async shell around [`SipCore`]: one UDP socket, one timer, one wake-up channel, on the
-//! gateway's single-threaded smol executor. It only moves bytes and events; every decision is in
-//! the core.
+//! The async shell around [`SipCore`]: one UDP socket and a TCP listener on the same address
+//! (with its connections, `tcp.rs`), one timer, one wake-up channel, on the gateway's
+//! single-threaded smol executor. It only moves bytes and events; every decision (which
+//! transport included) is in the core.
 
 use super::endpoint::{CallKey, SipConfig, SipCore, SipError, SipEvent};
 use super::failover::{moved_on, Failover};
 use super::fork::Fork;
 use super::target::Target;
+use super::tcp::{Tcp, TcpEvent};
+use super::transport::Transport;
 use super::trunks::{Trunk, TrunkTable};
 use super::uas::IncomingCall;
 use bytes::Bytes;
@@ -13,7 +16,7 @@ use ezk_sip_types::host::Host;
 use ezk_sip_types::uri::SipUri;
 use futures_lite::FutureExt;
 use smol::channel::{Receiver, Sender};
-use smol::net::UdpSocket;
+use smol::net::{TcpListener, UdpSocket};
 use std::cell::Cell;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -111,14 +114,15 @@ pub struct SipService {
 }
 
 impl SipService {
-    /// Bind the SIP socket and build the run loop (the caller spawns it on its executor).
-    /// With a 0.0.0.0 listen address, `advertise_ip` (or 127.0.0.1) goes into Via/Contact.
+    /// Bind the SIP sockets (UDP, and TCP on the same address and port) and build the run
+    /// loop (the caller spawns it on its executor). With a 0.0.0.0 listen address,
+    /// `advertise_ip` (or 127.0.0.1) goes into Via/Contact.
     pub async fn bind(
         listen: SocketAddr,
         advertise_ip: Option<IpAddr>,
         mut config: SipConfig,
     ) -> io::Result<(SipService, impl Future<Output = ()>)> {
-        let socket = UdpSocket::bind(listen).await?;
+        let (socket, listener) = bind_udp_and_tcp(listen).await?;
         let bound = socket.local_addr()?;
         let ip = match advertise_ip {
             Some(ip) => ip,
@@ -150,8 +154,8 @@ impl SipService {
             panic_next_turn: Cell::new(false),
         });
         let (wake, wake_rx) = smol::channel::bounded(1);
-        let run = run_loop(inner.clone(), socket, wake_rx);
-        log::info!("SIP: listening on {bound}, advertising {local_addr}");
+        let run = run_loop(inner.clone(), socket, listener, wake_rx);
+        log::info!("SIP: listening on {bound} (UDP and TCP), advertising {local_addr}");
         Ok((SipService { inner, wake }, run))
     }
 
@@ -289,8 +293,18 @@ impl SipService {
 
     /// Every address a request URI's host stands for, in the order to try them.
     async fn resolve(&self, request_uri: &str) -> Result<Vec<SocketAddr>, SipError> {
+        self.resolve_over(request_uri, None).await
+    }
+
+    /// As [`SipService::resolve`] for requests over `transport` (a trunk's; else what
+    /// the URI names): it picks the SRV records asked for.
+    async fn resolve_over(
+        &self,
+        request_uri: &str,
+        transport: Option<Transport>,
+    ) -> Result<Vec<SocketAddr>, SipError> {
         let dns = self.inner.dns.borrow().clone();
-        resolve(dns, request_uri).await
+        resolve(dns, request_uri, transport).await
     }
 
     /// The trunks calls to numbers go through (`[[sip.trunks]]`, or `[sip.outbound]` as
@@ -305,19 +319,19 @@ impl SipService {
     /// are handled whatever `[sip] trusted` says). A host that does not resolve keeps its
     /// last addresses; the names of those that failed come back.
     pub async fn resolve_trunks(&self) -> Vec<String> {
-        let uris: Vec<(usize, String, String)> = {
+        let uris: Vec<(usize, String, String, Transport)> = {
             let table = self.inner.trunks.borrow();
             (0..table.len())
                 .filter_map(|i| {
                     table
                         .trunk(i)
-                        .map(|t| (i, t.name.clone(), t.request_uri("0")))
+                        .map(|t| (i, t.name.clone(), t.request_uri("0"), t.transport))
                 })
                 .collect()
         };
         let mut failed = Vec::new();
-        for (i, name, uri) in uris {
-            match self.resolve(&uri).await {
+        for (i, name, uri, transport) in uris {
+            match self.resolve_over(&uri, Some(transport)).await {
                 Ok(addrs) if !addrs.is_empty() => {
                     self.inner.trunks.borrow_mut().set_addrs(i, addrs)
                 }
@@ -364,9 +378,9 @@ impl SipService {
             .trunks
             .borrow()
             .trunk(first)
-            .map(|t| t.request_uri(number));
-        if let Some(uri) = uri {
-            if let Ok(addrs) = self.resolve(&uri).await {
+            .map(|t| (t.request_uri(number), t.transport));
+        if let Some((uri, transport)) = uri {
+            if let Ok(addrs) = self.resolve_over(&uri, Some(transport)).await {
                 if !addrs.is_empty() {
                     self.inner.trunks.borrow_mut().set_addrs(first, addrs);
                 }
@@ -384,10 +398,10 @@ impl SipService {
             };
             let uri = t.request_uri(number);
             let started = match attempt.dest {
-                Some(dest) => self.inner.core.borrow_mut().invite_as(
+                Some(dest) => self.inner.core.borrow_mut().invite_over(
                     Instant::now(),
                     &uri,
-                    dest,
+                    (dest, t.transport),
                     media.clone(),
                     Some(&t.credentials),
                 ),
@@ -554,14 +568,19 @@ impl SipService {
 }
 
 /// Every address a request URI's host stands for: the literal, or for a name what `dns`
-/// finds (RFC 3263: SRV when the URI names no port), else what the system resolver says
-/// (off the executor's thread) on the URI's port or 5060.
+/// finds (RFC 3263: SRV when the URI names no port, `_sip._tcp` for `transport` or a URI
+/// that says TCP), else what the system resolver says (off the executor's thread) on the
+/// URI's port or 5060.
 async fn resolve(
     dns: Option<super::dns::Dns>,
     request_uri: &str,
+    transport: Option<Transport>,
 ) -> Result<Vec<SocketAddr>, SipError> {
     let uri = SipUri::from_str(request_uri.trim())
         .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
+    let transport = transport
+        .or_else(|| Transport::of_uri(&uri))
+        .unwrap_or_default();
     let Target { host, port } = Target::of(&uri);
     match &host {
         Host::IP4(ip) => Ok(vec![SocketAddr::new((*ip).into(), port)]),
@@ -569,7 +588,10 @@ async fn resolve(
         Host::Name(name) => {
             let name = name.to_string();
             if let Some(dns) = dns {
-                match dns.sip_targets(&name, uri.host_port.port).await {
+                match dns
+                    .sip_targets_over(&name, uri.host_port.port, transport)
+                    .await
+                {
                     Ok(found) if !found.is_empty() => return Ok(found),
                     Ok(_) => log::debug!("SIP: DNS has no address for {name}"),
                     Err(e) => log::debug!("SIP: DNS lookup of {name}: {e}"),
@@ -589,6 +611,7 @@ async fn resolve(
 
 enum Wake {
     Recv(io::Result<(usize, SocketAddr)>),
+    Tcp(Option<TcpEvent>),
     Timer,
     Command(bool),
 }
@@ -622,7 +645,24 @@ pub fn next_hop(contact: &str, source: Option<SocketAddr>) -> Option<SocketAddr>
     }
 }
 
-async fn run_loop(inner: Rc<Inner>, socket: UdpSocket, wake: Receiver<()>) {
+async fn run_loop(inner: Rc<Inner>, udp: UdpSocket, listener: TcpListener, wake: Receiver<()>) {
+    let (tcp, tcp_events) = Tcp::new(listener);
+    let sockets = Sockets { udp, tcp };
+    sockets
+        .tcp
+        .run(turn_forever(&inner, &sockets, &tcp_events, &wake))
+        .await;
+}
+
+/// The run loop proper: sends what the core queued, then waits for a datagram, a TCP
+/// message, a timer or a command.
+async fn turn_forever(
+    inner: &Inner,
+    sockets: &Sockets,
+    tcp_events: &Receiver<TcpEvent>,
+    wake: &Receiver<()>,
+) {
+    let socket = &sockets.udp;
     let mut buf = vec![0u8; RECV_BUF];
     loop {
         #[cfg(feature = "fault-injection")]
@@ -630,8 +670,8 @@ async fn run_loop(inner: Rc<Inner>, socket: UdpSocket, wake: Receiver<()>) {
             panic!("fault injection: SIP loop panic");
         }
         inner.last_turn.set(Instant::now());
-        send_due_pings(&inner);
-        flush(&inner, &socket).await;
+        send_due_pings(inner);
+        flush(inner, sockets).await;
         let heartbeat = Instant::now() + HEARTBEAT;
         let next_ping = inner.trunks.borrow().next_ping().unwrap_or(heartbeat);
         let deadline = inner
@@ -646,7 +686,8 @@ async fn run_loop(inner: Rc<Inner>, socket: UdpSocket, wake: Receiver<()>) {
             Wake::Timer
         };
         let command = async { Wake::Command(wake.recv().await.is_ok()) };
-        match recv.or(timer).or(command).await {
+        let stream = async { Wake::Tcp(tcp_events.recv().await.ok()) };
+        match recv.or(stream).or(timer).or(command).await {
             Wake::Recv(Ok((n, from))) => {
                 let data = buf.get(..n).unwrap_or(&[]);
                 inner
@@ -654,6 +695,21 @@ async fn run_loop(inner: Rc<Inner>, socket: UdpSocket, wake: Receiver<()>) {
                     .borrow_mut()
                     .handle_datagram(Instant::now(), from, data);
             }
+            Wake::Tcp(Some(TcpEvent::Message { from, data })) => {
+                inner
+                    .core
+                    .borrow_mut()
+                    .handle_message(Instant::now(), from, Transport::Tcp, &data);
+            }
+            Wake::Tcp(Some(TcpEvent::Failed { peer, why })) => {
+                log::warn!("SIP: TCP to {peer}: {why}");
+                inner.core.borrow_mut().handle_transport_error_on(
+                    Instant::now(),
+                    peer,
+                    Transport::Tcp,
+                );
+            }
+            Wake::Tcp(None) => {}
             Wake::Recv(Err(e)) => {
                 // ICMP errors surface here on some systems; nothing to do but go on.
                 log::debug!("SIP: recv error: {e}");
@@ -678,7 +734,38 @@ async fn run_loop(inner: Rc<Inner>, socket: UdpSocket, wake: Receiver<()>) {
     }
 }
 
-async fn flush(inner: &Inner, socket: &UdpSocket) {
+/// The sockets the run loop sends on.
+struct Sockets {
+    udp: UdpSocket,
+    tcp: Tcp,
+}
+
+/// Binds UDP on `listen` and TCP on the same address and port. With port 0 the kernel
+/// picks the UDP port; should TCP be taken there, another pair is tried.
+async fn bind_udp_and_tcp(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    const TRIES: usize = 20;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let socket = UdpSocket::bind(listen).await?;
+        let port = socket.local_addr()?.port();
+        match TcpListener::bind(SocketAddr::new(listen.ip(), port)).await {
+            Ok(listener) => return Ok((socket, listener)),
+            Err(_) if listen.port() == 0 && tries < TRIES => continue,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "SIP over TCP on {}: {e}",
+                        SocketAddr::new(listen.ip(), port)
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+async fn flush(inner: &Inner, sockets: &Sockets) {
     let changed = inner.core.borrow_mut().take_changed_bindings();
     if let (Some(bindings), Some(path)) = (changed, inner.bindings_file.borrow().as_ref()) {
         super::bindings_file::save(path, &bindings);
@@ -686,25 +773,34 @@ async fn flush(inner: &Inner, socket: &UdpSocket) {
     // Until both queues are empty: handling an event (refusing a call) can queue a datagram.
     loop {
         take_ping_outcomes(inner);
-        if !flush_once(inner, socket).await {
+        if !flush_once(inner, sockets).await {
             return;
         }
     }
 }
 
 /// Sends what is queued and hands out the events; false when there was nothing.
-async fn flush_once(inner: &Inner, socket: &UdpSocket) -> bool {
+async fn flush_once(inner: &Inner, sockets: &Sockets) -> bool {
     let mut any = false;
     loop {
         let next = inner.core.borrow_mut().poll_transmit();
         let Some(t) = next else { break };
         any = true;
-        if let Err(e) = socket.send_to(&t.bytes, t.to).await {
-            log::warn!("SIP: send to {} failed: {e}", t.to);
+        let sent = match t.transport {
+            Transport::Udp => sockets
+                .udp
+                .send_to(&t.bytes, t.to)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Transport::Tcp => sockets.tcp.send(t.to, t.bytes),
+        };
+        if let Err(e) = sent {
+            log::warn!("SIP: send to {} over {} failed: {e}", t.to, t.transport);
             inner
                 .core
                 .borrow_mut()
-                .handle_transport_error(Instant::now(), t.to);
+                .handle_transport_error_on(Instant::now(), t.to, t.transport);
         }
     }
     loop {
@@ -834,10 +930,10 @@ fn through_trunks(inner: &Inner, ev: SipEvent) -> Option<SipEvent> {
         let moved = moved_on(group, &name_of(&table, failed_trunk), &failed.1, &to);
         let uri = t.request_uri(&call.number);
         let started = match attempt.dest {
-            Some(dest) => inner.core.borrow_mut().invite_as(
+            Some(dest) => inner.core.borrow_mut().invite_over(
                 now,
                 &uri,
-                dest,
+                (dest, t.transport),
                 call.media.clone(),
                 Some(&t.credentials),
             ),
@@ -874,11 +970,17 @@ fn send_due_pings(inner: &Inner) {
             let table = inner.trunks.borrow();
             table
                 .trunk(i)
-                .map(|t| t.uri.replace("{number}@", ""))
+                .map(|t| (t.uri.replace("{number}@", ""), t.transport))
                 .zip(table.addr(i, inner.local_addr.is_ipv4()))
         };
-        let Some((uri, dest)) = target else { continue };
-        match inner.core.borrow_mut().ping(now, &uri, dest) {
+        let Some(((uri, transport), dest)) = target else {
+            continue;
+        };
+        match inner
+            .core
+            .borrow_mut()
+            .ping_over(now, &uri, dest, Some(transport))
+        {
             Ok(ping) => {
                 inner.pings.borrow_mut().insert(ping, i);
             }
@@ -997,15 +1099,31 @@ mod tests {
     /// The shell against a real sipp UAS on loopback: INVITE → 180/200 → ACK, then our BYE.
     #[test]
     fn call_against_sipp_uas() {
+        call_against_sipp(false);
+    }
+
+    /// The same over TCP (sipp `-t t1`: one connection), the dial URI saying
+    /// `;transport=tcp`: sipp only listens on TCP, so the call works only if every
+    /// request and the ACK go over TCP.
+    #[test]
+    fn call_against_sipp_uas_over_tcp() {
+        call_against_sipp(true);
+    }
+
+    fn call_against_sipp(tcp: bool) {
         if Command::new("sipp").arg("-v").output().is_err() {
             eprintln!("NOTE: sipp not on PATH, skipping call_against_sipp_uas");
             return;
         }
         let port = free_udp_port();
-        let child = Command::new("sipp")
-            .args(["-sn", "uas", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
+        let mut cmd = Command::new("sipp");
+        cmd.args(["-sn", "uas", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p"])
             .arg(port.to_string())
-            .args(["-m", "1", "-nostdin"])
+            .args(["-m", "1", "-nostdin"]);
+        if tcp {
+            cmd.args(["-t", "t1"]);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -1030,10 +1148,34 @@ mod tests {
                 session_version: 1,
             };
             // sipp may still be starting: Timer A retransmits the INVITE until it listens.
-            let (call, rx) = svc
-                .invite(&format!("sip:service@127.0.0.1:{port}"), media)
-                .await
-                .expect("invite");
+            let param = if tcp { ";transport=tcp" } else { "" };
+            let (call, rx) = loop {
+                let started = svc
+                    .invite(
+                        &format!("sip:service@127.0.0.1:{port}{param}"),
+                        media.clone(),
+                    )
+                    .await
+                    .expect("invite");
+                if !tcp {
+                    break started;
+                }
+                // Over TCP a sipp that is not listening yet refuses the connection: the
+                // call ends at once with a transport error, and is placed again.
+                match next(&started.1, "first event").await {
+                    SipEvent::Terminated {
+                        cause: EndCause::TransportError,
+                        ..
+                    } => async_io::Timer::after(Duration::from_millis(200)).await,
+                    first => {
+                        assert!(
+                            matches!(first, SipEvent::Progress { .. }),
+                            "unexpected {first:?}"
+                        );
+                        break started;
+                    }
+                };
+            };
             let mut answered = false;
             loop {
                 match next(&rx, "Answered").await {

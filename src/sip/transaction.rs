@@ -1,5 +1,5 @@
-//! RFC 3261 section 17 transactions over UDP, without I/O: retransmissions, absorbing the peer's
-//! retransmissions, and the timers that bound every exchange. The dialog layer above only sees
+//! RFC 3261 section 17 transactions over UDP and TCP, without I/O: retransmissions, absorbing
+//! the peer's retransmissions, and the timers that bound every exchange. The dialog layer above only sees
 //! each answer once (2xx to INVITE excepted: those reach it every time, so it can re-ACK).
 //!
 //! Client INVITE: A (retransmit, doubling from T1), B (64*T1 without any response), D (absorb
@@ -9,6 +9,12 @@
 //! a 2xx is retransmitted here too until the dialog layer reports its ACK via [`Transactions::ack_2xx`].
 //! Server non-INVITE: J (64*T1 answering retransmissions).
 //!
+//! Over a reliable transport ([`Transport::is_reliable`]) nothing is retransmitted: Timers
+//! A, E and G (and the 2xx retransmission) are not armed, B, F, H and M still bound the
+//! exchange, and D, I, J and K are zero (RFC 3261 17.1.1.2, 17.1.2.2, 17.2.1, 17.2.2).
+//! Responses go back on the transport (and so, for TCP, the connection) their request
+//! came on (RFC 3261 18.2.2).
+//!
 //! Every datagram is matched here, on the thread that also carries all media, so lookups go
 //! through indexes (branch + sent-by + method for server transactions, branch + method for
 //! ours) instead of scanning; and the server table is bounded
@@ -16,6 +22,7 @@
 //! excess requests are dropped unanswered and counted.
 
 use super::message::{CommonHeaders, Request, Response};
+use super::transport::{prepare, Transport};
 use bytes::Bytes;
 use ezk_sip_types::header::typed::{CSeq, CallID, MaxForwards, Routing, Via};
 use ezk_sip_types::print::{AppendCtx, PrintCtx};
@@ -24,11 +31,13 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// A datagram the shell must send; every output of the SIP cores has this shape.
+/// A message the shell must send; every output of the SIP cores has this shape.
 #[derive(Debug, Clone)]
 pub struct Transmit {
-    /// Destination address.
+    /// Destination address (for TCP: the peer of the connection to use or open).
     pub to: SocketAddr,
+    /// Datagram or stream.
+    pub transport: Transport,
     /// The serialised message.
     pub bytes: Bytes,
 }
@@ -77,10 +86,13 @@ pub enum TxEvent {
         request: Request,
         /// Where it came from; responses go back there.
         from: SocketAddr,
+        /// What it came over; responses go back on it.
+        transport: Transport,
     },
-    /// Timer B or F (or the CANCEL deadline) fired: the request got no final answer.
+    /// Timer B or F (or the CANCEL deadline) fired: the request got no final answer; or
+    /// Timer H: our final answer to an INVITE got no ACK.
     Timeout {
-        /// Our client transaction, now gone.
+        /// The transaction, now gone.
         tx: TxKey,
     },
 }
@@ -97,6 +109,7 @@ struct ClientTx {
     branch: String,
     method: Method,
     dest: SocketAddr,
+    transport: Transport,
     request: Request,
     bytes: Bytes,
     state: ClientState,
@@ -122,6 +135,7 @@ struct ServerTx {
     sent_by: String,
     method: Method,
     source: SocketAddr,
+    transport: Transport,
     call_id: String,
     cseq: u32,
     state: ServerState,
@@ -256,22 +270,33 @@ impl Transactions {
 
     /// Start a client transaction: sends the request now and retransmits it as RFC 3261 says.
     /// The request must carry a unique Via branch. ACK must go through [`Transactions::send_stateless`].
-    pub fn send_request(&mut self, now: Instant, dest: SocketAddr, request: Request) -> TxKey {
+    /// `transport` is the one asked for; a UDP request too large for a datagram goes over
+    /// TCP instead (see [`prepare`]), its Via saying so.
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        dest: SocketAddr,
+        transport: Transport,
+        mut request: Request,
+    ) -> TxKey {
         let key = self.key();
-        let bytes = request.to_bytes();
+        let (transport, bytes) = prepare(&mut request, transport);
         self.out.push_back(Transmit {
             to: dest,
+            transport,
             bytes: bytes.clone(),
         });
         let tx = ClientTx {
             branch: request.branch().unwrap_or_default(),
             method: request.method().clone(),
             dest,
+            transport,
             request,
             bytes,
             // "Calling" stands for RFC 3261's Trying as well: both wait for the first answer.
             state: ClientState::Calling,
-            retransmit_at: Some(now + self.timers.t1),
+            // Timers A and E: only where the network may lose the request.
+            retransmit_at: (!transport.is_reliable()).then(|| now + self.timers.t1),
             interval: self.timers.t1,
             timeout_at: Some(now + self.timeout_64()),
             cancel_deadline: None,
@@ -283,8 +308,12 @@ impl Transactions {
     }
 
     /// Send something outside any transaction (ACK to a 2xx, stateless replies).
-    pub fn send_stateless(&mut self, to: SocketAddr, bytes: Bytes) {
-        self.out.push_back(Transmit { to, bytes });
+    pub fn send_stateless(&mut self, to: SocketAddr, transport: Transport, bytes: Bytes) {
+        self.out.push_back(Transmit {
+            to,
+            transport,
+            bytes,
+        });
     }
 
     /// The request a client transaction was started with (to build CANCEL, or to authenticate).
@@ -295,6 +324,11 @@ impl Transactions {
     /// Where a client transaction sends to.
     pub fn client_dest(&self, tx: TxKey) -> Option<SocketAddr> {
         self.clients.get(&tx).map(|t| t.dest)
+    }
+
+    /// What a client transaction's request went over (a CANCEL follows its INVITE).
+    pub fn client_transport(&self, tx: TxKey) -> Option<Transport> {
+        self.clients.get(&tx).map(|t| t.transport)
     }
 
     /// Whether an INVITE client transaction has seen a provisional response (CANCEL allowed).
@@ -361,12 +395,23 @@ impl Transactions {
                     let ack = build_ack_for_non_2xx(&tx.request, &response).to_bytes();
                     self.out.push_back(Transmit {
                         to: tx.dest,
+                        transport: tx.transport,
                         bytes: ack.clone(),
                     });
                     tx.ack = Some(ack);
-                    tx.end_at = Some(now + TIMER_D.max(m / 2));
+                    // Timer D: zero over a reliable transport (no retransmitted finals).
+                    tx.end_at = Some(if tx.transport.is_reliable() {
+                        now
+                    } else {
+                        now + TIMER_D.max(m / 2)
+                    });
                 } else {
-                    tx.end_at = Some(now + t4);
+                    // Timer K.
+                    tx.end_at = Some(if tx.transport.is_reliable() {
+                        now
+                    } else {
+                        now + t4
+                    });
                 }
                 true
             }
@@ -375,6 +420,7 @@ impl Transactions {
                 if let Some(ack) = &tx.ack {
                     self.out.push_back(Transmit {
                         to: tx.dest,
+                        transport: tx.transport,
                         bytes: ack.clone(),
                     });
                     self.retransmissions += 1;
@@ -390,9 +436,15 @@ impl Transactions {
         true
     }
 
-    /// Feed a request from the wire: retransmissions are answered here, new requests become
-    /// [`TxEvent::Request`].
-    pub fn on_request(&mut self, now: Instant, from: SocketAddr, request: Request) {
+    /// Feed a request from the wire (that came over `transport`): retransmissions are
+    /// answered here, new requests become [`TxEvent::Request`].
+    pub fn on_request(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        transport: Transport,
+        request: Request,
+    ) {
         let via = request.top_via();
         let branch = request.branch().unwrap_or_default();
         let sent_by = via.as_ref().map(sent_by).unwrap_or_default();
@@ -415,7 +467,12 @@ impl Transactions {
                         s.state = ServerState::Confirmed;
                         s.retransmit_at = None;
                         s.timeout_at = None;
-                        s.end_at = Some(now + t4);
+                        // Timer I.
+                        s.end_at = Some(if s.transport.is_reliable() {
+                            now
+                        } else {
+                            now + t4
+                        });
                         return;
                     }
                     ServerState::Confirmed => return,
@@ -426,6 +483,7 @@ impl Transactions {
                 if let Some(resp) = &s.last_response {
                     self.out.push_back(Transmit {
                         to: s.source,
+                        transport: s.transport,
                         bytes: resp.clone(),
                     });
                     self.retransmissions += 1;
@@ -449,6 +507,7 @@ impl Transactions {
                     sent_by,
                     method: match_method,
                     source: from,
+                    transport,
                     call_id: request.call_id().unwrap_or_default(),
                     cseq,
                     state: if method == Method::INVITE {
@@ -468,10 +527,12 @@ impl Transactions {
             tx: key,
             request,
             from,
+            transport,
         });
     }
 
-    /// Answer a request of a server transaction (sent to where the request came from).
+    /// Answer a request of a server transaction (sent to where, and over what, the request
+    /// came from).
     pub fn send_response(&mut self, now: Instant, tx: TxKey, response: Response) {
         let t1 = self.timers.t1;
         let m = self.timeout_64();
@@ -482,9 +543,11 @@ impl Transactions {
         let bytes = response.to_bytes();
         self.out.push_back(Transmit {
             to: s.source,
+            transport: s.transport,
             bytes: bytes.clone(),
         });
         s.last_response = Some(bytes);
+        let reliable = s.transport.is_reliable();
         if code < 200 {
             if s.state == ServerState::Trying {
                 s.state = ServerState::Proceeding;
@@ -497,12 +560,15 @@ impl Transactions {
             } else {
                 ServerState::Completed
             };
-            s.retransmit_at = Some(now + t1);
+            // Timer G (and the 2xx's retransmission): only where it may be lost. Timer H
+            // runs either way.
+            s.retransmit_at = (!reliable).then(|| now + t1);
             s.interval = t1;
             s.timeout_at = Some(now + m);
         } else {
             s.state = ServerState::Completed;
-            s.end_at = Some(now + m);
+            // Timer J.
+            s.end_at = Some(if reliable { now } else { now + m });
         }
     }
 
@@ -555,6 +621,7 @@ impl Transactions {
             if due(tx.retransmit_at, now) {
                 self.out.push_back(Transmit {
                     to: tx.dest,
+                    transport: tx.transport,
                     bytes: tx.bytes.clone(),
                 });
                 self.retransmissions += 1;
@@ -577,6 +644,9 @@ impl Transactions {
                     "SIP: no ACK for our final response to INVITE (Call-ID {}), giving up",
                     s.call_id
                 );
+                // Timer H: the layer above ends a call whose 200 was never ACKed
+                // (RFC 3261 13.3.1.4).
+                self.events.push_back(TxEvent::Timeout { tx: *key });
                 gone.push(*key);
                 continue;
             }
@@ -588,6 +658,7 @@ impl Transactions {
                 if let Some(resp) = &s.last_response {
                     self.out.push_back(Transmit {
                         to: s.source,
+                        transport: s.transport,
                         bytes: resp.clone(),
                     });
                     self.retransmissions += 1;
@@ -718,7 +789,7 @@ From: <sip:x@10.0.0.2>;tag=f{n}\r\nTo: <sip:gw@10.0.0.1>\r\nCall-ID: c{n}\r\nCSe
         let mut t = Transactions::new(TimerConfig::default());
         let now = Instant::now();
         for n in 0..MAX_SERVER_TRANSACTIONS + 50 {
-            t.on_request(now, from(), options(n));
+            t.on_request(now, from(), Transport::Udp, options(n));
         }
         assert_eq!(answer_all(&mut t, now), MAX_SERVER_TRANSACTIONS);
         assert_eq!(t.counts(), (0, MAX_SERVER_TRANSACTIONS));
@@ -726,7 +797,7 @@ From: <sip:x@10.0.0.2>;tag=f{n}\r\nTo: <sip:gw@10.0.0.1>\r\nCall-ID: c{n}\r\nCSe
         assert_eq!(t.table_full(), 50);
         while t.poll_transmit().is_some() {}
         // Full, yet a retransmission of a live transaction finds its cached answer by index.
-        t.on_request(now, from(), options(7));
+        t.on_request(now, from(), Transport::Udp, options(7));
         let again = t.poll_transmit().expect("the cached 200 is resent");
         assert!(String::from_utf8_lossy(&again.bytes).contains("Call-ID: c7\r\n"));
         assert!(t.poll_event().is_none());
@@ -735,7 +806,7 @@ From: <sip:x@10.0.0.2>;tag=f{n}\r\nTo: <sip:gw@10.0.0.1>\r\nCall-ID: c{n}\r\nCSe
         t.handle_timeout(now + Duration::from_secs(33));
         assert_eq!(t.counts(), (0, 0));
         assert!(t.server_index.is_empty());
-        t.on_request(now, from(), options(99_999));
+        t.on_request(now, from(), Transport::Udp, options(99_999));
         assert_eq!(answer_all(&mut t, now), 1);
     }
 
@@ -745,7 +816,7 @@ From: <sip:x@10.0.0.2>;tag=f{n}\r\nTo: <sip:gw@10.0.0.1>\r\nCall-ID: c{n}\r\nCSe
         let now = Instant::now();
         let mut keys = Vec::new();
         for n in 0..100 {
-            keys.push(t.send_request(now, from(), options(n)));
+            keys.push(t.send_request(now, from(), Transport::Udp, options(n)));
         }
         assert_eq!(t.client_index.len(), 100);
         // A response for request 42: its branch and CSeq method pick transaction 42.

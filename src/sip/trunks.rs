@@ -10,8 +10,10 @@
 //! than a call refused outright.
 
 use super::endpoint::Credentials;
+use super::transport::Transport;
 use rand::Rng;
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 /// One trunk as configured.
@@ -21,6 +23,9 @@ pub struct Trunk {
     pub name: String,
     /// Request-URI template with `{number}`.
     pub uri: String,
+    /// What its calls and pings go over (`transport = "tcp"`, or `;transport=tcp` in
+    /// the URI).
+    pub transport: Transport,
     /// Lower first.
     pub priority: u32,
     /// Share among equal priorities (at least 1).
@@ -241,6 +246,7 @@ pub fn from_config(sections: &[crate::config::trunks::TrunkSection]) -> Vec<Trun
         .map(|t| Trunk {
             name: t.name.clone(),
             uri: t.uri.clone(),
+            transport: transport_of(&t.transport, &t.uri),
             priority: t.priority,
             weight: t.weight.max(1),
             prefixes: t.prefixes.clone(),
@@ -254,6 +260,21 @@ pub fn from_config(sections: &[crate::config::trunks::TrunkSection]) -> Vec<Trun
             retry: Duration::from_secs(t.retry_s.max(1).into()),
         })
         .collect()
+}
+
+/// A trunk's transport: `transport = "tcp"` in its entry, else what its URI names
+/// (`;transport=tcp`), else UDP.
+fn transport_of(configured: &str, uri: &str) -> Transport {
+    match Transport::from_name(configured) {
+        Some(Transport::Tcp) => Transport::Tcp,
+        _ => {
+            let uri = uri.replace("{number}", "0");
+            ezk_sip_types::uri::SipUri::from_str(uri.trim())
+                .ok()
+                .and_then(|u| Transport::of_uri(&u))
+                .unwrap_or_default()
+        }
+    }
 }
 
 /// Whether a call's end on one trunk moves it to the next and marks that trunk down:
@@ -278,6 +299,7 @@ mod tests {
     fn trunk(name: &str, priority: u32, weight: u32, prefixes: &[&str]) -> Trunk {
         Trunk {
             name: name.into(),
+            transport: Transport::Udp,
             uri: format!("sip:{{number}}@{name}.example"),
             priority,
             weight,

@@ -9,6 +9,7 @@ use super::in_dialog::{report_end, send_bye, serve_in_dialog, InDialog, Session}
 use super::message::{CommonHeaders, Request, Response};
 use super::sdp::{self, LocalMedia, NegotiatedMedia};
 use super::transaction::TxKey;
+use super::transport::{prepare, Transport};
 use bytes::Bytes;
 use bytesstr::BytesStr;
 use ezk_sip_types::header::typed::{
@@ -58,6 +59,7 @@ enum Cancel {
 struct SentAck {
     remote_tag: String,
     to: SocketAddr,
+    transport: Transport,
     bytes: Bytes,
 }
 
@@ -68,6 +70,9 @@ pub(crate) struct UacCall {
     to: FromTo,
     request_uri: SipUri,
     dest: SocketAddr,
+    /// What the call's requests go over (a UDP INVITE too large for a datagram still
+    /// switches to TCP on its own, see `transport::prepare`).
+    transport: Transport,
     cseq: u32,
     /// Our side of the session: the last SDP we sent and what we can receive.
     session: Session,
@@ -91,7 +96,7 @@ impl UacCall {
         sh: &mut Shared,
         now: Instant,
         key: CallKey,
-        (request_uri, dest): (SipUri, SocketAddr),
+        (request_uri, dest, transport): (SipUri, SocketAddr, Transport),
         from_addr: NameAddr,
         auth: Auth,
         media: LocalMedia,
@@ -107,6 +112,7 @@ impl UacCall {
             trunk_dest: dest,
             request_uri,
             dest,
+            transport,
             cseq: 0,
             session: Session {
                 local_sdp: Bytes::from(sdp::build_offer(&media)),
@@ -168,7 +174,7 @@ impl UacCall {
         headers.insert_type(Name::TO, &self.to);
         headers.insert_named(&CallID::new(self.call_id.clone()));
         headers.insert_named(&CSeq::new(self.cseq, Method::INVITE));
-        headers.insert_named(&sh.local.contact());
+        headers.insert_named(&sh.local.contact_on(self.transport));
         headers.insert_named(
             &super::dialog::ALLOWED
                 .iter()
@@ -191,7 +197,7 @@ impl UacCall {
             headers,
             body: self.session.local_sdp.clone(),
         };
-        let tx = sh.tx.send_request(now, self.dest, req);
+        let tx = sh.tx.send_request(now, self.dest, self.transport, req);
         sh.owners.insert(tx, (self.key, Role::Invite));
         self.invite_tx = Some(tx);
     }
@@ -263,7 +269,9 @@ impl UacCall {
             body: Bytes::new(),
         };
         let dest = sh.tx.client_dest(invite_tx).unwrap_or(self.dest);
-        let tx = sh.tx.send_request(now, dest, cancel);
+        // RFC 3261 9.1: the CANCEL takes the INVITE's way (and its Via says so).
+        let transport = sh.tx.client_transport(invite_tx).unwrap_or(self.transport);
+        let tx = sh.tx.send_request(now, dest, transport, cancel);
         sh.owners.insert(tx, (self.key, Role::Cancel));
         sh.tx.start_cancel_deadline(now, invite_tx);
         self.cancel = Cancel::Sent;
@@ -291,9 +299,18 @@ impl UacCall {
         self.state = State::Terminating;
     }
 
-    pub(crate) fn on_transport_error(&mut self, sh: &mut Shared, now: Instant, to: SocketAddr) {
+    pub(crate) fn on_transport_error(
+        &mut self,
+        sh: &mut Shared,
+        now: Instant,
+        (to, transport): (SocketAddr, Transport),
+    ) {
+        let invite_over = self
+            .invite_tx
+            .and_then(|tx| sh.tx.client_transport(tx))
+            .unwrap_or(self.transport);
         match self.state {
-            State::Calling | State::Proceeding if self.dest == to => {
+            State::Calling | State::Proceeding if self.dest == to && invite_over == transport => {
                 if let Some(tx) = self.invite_tx {
                     sh.tx.abandon(tx);
                 }
@@ -305,14 +322,21 @@ impl UacCall {
                     EndCause::TransportError,
                 )
             }
-            State::Terminating if self.dialog.as_ref().map(|d| d.next_hop()) == Some(to) => self
-                .terminate(
+            State::Terminating
+                if self
+                    .dialog
+                    .as_ref()
+                    .map(|d| (d.next_hop(), d.hop_transport()))
+                    == Some((to, transport)) =>
+            {
+                self.terminate(
                     sh,
                     now,
                     200,
                     "Normal call clearing (local BYE could not be sent)".into(),
                     EndCause::LocalBye,
-                ),
+                )
+            }
             _ => {}
         }
     }
@@ -422,13 +446,15 @@ impl UacCall {
             .unwrap_or_default();
         if let Some(ack) = self.acks.iter().find(|a| a.remote_tag == remote_tag) {
             // Retransmitted 2xx: our ACK got lost, send it again.
-            sh.tx.send_stateless(ack.to, ack.bytes.clone());
+            sh.tx
+                .send_stateless(ack.to, ack.transport, ack.bytes.clone());
             return;
         }
         let Some(invite) = sh.tx.client_request(tx).cloned() else {
             return;
         };
-        let Some(mut dialog) = Dialog::from_response(&invite, &resp, self.dest) else {
+        let Some(mut dialog) = Dialog::from_response(&invite, &resp, self.dest, self.transport)
+        else {
             log::warn!(
                 "SIP: 2xx without To tag or usable headers for {}",
                 self.call_id
@@ -445,11 +471,12 @@ impl UacCall {
             }
         }
         let to = dialog.next_hop();
-        let bytes = ack.to_bytes();
-        sh.tx.send_stateless(to, bytes.clone());
+        let (transport, bytes) = prepare(&mut ack, dialog.hop_transport());
+        sh.tx.send_stateless(to, transport, bytes.clone());
         self.acks.push(SentAck {
             remote_tag,
             to,
+            transport,
             bytes,
         });
 
@@ -490,7 +517,9 @@ impl UacCall {
     fn bye_extra(&mut self, sh: &mut Shared, now: Instant, dialog: &mut Dialog) {
         let branch = sh.branch();
         let bye = dialog.request(Method::BYE, None, &sh.local, &branch);
-        let tx = sh.tx.send_request(now, dialog.next_hop(), bye);
+        let tx = sh
+            .tx
+            .send_request(now, dialog.next_hop(), dialog.hop_transport(), bye);
         sh.owners.insert(tx, (self.key, Role::ExtraBye));
     }
 
@@ -541,6 +570,9 @@ impl UacCall {
                         target.uri.uri
                     );
                     self.request_uri = target.uri.uri;
+                    if let Some(t) = Transport::of_uri(&self.request_uri) {
+                        self.transport = t;
+                    }
                     if let Some(addr) = uri_addr(&self.request_uri) {
                         self.dest = addr;
                     } else {

@@ -11,6 +11,7 @@ use super::message::{CommonHeaders, Request, Response};
 use super::register::uri_user;
 use super::sdp::{LocalMedia, NegotiatedMedia, SdpError};
 use super::transaction::TxKey;
+use super::transport::Transport;
 use super::uac::Role;
 use bytes::Bytes;
 use bytesstr::BytesStr;
@@ -46,6 +47,8 @@ pub struct IncomingCall {
     pub caller: String,
     /// Where the INVITE came from.
     pub source: SocketAddr,
+    /// What it came over.
+    pub transport: Transport,
 }
 
 pub(crate) struct UasCall {
@@ -54,6 +57,7 @@ pub(crate) struct UasCall {
     invite: Request,
     invite_tx: TxKey,
     source: SocketAddr,
+    transport: Transport,
     local_tag: String,
     /// The caller's offer (empty: a late offer, which this user agent refuses).
     offer: Bytes,
@@ -71,7 +75,7 @@ impl UasCall {
         key: CallKey,
         tx: TxKey,
         invite: Request,
-        source: SocketAddr,
+        (source, transport): (SocketAddr, Transport),
     ) -> Self {
         let local_tag = sh.token(16);
         let trying = Response::for_request(&invite, 100, "Trying", None);
@@ -96,8 +100,9 @@ impl UasCall {
             called: uri_user(&request_uri).unwrap_or("").to_string(),
             caller: uri_user(&raw(&Name::FROM)).unwrap_or("").to_string(),
             source,
+            transport,
         }));
-        let dialog = dialog_from_invite(&invite, &local_tag, source);
+        let dialog = dialog_from_invite(&invite, &local_tag, source, transport);
         UasCall {
             key,
             call_id: invite.call_id().unwrap_or_default(),
@@ -105,6 +110,7 @@ impl UasCall {
             invite,
             invite_tx: tx,
             source,
+            transport,
             local_tag,
             // What we receive is known once the call layer has media ports for the call:
             // it comes with the 183 or the 200.
@@ -149,8 +155,8 @@ impl UasCall {
 
     fn respond(&mut self, sh: &mut Shared, now: Instant, code: u16, reason: &str, body: Bytes) {
         let mut resp = Response::for_request(&self.invite, code, reason, Some(&self.local_tag));
-        sh.local
-            .decorate_response(&mut resp, (101..300).contains(&code));
+        let contact = (101..300).contains(&code).then_some(self.transport);
+        sh.local.decorate_response(&mut resp, contact);
         if let Ok(rr) = self.invite.headers.get::<Vec<Routing>>(Name::RECORD_ROUTE) {
             if !rr.is_empty() && (101..300).contains(&code) {
                 resp.headers.insert_type(Name::RECORD_ROUTE, &rr);
@@ -364,9 +370,17 @@ impl UasCall {
         }
     }
 
-    pub(crate) fn on_transport_error(&mut self, sh: &mut Shared, now: Instant, to: SocketAddr) {
+    pub(crate) fn on_transport_error(
+        &mut self,
+        sh: &mut Shared,
+        now: Instant,
+        (to, transport): (SocketAddr, Transport),
+    ) {
         if self.state == State::Terminating
-            && self.dialog.as_ref().is_some_and(|d| d.next_hop() == to)
+            && self
+                .dialog
+                .as_ref()
+                .is_some_and(|d| d.next_hop() == to && d.hop_transport() == transport)
         {
             self.terminate(
                 sh,
@@ -398,8 +412,14 @@ impl UasCall {
 }
 
 /// The dialog our answer to `invite` creates (RFC 3261 12.1.1): our tag in To, the
-/// caller's Contact as the remote target, Record-Route as is.
-fn dialog_from_invite(invite: &Request, local_tag: &str, source: SocketAddr) -> Option<Dialog> {
+/// caller's Contact as the remote target, Record-Route as is; over the transport the
+/// INVITE came on.
+fn dialog_from_invite(
+    invite: &Request,
+    local_tag: &str,
+    source: SocketAddr,
+    transport: Transport,
+) -> Option<Dialog> {
     let mut local = invite.to()?;
     local.tag = Some(BytesStr::from(local_tag.to_string()));
     let remote = invite.from()?;
@@ -430,5 +450,6 @@ fn dialog_from_invite(invite: &Request, local_tag: &str, source: SocketAddr) -> 
         route_set,
         remote_target,
         fallback,
+        transport,
     })
 }

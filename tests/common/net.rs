@@ -84,3 +84,21 @@ pub fn udp_in_use(port: u16) -> bool {
 pub fn tcp_accepts(addr: SocketAddr) -> bool {
     std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)).is_ok()
 }
+
+/// True when something listens on this TCP port (from /proc/net/tcp and tcp6, so
+/// without connecting, which a one-connection peer such as sipp `-t t1` would take as
+/// its peer).
+pub fn tcp_listening(port: u16) -> bool {
+    let needle = format!(":{port:04X} ");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|path| {
+        std::fs::read_to_string(path).is_ok_and(|text| {
+            text.lines().skip(1).any(|line| {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                // local_address is column 1, st column 3; 0A is LISTEN.
+                cols.get(1)
+                    .is_some_and(|l| format!("{l} ").ends_with(&needle))
+                    && cols.get(3) == Some(&"0A")
+            })
+        })
+    })
+}

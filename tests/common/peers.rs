@@ -3,7 +3,7 @@
 //! hears). Each is configured per test (ports, paths) in the test's own directory and
 //! owned by a [`Proc`] guard.
 
-use super::net::{udp_in_use, PortBlock};
+use super::net::{tcp_listening, udp_in_use, PortBlock};
 use super::proc::Proc;
 use super::tmp::TestDir;
 use super::wait;
@@ -73,6 +73,19 @@ impl Sipp {
         calls: u32,
         extra: &[&str],
     ) -> Sipp {
+        Self::uas_on(dir, block, scenario, calls, extra, false)
+    }
+
+    /// Like [`Sipp::uas_with`], over TCP only (`-t t1`: it listens on TCP, not UDP, and
+    /// answers on the connection each request came on) when `tcp`.
+    pub fn uas_on(
+        dir: &TestDir,
+        block: &PortBlock,
+        scenario: &str,
+        calls: u32,
+        extra: &[&str],
+        tcp: bool,
+    ) -> Sipp {
         let sip_port = block.port(P_SIPP_UAS);
         let media_port = block.port(P_SIPP_UAS_MEDIA);
         let sf = copy_into(dir, &format!("sipp/{scenario}"));
@@ -94,19 +107,28 @@ impl Sipp {
             .args(["-cp", &block.port(P_SIPP_UAS_CP).to_string()])
             .args(["-m", &calls.to_string()])
             .args(extra);
+        if tcp {
+            cmd.args(["-t", "t1"]);
+        }
         let mut proc = Proc::spawn(
             &format!("sipp-uas-{}", scenario.trim_end_matches(".xml")),
             &mut cmd,
             dir.path(),
         );
+        let what = if tcp { "listen on TCP" } else { "bind UDP" };
         wait::until(
-            &format!("sipp UAS to bind UDP {sip_port}"),
+            &format!("sipp UAS to {what} {sip_port}"),
             Duration::from_secs(20),
             || {
                 if let Some(st) = proc.exited() {
                     panic!("sipp UAS exited early ({st}):\n{}", proc.log_tail(40));
                 }
-                udp_in_use(sip_port).then_some(())
+                let ready = if tcp {
+                    tcp_listening(sip_port)
+                } else {
+                    udp_in_use(sip_port)
+                };
+                ready.then_some(())
             },
         );
         Sipp {
@@ -198,6 +220,18 @@ impl Kamailio {
     /// Starts kamailio on the block's kamailio port with the given `(user, password)`s and
     /// waits until it answers OPTIONS.
     pub fn start(dir: &TestDir, block: &PortBlock, users: &[(&str, &str)]) -> Kamailio {
+        Self::start_with(dir, block, users, false)
+    }
+
+    /// As [`Kamailio::start`]; `tcp`: it listens on TCP on the same port as well. Its
+    /// log says `REQ <method> <uri> from <addr> over <udp|tcp> (<n> bytes)` for every
+    /// request it routes.
+    pub fn start_with(
+        dir: &TestDir,
+        block: &PortBlock,
+        users: &[(&str, &str)],
+        tcp: bool,
+    ) -> Kamailio {
         let port = block.port(P_KAMAILIO);
         let work = dir.subdir("kamailio");
         let users_cfg: String = users
@@ -206,6 +240,15 @@ impl Kamailio {
             .collect();
         let tpl = std::fs::read_to_string(super::peers_dir().join("kamailio.cfg.in")).unwrap();
         let cfg = tpl
+            .replace("@DISABLE_TCP@", if tcp { "no" } else { "yes" })
+            .replace(
+                "@TCP_LISTEN@",
+                &if tcp {
+                    format!("listen=tcp:127.0.0.1:{port}")
+                } else {
+                    String::new()
+                },
+            )
             .replace("@PORT@", &port.to_string())
             .replace("@MPATH@", &kamailio_mpath())
             .replace("@CTL@", &work.join("kamailio_ctl").to_string_lossy())
