@@ -5,7 +5,8 @@
 //! (`deploy/kamailio-dispatcher.cfg`, `deploy/dispatcher.list`).
 //!
 //! - 20 calls started through the front are spread over both nodes, each id led by its
-//!   node's two digits, and `callstate` for every id is answered through the front.
+//!   node's two digits, and `callstate` for every id is answered through the front;
+//!   `callstats`, `dtmf` and `shutdown` of a live call reach its node too.
 //! - Calls into the box through Kamailio land on both nodes, the dialogs following the
 //!   Record-Route through it.
 //! - One node killed: new calls, from the API and from SIP, all go to the other; the
@@ -300,6 +301,22 @@ fn two_nodes_behind_haproxy_and_kamailio_share_calls_and_survive_one_dying() {
     let r = http::post_json(front, "/trtc/startup", &long);
     assert_eq!(r.status, 200, "{}", r.text());
     let long_id = r.json()["id"].as_str().unwrap().to_string();
+    until(&format!("call {long_id} answered"), secs(20), || {
+        let (_, v) = callstate(front, &long_id);
+        v["data"]
+            .as_str()
+            .is_some_and(|d| d.contains(" 5 CONFIRMED "))
+            .then_some(())
+    });
+    // callstats by the query string, dtmf by the body: both reach the call's node.
+    let r = http::get(front, &format!("/trtc/callstats?id={long_id}"));
+    assert_eq!(r.status, 200, "callstats through the front: {}", r.text());
+    let r = http::post_json(
+        front,
+        "/trtc/dtmf",
+        &json!({ "id": long_id, "digits": "1#" }),
+    );
+    assert_eq!(r.status, 200, "dtmf through the front: {}", r.text());
     let r = http::post_json(front, "/trtc/shutdown", &json!({ "id": long_id }));
     assert_eq!(r.status, 200, "shutdown through the front: {}", r.text());
     let data = wait_done(front, &long_id);
