@@ -32,6 +32,12 @@ pub fn load_checked(path: &Path) -> Result<Config, ConfigError> {
             path.display()
         )));
     }
+    let tls = &config.sip.tls;
+    if tls.cert_file.is_some() || tls.ca_file.is_some() {
+        // The files the TLS contexts are built from; the error names its key.
+        crate::sip::tls::SipTls::load(tls)
+            .map_err(|why| ConfigError(format!("{}: key {why}", path.display())))?;
+    }
     if let Some((key, why)) = missing_sdk(&config) {
         return Err(ConfigError(format!(
             "{}: key `{key}`: {why}",
@@ -88,6 +94,18 @@ pub fn report(path: &Path, config: &Config, advertise_ip: IpAddr) -> String {
     let _ = writeln!(out, "\nlistens on:");
     let _ = writeln!(out, "  HTTP API  tcp {}", config.http.listen);
     let _ = writeln!(out, "  SIP       udp {}", config.sip.listen);
+    let _ = writeln!(out, "  SIP       tcp {}", config.sip.listen);
+    match config.sip.tls_listen {
+        Some(addr) => {
+            let _ = writeln!(out, "  SIP       tls {addr}");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  SIP       tls: no listener (no sip.tls_listen); TLS trunks are still called"
+            );
+        }
+    }
     let media_ip = config.rtp.ip.unwrap_or(advertise_ip);
     let [lo, hi] = config.rtp.ports;
     let _ = writeln!(out, "  RTP       udp {media_ip} ports {lo}-{hi}");
