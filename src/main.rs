@@ -147,7 +147,8 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     // SIP over TLS: the contexts always (a TLS trunk needs the client side), the
     // listener with `[sip] tls_listen`. A bad file stops the start, naming its key.
     let sip_tls = trtc_sipgw::sip::tls::SipTls::load(&config.sip.tls)?;
-    sip.start_tls(sip_tls, config.sip.tls_listen)
+    let sip_tls_addr = sip
+        .start_tls(sip_tls, config.sip.tls_listen)
         .await
         .map_err(|e| {
             format!(
@@ -248,8 +249,9 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     gateway.set_http_addr(http_addr);
     eprintln!("trtc-sipgw: HTTP API on http://{http_addr}");
     eprintln!(
-        "trtc-sipgw: SIP on udp {} and tcp (same port)",
-        sip.local_addr()
+        "trtc-sipgw: SIP on udp {} and tcp (same port){}",
+        sip.local_addr(),
+        sip_tls_addr.map_or(String::new(), |a| format!(", tls {a}"))
     );
 
     let server = serve_with_guard(http, gateway.clone(), executor.clone(), limits, keys, guard);

@@ -559,11 +559,9 @@ impl SipCore {
     ) -> Result<CallKey, SipError> {
         let uri = SipUri::from_str(request_uri.trim())
             .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
-        if uri.sips {
-            // sips: needs TLS, which this UDP user agent does not offer.
-            return Err(SipError::BadUri(format!(
-                "{request_uri} (sips: not supported)"
-            )));
+        if uri.sips && transport != Transport::Tls {
+            // sips: means TLS on every hop (RFC 3261 26.2.2); never downgraded.
+            return Err(SipError::BadUri(format!("{request_uri} (sips: needs TLS)")));
         }
         let user = credentials
             .and_then(|c| c.username.clone())
