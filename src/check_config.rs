@@ -375,5 +375,22 @@ mod tests {
         let node = Config::parse("[calls]\nnode = 3\n").unwrap();
         let r = report(Path::new("x.toml"), &node, "192.0.2.7".parse().unwrap());
         assert!(r.contains("node 3: call ids start with 03"), "{r}");
+        assert!(r.contains("SIP       tls: no listener"), "{r}");
+    }
+
+    #[test]
+    fn report_names_the_tls_listener_and_bad_tls_files_are_refused_by_key() {
+        let dir = std::env::temp_dir().join(format!("check-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "[sip]\ntls_listen = \"127.0.0.1:5061\"\n[sip.tls]\n\
+                    cert_file = \"/nonexistent/box.pem\"\nkey_file = \"/nonexistent/box.key\"\n";
+        let c = Config::parse(text).unwrap();
+        let r = report(Path::new("x.toml"), &c, "192.0.2.7".parse().unwrap());
+        assert!(r.contains("SIP       tls 127.0.0.1:5061"), "{r}");
+        let path = dir.join("gw.toml");
+        std::fs::write(&path, text).unwrap();
+        let err = load_checked(&path).unwrap_err().0;
+        assert!(err.contains("sip.tls.cert_file: cannot read"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -128,19 +128,32 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sip::{SipConfig, SipService};
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    use rustls::pki_types::ServerName;
+    use smol::LocalExecutor;
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
 
-    #[test]
-    fn files_that_are_missing_or_wrong_are_named_by_their_key() {
-        let dir = std::env::temp_dir().join(format!("sip-tls-{}", std::process::id()));
+    /// A self-signed certificate for 127.0.0.1 written to a new directory `name`: the
+    /// directory, the certificate, and the paths of its PEM and key files.
+    fn self_signed(name: &str) -> (PathBuf, CertificateDer<'static>, PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])
             .unwrap()
             .self_signed(&key)
             .unwrap();
         let (cert_path, key_path) = (dir.join("c.pem"), dir.join("k.pem"));
         std::fs::write(&cert_path, cert.pem()).unwrap();
         std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (dir, cert.der().clone(), cert_path, key_path)
+    }
+
+    #[test]
+    fn files_that_are_missing_or_wrong_are_named_by_their_key() {
+        let (dir, _, cert_path, key_path) = self_signed("sip-tls");
         let section = |c: &Path, k: &Path, ca: Option<&Path>| SipTlsSection {
             cert_file: Some(c.into()),
             key_file: Some(k.into()),
@@ -163,6 +176,59 @@ mod tests {
             assert!(err.starts_with(key_name), "{err}");
             assert!(!err.contains("PRIVATE KEY"), "{err}");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn requests_over_tls_are_answered_on_their_connection_saying_tls() {
+        let (dir, cert, cert_path, key_path) = self_signed("sip-tls-listen");
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let section = SipTlsSection {
+            cert_file: Some(cert_path),
+            key_file: Some(key_path),
+            ca_file: None,
+        };
+        let tls = SipTls::with_roots(roots, &section).unwrap();
+        let client = tls.client.clone();
+        let ex = LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+            let (sip, run) = SipService::bind(addr, None, SipConfig::new(addr))
+                .await
+                .unwrap();
+            let listen = sip
+                .start_tls(tls, Some(addr))
+                .await
+                .unwrap()
+                .expect("a TLS listener");
+            let _running = ex.spawn(run);
+            let tcp = smol::net::TcpStream::connect(listen).await.unwrap();
+            let name = ServerName::IpAddress(listen.ip().into());
+            let mut c = futures_rustls::TlsConnector::from(client)
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            let req = "OPTIONS sip:gw@127.0.0.1 SIP/2.0\r\n\
+                Via: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKtls1\r\n\
+                From: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:gw@127.0.0.1>\r\n\
+                Call-ID: tls1@probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+            c.write_all(req.as_bytes()).await.unwrap();
+            c.flush().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+                let n = c.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&buf[..n]);
+            }
+            let answer = String::from_utf8_lossy(&got).into_owned();
+            assert!(answer.starts_with("SIP/2.0 200 OK\r\n"), "{answer}");
+            assert!(
+                answer.contains("Via: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKtls1"),
+                "{answer}"
+            );
+        }));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
