@@ -2,7 +2,8 @@
 //! through kamailio's TLS module (test certificates made at test time, the gateway
 //! trusting their CA through `[sip.tls] ca_file`), which relays the call over UDP to
 //! baresip; audio is checked by frequency both ways and kamailio's log shows the
-//! INVITE, ACK and BYE came over TLS. A server whose certificate is signed by another CA
+//! INVITE, ACK and BYE came over TLS; the phone's own BYE reaches the gateway's TLS
+//! listener. A server whose certificate is signed by another CA
 //! is a transport error: the call moves on to the next trunk at once.
 
 mod common;
@@ -98,7 +99,41 @@ fn a_tls_trunk_takes_a_call_through_kamailio_verified_by_the_configured_ca() {
             "no {method} from the gateway over udp or tcp:\n{log}"
         );
     }
+
     let gw_log = gw.proc.log_text();
+    assert!(
+        !gw_log.contains("pw1001"),
+        "the SIP password is never logged"
+    );
+    assert!(!gw_log.contains("PRIVATE KEY"), "the key is never logged");
+    gw.assert_healthy();
+    drop(gw);
+
+    // The phone hangs up: kamailio relays its BYE to our Contact, which names the TLS
+    // listener (`;transport=tls`), on a connection kamailio opens to us. (A `sip:` URI
+    // with `;transport=tls` this time: baresip, which has no TLS, will not send a BYE in
+    // a dialog that began with a `sips:` URI.)
+    let toml = toml.replace(
+        &format!("uri = \"sips:{{number}}@{tls_addr}\""),
+        &format!("uri = \"sip:{{number}}@{tls_addr};transport=tls\""),
+    );
+    let mut gw = Gateway::start_with_text(&dir, &toml);
+    let id = gw.startup("1002", 60, None);
+    gw.wait_state(&id, 5, secs(30));
+    std::thread::sleep(secs(1));
+    let r = phone.command("hangup", "");
+    assert_eq!(r["ok"], true, "{r}");
+    let lines = gw.wait_done(&id, secs(20));
+    assert!(
+        lines.last().unwrap().reason.contains("hung up"),
+        "{}",
+        show(&lines)
+    );
+    let gw_log = gw.proc.log_text();
+    assert!(
+        gw_log.contains("SIP: TLS connection from 127.0.0.1:"),
+        "kamailio's BYE came in over TLS:\n{gw_log}"
+    );
     assert!(
         !gw_log.contains("pw1001"),
         "the SIP password is never logged"
