@@ -36,13 +36,16 @@ missing_tools() {
   [ -e /usr/lib/baresip/modules/sndfile.so ] || echo "baresip-modules"
   sox -h 2>/dev/null | grep -q 'AUDIO FILE FORMATS:.* wav' || echo "sox-wav"
   /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || echo "python3-numpy"
+  # kamailio's TLS module (e2e_tls) is a package of its own
+  ls /usr/lib/*/kamailio/modules/tls.so /usr/lib/kamailio/modules/tls.so 2>/dev/null | grep -q . \
+    || echo "kamailio-tls-modules"
 }
 
 missing="$(missing_tools | sort -u | tr '\n' ' ')"
 if [ -n "${missing// /}" ]; then
   echo "test.sh: missing: $missing— installing the test peers" >&2
   if [ "$(id -u)" -ne 0 ]; then
-    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 ffmpeg linphone-cli prometheus chromium chromium-driver dnsmasq-base haproxy" >&2
+    echo "test.sh: not root; install as root: apt-get install sip-tester baresip-core kamailio kamailio-tls-modules sox libsox-fmt-base python3-numpy tshark iproute2 ffmpeg linphone-cli prometheus chromium chromium-driver dnsmasq-base haproxy" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -51,8 +54,8 @@ if [ -n "${missing// /}" ]; then
   apt-get update
   export DEPS_APT_UPDATED=1
   apt-get install -y --no-install-recommends \
-    sip-tester baresip-core kamailio sox libsox-fmt-base python3-numpy tshark iproute2 \
-    ffmpeg linphone-cli prometheus chromium chromium-driver dnsmasq-base haproxy
+    sip-tester baresip-core kamailio kamailio-tls-modules sox libsox-fmt-base python3-numpy \
+    tshark iproute2 ffmpeg linphone-cli prometheus chromium chromium-driver dnsmasq-base haproxy
   missing="$(missing_tools | sort -u | tr '\n' ' ')"
   if [ -n "${missing// /}" ]; then
     echo "test.sh: still missing after install: $missing" >&2

@@ -32,6 +32,12 @@ pub fn load_checked(path: &Path) -> Result<Config, ConfigError> {
             path.display()
         )));
     }
+    let tls = &config.sip.tls;
+    if tls.cert_file.is_some() || tls.ca_file.is_some() {
+        // The files the TLS contexts are built from; the error names its key.
+        crate::sip::tls::SipTls::load(tls)
+            .map_err(|why| ConfigError(format!("{}: key {why}", path.display())))?;
+    }
     if let Some((key, why)) = missing_sdk(&config) {
         return Err(ConfigError(format!(
             "{}: key `{key}`: {why}",
@@ -88,6 +94,18 @@ pub fn report(path: &Path, config: &Config, advertise_ip: IpAddr) -> String {
     let _ = writeln!(out, "\nlistens on:");
     let _ = writeln!(out, "  HTTP API  tcp {}", config.http.listen);
     let _ = writeln!(out, "  SIP       udp {}", config.sip.listen);
+    let _ = writeln!(out, "  SIP       tcp {}", config.sip.listen);
+    match config.sip.tls_listen {
+        Some(addr) => {
+            let _ = writeln!(out, "  SIP       tls {addr}");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  SIP       tls: no listener (no sip.tls_listen); TLS trunks are still called"
+            );
+        }
+    }
     let media_ip = config.rtp.ip.unwrap_or(advertise_ip);
     let [lo, hi] = config.rtp.ports;
     let _ = writeln!(out, "  RTP       udp {media_ip} ports {lo}-{hi}");
@@ -357,5 +375,22 @@ mod tests {
         let node = Config::parse("[calls]\nnode = 3\n").unwrap();
         let r = report(Path::new("x.toml"), &node, "192.0.2.7".parse().unwrap());
         assert!(r.contains("node 3: call ids start with 03"), "{r}");
+        assert!(r.contains("SIP       tls: no listener"), "{r}");
+    }
+
+    #[test]
+    fn report_names_the_tls_listener_and_bad_tls_files_are_refused_by_key() {
+        let dir = std::env::temp_dir().join(format!("check-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "[sip]\ntls_listen = \"127.0.0.1:5061\"\n[sip.tls]\n\
+                    cert_file = \"/nonexistent/box.pem\"\nkey_file = \"/nonexistent/box.key\"\n";
+        let c = Config::parse(text).unwrap();
+        let r = report(Path::new("x.toml"), &c, "192.0.2.7".parse().unwrap());
+        assert!(r.contains("SIP       tls 127.0.0.1:5061"), "{r}");
+        let path = dir.join("gw.toml");
+        std::fs::write(&path, text).unwrap();
+        let err = load_checked(&path).unwrap_err().0;
+        assert!(err.contains("sip.tls.cert_file: cannot read"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -144,6 +144,18 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
                 config.sip.listen
             )
         })?;
+    // SIP over TLS: the contexts always (a TLS trunk needs the client side), the
+    // listener with `[sip] tls_listen`. A bad file stops the start, naming its key.
+    let sip_tls = trtc_sipgw::sip::tls::SipTls::load(&config.sip.tls)?;
+    let sip_tls_addr = sip
+        .start_tls(sip_tls, config.sip.tls_listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen for SIP over TLS on {}: {e}",
+                config.sip.tls_listen.map_or("-".into(), |a| a.to_string())
+            )
+        })?;
     if let (Some(_), Some(dir)) = (&config.registrar, config.state_dir()) {
         sip.keep_bindings_in(&dir);
     }
@@ -237,8 +249,9 @@ async fn run(config: Config, executor: Rc<LocalExecutor<'static>>) -> Result<(),
     gateway.set_http_addr(http_addr);
     eprintln!("trtc-sipgw: HTTP API on http://{http_addr}");
     eprintln!(
-        "trtc-sipgw: SIP on udp {} and tcp (same port)",
-        sip.local_addr()
+        "trtc-sipgw: SIP on udp {} and tcp (same port){}",
+        sip.local_addr(),
+        sip_tls_addr.map_or(String::new(), |a| format!(", tls {a}"))
     );
 
     let server = serve_with_guard(http, gateway.clone(), executor.clone(), limits, keys, guard);

@@ -8,7 +8,7 @@ use common::audio::{assert_wav_tone, sox_tone};
 use common::callstate::{assert_answered, assert_ending};
 use common::gateway::{Gateway, GatewayConfig};
 use common::net::PortBlock;
-use common::peers::{Baresip, BaresipOpts, Kamailio};
+use common::peers::{Baresip, Kamailio};
 use common::tmp::TestDir;
 use common::wait::{self, secs};
 use std::time::Duration;
@@ -20,20 +20,7 @@ fn call_through_kamailio_with_digest_auth_to_baresip() {
     let src = dir.join("tone440.wav");
     sox_tone(&src, 440, 60, false);
     let kam = Kamailio::start(&dir, &block, &[("1001", "pw1001"), ("1002", "pw1002")]);
-    let phone = Baresip::start(
-        &dir,
-        &block,
-        "baresip-1002",
-        &BaresipOpts {
-            account: format!(
-                "<sip:1002@{}>;auth_pass=pw1002;regint=60;answermode=auto;audio_codecs=PCMU",
-                kam.addr
-            ),
-            source_wav: src,
-            codec_modules: Vec::new(),
-        },
-    );
-    phone.wait_registered(secs(20));
+    let phone = Baresip::registered(&dir, &block, ("1002", "pw1002"), kam.addr, src);
 
     let mut cfg = GatewayConfig::new(&dir, &block, format!("sip:{{number}}@{}", kam.addr));
     cfg.username = Some("1001".into());

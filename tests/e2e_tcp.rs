@@ -10,7 +10,7 @@ use common::audio::{assert_wav_tone, sox_tone};
 use common::callstate::{assert_answered, assert_ending, show};
 use common::gateway::{Gateway, GatewayConfig};
 use common::net::{closed_tcp_port, udp_in_use, PortBlock};
-use common::peers::{Baresip, BaresipOpts, Kamailio, Sipp};
+use common::peers::{Baresip, Kamailio, Sipp};
 use common::proc::Proc;
 use common::tmp::TestDir;
 use common::wait::{self, secs};
@@ -51,13 +51,7 @@ fn a_tcp_trunk_takes_calls_and_pings_over_tcp() {
     ));
     let mut gw = Gateway::start_with_text(&dir, &toml);
 
-    let id = gw.startup("1002", 60, None);
-    gw.wait_state(&id, 5, secs(30));
-    std::thread::sleep(secs(2));
-    gw.shutdown(&id);
-    let lines = gw.wait_done(&id, secs(30));
-    assert_answered(&lines);
-    assert_ending(&lines, 200, "shutdown requested");
+    let (id, lines) = gw.answered_call("1002", secs(2));
     let confirmed = lines.iter().find(|l| l.state == 5).expect("CONFIRMED");
     assert_eq!(confirmed.reason, "OK from tcp-trunk", "{}", show(&lines));
     assert_wav_tone(&gw.recording(&id), 440.0);
@@ -114,20 +108,7 @@ fn an_invite_over_1300_bytes_goes_to_kamailio_over_tcp() {
         &[("1001", "pw1001"), ("1002", "pw1002")],
         true,
     );
-    let phone = Baresip::start(
-        &dir,
-        &block,
-        "baresip-1002",
-        &BaresipOpts {
-            account: format!(
-                "<sip:1002@{}>;auth_pass=pw1002;regint=60;answermode=auto;audio_codecs=PCMU",
-                kam.addr
-            ),
-            source_wav: src,
-            codec_modules: Vec::new(),
-        },
-    );
-    phone.wait_registered(secs(20));
+    let phone = Baresip::registered(&dir, &block, ("1002", "pw1002"), kam.addr, src);
 
     // A plain UDP trunk whose caller id carries a long display name: the first INVITE
     // still fits a datagram; the one that answers the 407 carries Proxy-Authorization
@@ -213,32 +194,8 @@ fn a_tcp_trunk_that_refuses_the_connection_moves_the_call_on_at_once() {
         backup.sip_port
     ));
     let mut gw = Gateway::start_with_text(&dir, &toml);
-    let started = std::time::Instant::now();
-    let id = gw.startup("1002", 60, None);
-    let lines = gw.wait_state(&id, 5, secs(30));
     // A refused connection is a transport error now, not Timer B (32 s) later.
-    assert!(
-        started.elapsed() < secs(10),
-        "took {:?}:\n{}",
-        started.elapsed(),
-        show(&lines)
-    );
-    let moved: Vec<&str> = lines
-        .iter()
-        .filter(|l| l.state == 3 && l.code == 0 && l.reason.starts_with("trunk "))
-        .map(|l| l.reason.as_str())
-        .collect();
-    assert_eq!(moved.len(), 1, "{}", show(&lines));
-    assert_eq!(
-        moved[0],
-        "trunk primary: transport error, trying backup",
-        "{}",
-        show(&lines)
-    );
-    gw.shutdown(&id);
-    let lines = gw.wait_done(&id, secs(30));
-    let confirmed = lines.iter().find(|l| l.state == 5).expect("CONFIRMED");
-    assert_eq!(confirmed.reason, "OK from backup", "{}", show(&lines));
+    gw.assert_transport_error_moves_on();
     gw.assert_healthy();
 }
 

@@ -7,7 +7,7 @@
 mod common;
 
 use common::audio::{assert_wav_tone, sox_tone};
-use common::callstate::{assert_answered, show, StateLine};
+use common::callstate::{assert_answered, moved_on, show, StateLine};
 use common::gateway::{Gateway, GatewayConfig};
 use common::http;
 use common::net::{udp_in_use, PortBlock};
@@ -96,11 +96,7 @@ fn answered_by(gw: &Gateway, trunk: &str, listed: bool) -> Vec<StateLine> {
 
 /// The EARLY lines that say the call moved on.
 fn moves(lines: &[StateLine]) -> Vec<String> {
-    lines
-        .iter()
-        .filter(|l| l.state == 3 && l.code == 0 && l.reason.starts_with("trunk "))
-        .map(|l| l.reason.clone())
-        .collect()
+    moved_on(lines).into_iter().map(String::from).collect()
 }
 
 /// `trtc_sipgw_trunk_up{trunk="<name>"}` as the gateway exports it.

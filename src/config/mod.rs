@@ -4,6 +4,7 @@
 pub mod inbound;
 pub mod registrar;
 pub mod secrets;
+pub mod sip_tls;
 pub mod trunks;
 
 use crate::room_config::{SimConfig, TrtcRoomConfig};
@@ -233,6 +234,11 @@ pub struct SipSection {
     /// the box or use it as a reflector. The trunk's resolved address is always trusted,
     /// and so is each live call's destination. `None` (key absent): 127.0.0.1 and ::1.
     pub trusted: Option<Vec<String>>,
+    /// Address of the SIP over TLS listener; None: no listener (the box can still call
+    /// TLS trunks). Needs `[sip.tls] cert_file` and `key_file`.
+    pub tls_listen: Option<SocketAddr>,
+    /// `[sip.tls]`: certificate, key and extra roots (see `config::sip_tls`).
+    pub tls: sip_tls::SipTlsSection,
 }
 
 impl SipSection {
@@ -293,6 +299,8 @@ impl Default for SipSection {
             trunks: Vec::new(),
             dns_servers: Vec::new(),
             trusted: None,
+            tls_listen: None,
+            tls: sip_tls::SipTlsSection::default(),
         }
     }
 }
@@ -668,6 +676,9 @@ impl Config {
             return bad(&key, &why);
         }
         if let Err((key, why)) = trunks::validate_all(&self.sip.trunks) {
+            return bad(&key, &why);
+        }
+        if let Err((key, why)) = self.sip.tls.validate(self.sip.tls_listen.is_some()) {
             return bad(&key, &why);
         }
         self.sip.dns_server_addrs()?;

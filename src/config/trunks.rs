@@ -15,8 +15,8 @@ pub struct TrunkSection {
     pub name: String,
     /// Request-URI template; `{number}` becomes the dialled number.
     pub uri: String,
-    /// `udp` or `tcp` (this build), or `tls` (refused until that transport exists). A
-    /// `;transport=tcp` in `uri` also makes the trunk's calls go over TCP.
+    /// `udp`, `tcp` or `tls`. A `;transport=tcp` (or `tls`) in `uri` also makes the
+    /// trunk's calls go over that transport; a `sips:` URI needs `tls`.
     #[serde(default = "default_transport")]
     pub transport: String,
     /// `off`, `offer` or `require`: SRTP with SDES keys, which needs TLS signalling.
@@ -113,22 +113,23 @@ impl TrunkSection {
             return Err((key("uri"), "must contain {number}".into()));
         }
         match self.transport.as_str() {
-            "udp" | "tcp" => {}
-            "tls" => {
-                return Err((
-                    key("transport"),
-                    "tls is not built yet: this gateway speaks SIP over udp and tcp".into(),
-                ))
-            }
+            "udp" | "tcp" | "tls" => {}
             other => return Err((key("transport"), format!("`{other}` (udp, tcp, tls)"))),
         }
-        if self.uri.starts_with("sips:") {
+        if self.uri.starts_with("sips:") && self.transport != "tls" {
             return Err((key("uri"), "sips: needs transport = \"tls\"".into()));
         }
         match self.srtp.as_str() {
             "off" | "offer" => {}
-            "require" => {
+            "require" if self.transport != "tls" => {
                 return Err((key("srtp"), "require needs transport = \"tls\"".into()));
+            }
+            "require" => {
+                return Err((
+                    key("srtp"),
+                    "require: SRTP is not built yet, calls over tls carry plain RTP (srtp = \"off\")"
+                        .into(),
+                ));
             }
             other => return Err((key("srtp"), format!("`{other}` (off, offer, require)"))),
         }
@@ -227,22 +228,26 @@ mod tests {
     }
 
     #[test]
-    fn tcp_trunks_are_taken_and_tls_is_refused_clearly() {
+    fn tcp_and_tls_trunks_are_taken_and_sips_needs_tls() {
         let c = Config::parse(
             "[[sip.trunks]]\nname = \"a\"\nuri = \"sip:{number}@h\"\ntransport = \"tcp\"\n\
-             [[sip.trunks]]\nname = \"b\"\nuri = \"sip:{number}@h;transport=tcp\"\n",
+             [[sip.trunks]]\nname = \"b\"\nuri = \"sip:{number}@h;transport=tcp\"\n\
+             [[sip.trunks]]\nname = \"c\"\nuri = \"sips:{number}@h:5061\"\ntransport = \"tls\"\n\
+             [[sip.trunks]]\nname = \"d\"\nuri = \"sip:{number}@h;transport=tls\"\n",
         )
         .unwrap();
         let trunks = crate::sip::trunks::from_config(&c.sip.trunks);
         assert_eq!(trunks[0].transport, crate::sip::Transport::Tcp);
         assert_eq!(trunks[1].transport, crate::sip::Transport::Tcp);
+        assert_eq!(trunks[2].transport, crate::sip::Transport::Tls);
+        assert_eq!(trunks[3].transport, crate::sip::Transport::Tls);
         let err = Config::parse(
-            "[[sip.trunks]]\nname = \"a\"\nuri = \"sip:{number}@h\"\ntransport = \"tls\"\n",
+            "[[sip.trunks]]\nname = \"a\"\nuri = \"sips:{number}@h\"\ntransport = \"tcp\"\n",
         )
         .unwrap_err()
         .0;
         assert!(
-            err.contains("sip.trunks[0].transport") && err.contains("tls is not built yet"),
+            err.contains("sip.trunks[0].uri") && err.contains("needs transport = \"tls\""),
             "{err}"
         );
     }
@@ -252,7 +257,6 @@ mod tests {
         let base = "[[sip.trunks]]\nname = \"a\"\nuri = \"sip:{number}@h\"\n";
         for (extra, key) in [
             ("transport = \"sctp\"\n", "sip.trunks[0].transport"),
-            ("transport = \"tls\"\n", "sip.trunks[0].transport"),
             ("srtp = \"require\"\n", "sip.trunks[0].srtp"),
             ("srtp = \"maybe\"\n", "sip.trunks[0].srtp"),
             ("weight = 0\n", "sip.trunks[0].weight"),

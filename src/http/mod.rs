@@ -20,7 +20,7 @@ pub mod router;
 pub mod server;
 pub mod signature;
 pub mod status_page;
-mod tls;
+pub(crate) mod tls;
 pub mod webhook_target;
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ impl fmt::Display for TlsSetupError {
 impl std::error::Error for TlsSetupError {}
 
 /// Read every `CERTIFICATE` block of a PEM file (other blocks are skipped).
-pub(super) fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
     let bad = |reason: String| TlsSetupError::CaFile {
         path: path.to_owned(),
         reason,

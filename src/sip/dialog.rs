@@ -32,6 +32,9 @@ pub const ALLOWED: [Method; 7] = [
 pub struct Local {
     /// Advertised address (not necessarily the bound one: 0.0.0.0 is never advertised).
     pub addr: SocketAddr,
+    /// Port of our TLS listener (`[sip] tls_listen`), written into Contact for dialogs
+    /// over TLS so the peer's new connections reach it; None: the port of `addr`.
+    pub tls_port: Option<u16>,
     /// User-Agent / Server header value.
     pub user_agent: String,
 }
@@ -51,11 +54,15 @@ impl Local {
         self.contact_on(Transport::Udp)
     }
 
-    /// [`Local::contact`] for a dialog over `transport`: `;transport=tcp` for TCP, so the
-    /// peer's requests in the dialog come over TCP too (RFC 3263 4.1).
+    /// [`Local::contact`] for a dialog over `transport`: `;transport=tcp` for TCP (and
+    /// `tls` on the TLS listener's port for TLS), so the peer's requests in the dialog
+    /// come over the same transport (RFC 3263 4.1).
     pub fn contact_on(&self, transport: Transport) -> Contact {
-        let mut uri =
-            SipUri::new(HostPort::from(self.addr)).user(BytesStr::from_static("trtc-sipgw"));
+        let addr = match (transport, self.tls_port) {
+            (Transport::Tls, Some(port)) => SocketAddr::new(self.addr.ip(), port),
+            _ => self.addr,
+        };
+        let mut uri = SipUri::new(HostPort::from(addr)).user(BytesStr::from_static("trtc-sipgw"));
         if let Some(t) = transport.uri_param() {
             uri.uri_params.push(Param::value("transport", t));
         }
@@ -80,7 +87,10 @@ impl Local {
 /// Where a URI points when it is an IP literal; names fall back to the caller's choice, since a
 /// core without I/O cannot resolve them.
 pub fn uri_addr(uri: &SipUri) -> Option<SocketAddr> {
-    let port = uri.host_port.port.unwrap_or(5060);
+    let port = uri
+        .host_port
+        .port
+        .unwrap_or(if uri.sips { 5061 } else { 5060 });
     let ip: IpAddr = match &uri.host_port.host {
         Host::IP4(ip) => (*ip).into(),
         Host::IP6(ip) => (*ip).into(),
@@ -299,8 +309,36 @@ From: <sip:a@10.0.0.1>;tag=ours\r\nTo: <sip:bob@10.0.0.2>;tag=theirs\r\nCall-ID:
     fn local() -> Local {
         Local {
             addr: "10.0.0.1:5060".parse().unwrap(),
+            tls_port: None,
             user_agent: "ua".into(),
         }
+    }
+
+    #[test]
+    fn contact_over_tls_names_tls_and_the_tls_listener() {
+        let mut l = local();
+        let text = |l: &Local, t| {
+            use ezk_sip_types::print::AppendCtx;
+            l.contact_on(t)
+                .uri
+                .uri
+                .print_ctx(ezk_sip_types::print::PrintCtx::default())
+                .to_string()
+        };
+        assert_eq!(
+            text(&l, Transport::Tls),
+            "sip:trtc-sipgw@10.0.0.1:5060;transport=tls"
+        );
+        l.tls_port = Some(5061);
+        assert_eq!(
+            text(&l, Transport::Tls),
+            "sip:trtc-sipgw@10.0.0.1:5061;transport=tls"
+        );
+        // Other transports keep the main port.
+        assert_eq!(
+            text(&l, Transport::Tcp),
+            "sip:trtc-sipgw@10.0.0.1:5060;transport=tcp"
+        );
     }
 
     #[test]

@@ -302,7 +302,7 @@ impl Dns {
     }
 
     /// As [`Dns::sip_targets`] for requests over `transport`: the SRV records asked for
-    /// are `_sip._tcp` for TCP (RFC 3263 4.2).
+    /// are `_sip._tcp` for TCP and `_sips._tcp` for TLS (RFC 3263 4.2).
     pub async fn sip_targets_over(
         &self,
         host: &str,
@@ -313,11 +313,12 @@ impl Dns {
             return self.addresses(host, port).await;
         }
         if host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
-            return self.addresses(host, 5060).await;
+            return self.addresses(host, default_port(transport)).await;
         }
         let service = match transport {
             Transport::Udp => "_sip._udp",
             Transport::Tcp => "_sip._tcp",
+            Transport::Tls => "_sips._tcp",
         };
         let records: Vec<SrvTarget> =
             match self.resolver.srv_lookup(format!("{service}.{host}.")).await {
@@ -355,6 +356,15 @@ impl Dns {
             (true, Some(e)) => Err(e),
             _ => Ok(out),
         }
+    }
+}
+
+/// The port of a URI that names none: 5061 for TLS, 5060 otherwise (RFC 3261 19.1.2).
+pub fn default_port(transport: Transport) -> u16 {
+    if transport == Transport::Tls {
+        5061
+    } else {
+        5060
     }
 }
 

@@ -369,6 +369,7 @@ impl SipCore {
                 rng: StdRng::seed_from_u64(seed),
                 local: Local {
                     addr: config.local_addr,
+                    tls_port: None,
                     user_agent: config.user_agent.clone(),
                 },
                 owners: HashMap::new(),
@@ -403,6 +404,12 @@ impl SipCore {
             ping_outcomes: VecDeque::new(),
             next_ping: 1,
         }
+    }
+
+    /// The port of the TLS listener, once the shell has one: Contact in dialogs over TLS
+    /// names it, so the peer's new connections reach a TLS socket.
+    pub fn set_tls_port(&mut self, port: Option<u16>) {
+        self.shared.local.tls_port = port;
     }
 
     /// Pins the wall clock: `unix` seconds at `now`. The shell calls it at start (tests
@@ -552,11 +559,9 @@ impl SipCore {
     ) -> Result<CallKey, SipError> {
         let uri = SipUri::from_str(request_uri.trim())
             .map_err(|_| SipError::BadUri(request_uri.to_string()))?;
-        if uri.sips {
-            // sips: needs TLS, which this UDP user agent does not offer.
-            return Err(SipError::BadUri(format!(
-                "{request_uri} (sips: not supported)"
-            )));
+        if uri.sips && transport != Transport::Tls {
+            // sips: means TLS on every hop (RFC 3261 26.2.2); never downgraded.
+            return Err(SipError::BadUri(format!("{request_uri} (sips: needs TLS)")));
         }
         let user = credentials
             .and_then(|c| c.username.clone())

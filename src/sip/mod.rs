@@ -24,6 +24,7 @@ pub mod sdp;
 pub mod shell;
 pub mod target;
 pub mod tcp;
+pub mod tls;
 pub mod transaction;
 pub mod transport;
 pub mod trunks;

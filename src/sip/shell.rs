@@ -8,6 +8,7 @@ use super::failover::{moved_on, Failover};
 use super::fork::Fork;
 use super::target::Target;
 use super::tcp::{Tcp, TcpEvent};
+use super::tls::SipTls;
 use super::transport::Transport;
 use super::trunks::{Trunk, TrunkTable};
 use super::uas::IncomingCall;
@@ -61,6 +62,9 @@ struct Inner {
     pings: RefCell<HashMap<u64, usize>>,
     /// RFC 3263 lookups of host names (None: the system's getaddrinfo only).
     dns: RefCell<Option<super::dns::Dns>>,
+    /// TLS contexts (and the listener) handed over by [`SipService::start_tls`], taken
+    /// by the run loop at its next turn.
+    tls_pending: RefCell<Option<(SipTls, Option<TcpListener>)>>,
     /// Test-only fault: the run loop panics at its next turn (see `calls::fault`).
     #[cfg(feature = "fault-injection")]
     panic_next_turn: Cell<bool>,
@@ -150,6 +154,7 @@ impl SipService {
             trunk_call_of: RefCell::new(HashMap::new()),
             pings: RefCell::new(HashMap::new()),
             dns: RefCell::new(None),
+            tls_pending: RefCell::new(None),
             #[cfg(feature = "fault-injection")]
             panic_next_turn: Cell::new(false),
         });
@@ -157,6 +162,42 @@ impl SipService {
         let run = run_loop(inner.clone(), socket, listener, wake_rx);
         log::info!("SIP: listening on {bound} (UDP and TCP), advertising {local_addr}");
         Ok((SipService { inner, wake }, run))
+    }
+
+    /// SIP over TLS: `tls` verifies servers (and serves the box's certificate), and with
+    /// `listen` a TLS listener is bound there (its port goes into Contact of dialogs over
+    /// TLS). Returns the listener's address. Without this call a TLS trunk still works,
+    /// verified against the system's roots.
+    pub async fn start_tls(
+        &self,
+        tls: SipTls,
+        listen: Option<SocketAddr>,
+    ) -> io::Result<Option<SocketAddr>> {
+        let listener = match listen {
+            Some(addr) => {
+                if tls.server.is_none() {
+                    return Err(io::Error::other(
+                        "a TLS listener needs sip.tls.cert_file and key_file",
+                    ));
+                }
+                Some(TcpListener::bind(addr).await?)
+            }
+            None => None,
+        };
+        let bound = match &listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        self.inner
+            .core
+            .borrow_mut()
+            .set_tls_port(bound.map(|a| a.port()));
+        if let Some(addr) = bound {
+            log::info!("SIP: listening on {addr} (TLS)");
+        }
+        *self.inner.tls_pending.borrow_mut() = Some((tls, listener));
+        self.wake();
+        Ok(bound)
     }
 
     /// Inbound calls from now on: each caller's INVITE (already answered 100) with the
@@ -647,7 +688,11 @@ pub fn next_hop(contact: &str, source: Option<SocketAddr>) -> Option<SocketAddr>
 
 async fn run_loop(inner: Rc<Inner>, udp: UdpSocket, listener: TcpListener, wake: Receiver<()>) {
     let (tcp, tcp_events) = Tcp::new(listener);
-    let sockets = Sockets { udp, tcp };
+    let sockets = Sockets {
+        udp,
+        tcp,
+        tls: RefCell::new(None),
+    };
     sockets
         .tcp
         .run(turn_forever(&inner, &sockets, &tcp_events, &wake))
@@ -670,6 +715,7 @@ async fn turn_forever(
             panic!("fault injection: SIP loop panic");
         }
         inner.last_turn.set(Instant::now());
+        sockets.take_tls(inner);
         send_due_pings(inner);
         flush(inner, sockets).await;
         let heartbeat = Instant::now() + HEARTBEAT;
@@ -695,19 +741,26 @@ async fn turn_forever(
                     .borrow_mut()
                     .handle_datagram(Instant::now(), from, data);
             }
-            Wake::Tcp(Some(TcpEvent::Message { from, data })) => {
+            Wake::Tcp(Some(TcpEvent::Message {
+                from,
+                transport,
+                data,
+            })) => {
                 inner
                     .core
                     .borrow_mut()
-                    .handle_message(Instant::now(), from, Transport::Tcp, &data);
+                    .handle_message(Instant::now(), from, transport, &data);
             }
-            Wake::Tcp(Some(TcpEvent::Failed { peer, why })) => {
-                log::warn!("SIP: TCP to {peer}: {why}");
-                inner.core.borrow_mut().handle_transport_error_on(
-                    Instant::now(),
-                    peer,
-                    Transport::Tcp,
-                );
+            Wake::Tcp(Some(TcpEvent::Failed {
+                peer,
+                transport,
+                why,
+            })) => {
+                log::warn!("SIP: {transport} to {peer}: {why}");
+                inner
+                    .core
+                    .borrow_mut()
+                    .handle_transport_error_on(Instant::now(), peer, transport);
             }
             Wake::Tcp(None) => {}
             Wake::Recv(Err(e)) => {
@@ -738,6 +791,46 @@ async fn turn_forever(
 struct Sockets {
     udp: UdpSocket,
     tcp: Tcp,
+    /// The TLS pool: made from [`SipService::start_tls`]'s contexts, or (a TLS trunk on
+    /// a box without `[sip.tls]`) from the system's roots at the first TLS message.
+    tls: RefCell<Option<Tcp>>,
+}
+
+impl Sockets {
+    /// Sends `bytes` to `to` over TLS, verifying the server as the TLS trunk at that
+    /// address names its host (else by its IP).
+    fn send_tls(&self, inner: &Inner, to: SocketAddr, bytes: Bytes) -> Result<(), String> {
+        if self.tls.borrow().is_none() {
+            let tls = SipTls::system().map_err(|e| format!("no TLS: {e}"))?;
+            *self.tls.borrow_mut() = Some(self.tcp.tls(tls, None));
+        }
+        let pool = self.tls.borrow();
+        let pool = pool.as_ref().ok_or("no TLS")?;
+        if let Some(name) = tls_name_of(&inner.trunks.borrow(), to) {
+            pool.set_name(to, &name);
+        }
+        pool.send(to, bytes)
+    }
+
+    /// Takes the TLS contexts [`SipService::start_tls`] left.
+    fn take_tls(&self, inner: &Inner) {
+        if let Some((tls, listener)) = inner.tls_pending.borrow_mut().take() {
+            *self.tls.borrow_mut() = Some(self.tcp.tls(tls, listener));
+        }
+    }
+}
+
+/// The host name of the TLS trunk resolved to `addr`, for SNI and verification; None
+/// for a trunk named by IP (then its certificate must carry that IP).
+fn tls_name_of(trunks: &TrunkTable, addr: SocketAddr) -> Option<String> {
+    (0..trunks.len())
+        .filter(|&i| trunks.addrs(i).contains(&addr))
+        .filter_map(|i| trunks.trunk(i))
+        .filter(|t| t.transport == Transport::Tls)
+        .find_map(|t| match Target::parse(&t.request_uri("0"))?.host {
+            Host::Name(name) => Some(name.to_string()),
+            _ => None,
+        })
 }
 
 /// Binds UDP on `listen` and TCP on the same address and port. With port 0 the kernel
@@ -794,6 +887,7 @@ async fn flush_once(inner: &Inner, sockets: &Sockets) -> bool {
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
             Transport::Tcp => sockets.tcp.send(t.to, t.bytes),
+            Transport::Tls => sockets.send_tls(inner, t.to, t.bytes),
         };
         if let Err(e) = sent {
             log::warn!("SIP: send to {} over {} failed: {e}", t.to, t.transport);

@@ -9,13 +9,15 @@ use std::str::FromStr;
 
 /// RFC 3261's port for SIP over UDP, used when a URI names none.
 pub const DEFAULT_PORT: u16 = 5060;
+/// The port of a `sips:` URI that names none (RFC 3261 19.1.2).
+pub const DEFAULT_TLS_PORT: u16 = 5061;
 
 /// The host and port a request URI points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// An IP address, or a name still to resolve.
     pub host: Host,
-    /// The URI's port, or [`DEFAULT_PORT`].
+    /// The URI's port, or [`DEFAULT_PORT`] ([`DEFAULT_TLS_PORT`] for `sips:`).
     pub port: u16,
 }
 
@@ -24,7 +26,11 @@ impl Target {
     pub fn of(uri: &SipUri) -> Target {
         Target {
             host: uri.host_port.host.clone(),
-            port: uri.host_port.port.unwrap_or(DEFAULT_PORT),
+            port: uri.host_port.port.unwrap_or(if uri.sips {
+                DEFAULT_TLS_PORT
+            } else {
+                DEFAULT_PORT
+            }),
         }
     }
 
@@ -63,7 +69,8 @@ mod tests {
             at("pbx.lan", 5060)
         );
         assert_eq!(host_port("sip:1002@[::1]:5062"), at("::1", 5062));
-        assert_eq!(host_port("sips:pbx.lan?subject=x"), at("pbx.lan", 5060));
+        // sips: defaults to 5061 (RFC 3261 19.1.2).
+        assert_eq!(host_port("sips:pbx.lan?subject=x"), at("pbx.lan", 5061));
         assert_eq!(host_port(" sip:1%23@10.0.0.1 "), at("10.0.0.1", 5060));
         assert_eq!(host_port("http://pbx.lan/"), None);
         assert_eq!(host_port("sip:"), None);

@@ -23,8 +23,11 @@
 //! `LocalExecutor` driven inside the loop's future, so still the gateway's one thread).
 
 use super::framing::StreamFramer;
+use super::tls::SipTls;
+use super::transport::Transport;
 use bytes::Bytes;
-use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
+use rustls::pki_types::ServerName;
 use smol::channel::{Receiver, Sender, TrySendError};
 use smol::net::{TcpListener, TcpStream};
 use smol::LocalExecutor;
@@ -62,6 +65,8 @@ pub enum TcpEvent {
     Message {
         /// The connection's peer address.
         from: SocketAddr,
+        /// TCP, or TLS over it.
+        transport: Transport,
         /// The message, as the framer cut it.
         data: Vec<u8>,
     },
@@ -69,6 +74,8 @@ pub enum TcpEvent {
     Failed {
         /// The peer address.
         peer: SocketAddr,
+        /// The transport of the connection that failed.
+        transport: Transport,
         /// Why, for the log.
         why: String,
     },
@@ -87,9 +94,24 @@ struct State {
     conns: RefCell<HashMap<SocketAddr, Conn>>,
     next_id: Cell<u64>,
     events: Sender<TcpEvent>,
+    /// TCP, or TLS (then `tls` is set).
+    transport: Transport,
+    tls: Option<Rc<SipTls>>,
+    /// The host name a TLS peer is verified against (SNI), by address; an address
+    /// without one is verified against its IP.
+    names: RefCell<HashMap<SocketAddr, String>>,
 }
 
 impl State {
+    /// The name `peer`'s certificate must carry.
+    fn server_name(&self, peer: SocketAddr) -> ServerName<'static> {
+        self.names
+            .borrow()
+            .get(&peer)
+            .and_then(|n| ServerName::try_from(n.clone()).ok())
+            .unwrap_or_else(|| ServerName::IpAddress(peer.ip().into()))
+    }
+
     /// Forgets connection `id` of `peer` (a newer one to the same peer stays).
     fn remove(&self, peer: SocketAddr, id: u64) {
         let mut conns = self.conns.borrow_mut();
@@ -127,15 +149,47 @@ impl Tcp {
     /// connections. Nothing runs until [`Tcp::run`] drives it.
     pub fn new(listener: TcpListener) -> (Tcp, Receiver<TcpEvent>) {
         let (events, rx) = smol::channel::bounded(64);
+        let ex = Rc::new(LocalExecutor::new());
+        let tcp = Tcp::pool(ex, events, Transport::Tcp, None, Some(listener));
+        (tcp, rx)
+    }
+
+    /// A TLS pool beside this TCP one: the same executor (so [`Tcp::run`] drives both)
+    /// and events; it accepts on `listener` when given (with `tls.server`).
+    pub fn tls(&self, tls: SipTls, listener: Option<TcpListener>) -> Tcp {
+        let events = self.state.events.clone();
+        Tcp::pool(self.ex.clone(), events, Transport::Tls, Some(tls), listener)
+    }
+
+    fn pool(
+        ex: Rc<LocalExecutor<'static>>,
+        events: Sender<TcpEvent>,
+        transport: Transport,
+        tls: Option<SipTls>,
+        listener: Option<TcpListener>,
+    ) -> Tcp {
         let state = Rc::new(State {
             conns: RefCell::new(HashMap::new()),
             next_id: Cell::new(1),
             events,
+            transport,
+            tls: tls.map(Rc::new),
+            names: RefCell::new(HashMap::new()),
         });
-        let ex = Rc::new(LocalExecutor::new());
-        ex.spawn(accept_loop(listener, state.clone(), ex.clone()))
-            .detach();
-        (Tcp { state, ex }, rx)
+        if let Some(listener) = listener {
+            ex.spawn(accept_loop(listener, state.clone(), ex.clone()))
+                .detach();
+        }
+        Tcp { state, ex }
+    }
+
+    /// Verifies the TLS server at `addr` as `host` (its URI's host name, also sent as
+    /// SNI) from now on.
+    pub fn set_name(&self, addr: SocketAddr, host: &str) {
+        self.state
+            .names
+            .borrow_mut()
+            .insert(addr, host.trim_matches(['[', ']']).to_string());
     }
 
     /// Runs `fut` while driving the connections' tasks.
@@ -170,7 +224,10 @@ impl Tcp {
             None => {}
         }
         if self.connections() >= MAX_CONNECTIONS {
-            return Err(format!("{MAX_CONNECTIONS} TCP connections open already"));
+            return Err(format!(
+                "{MAX_CONNECTIONS} {} connections open already",
+                self.state.transport
+            ));
         }
         let (id, rx) = self.state.register(to, false);
         if let Some(c) = self.state.conns.borrow().get(&to) {
@@ -188,27 +245,29 @@ async fn accept_loop(listener: TcpListener, state: Rc<State>, ex: Rc<LocalExecut
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let what = state.transport;
                 if state.accepted() >= MAX_ACCEPTED || state.conns.borrow().len() >= MAX_CONNECTIONS
                 {
-                    log::debug!("SIP: TCP connection from {peer} refused (too many open)");
+                    log::debug!("SIP: {what} connection from {peer} refused (too many open)");
                     continue;
                 }
-                log::debug!("SIP: TCP connection from {peer}");
+                log::debug!("SIP: {what} connection from {peer}");
                 let (id, rx) = state.register(peer, true);
                 ex.spawn(connection(state.clone(), peer, id, Some(stream), rx))
                     .detach();
             }
             Err(e) => {
                 // Out of descriptors and the like: wait instead of spinning.
-                log::warn!("SIP: TCP accept failed: {e}");
+                log::warn!("SIP: {} accept failed: {e}", state.transport);
                 async_io::Timer::after(Duration::from_millis(200)).await;
             }
         }
     }
 }
 
-/// One connection's life: opened (when `stream` is None) or accepted, then read and
-/// written until either side ends it, a framing error, or idleness.
+/// One connection's life: opened (when `stream` is None) or accepted, secured with TLS
+/// for a TLS pool, then read and written until either side ends it, a framing error, or
+/// idleness.
 async fn connection(
     state: Rc<State>,
     peer: SocketAddr,
@@ -216,7 +275,9 @@ async fn connection(
     stream: Option<TcpStream>,
     out: Receiver<Bytes>,
 ) {
-    let stream = match stream {
+    let what = state.transport;
+    let accepted = stream.is_some();
+    let tcp = match stream {
         Some(s) => s,
         None => {
             let connect = async { Some(TcpStream::connect(peer).await) };
@@ -226,25 +287,78 @@ async fn connection(
             };
             match connect.or(timeout).await {
                 Some(Ok(s)) => {
-                    log::debug!("SIP: TCP connection to {peer} open");
+                    log::debug!("SIP: {what} connection to {peer} open");
                     s
                 }
                 Some(Err(e)) => {
                     state.remove(peer, id);
-                    fail(&state, peer, format!("cannot connect over TCP: {e}")).await;
+                    fail(&state, peer, format!("cannot connect over {what}: {e}")).await;
                     return;
                 }
                 None => {
                     state.remove(peer, id);
-                    fail(&state, peer, "TCP connect timed out".into()).await;
+                    fail(&state, peer, format!("{what} connect timed out")).await;
                     return;
                 }
             }
         }
     };
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let ended = match state.tls.clone() {
+        None => serve(&state, peer, accepted, tcp.clone(), &out).await,
+        Some(tls) => {
+            let handshake = async {
+                if accepted {
+                    match tls.server.clone() {
+                        Some(server) => futures_rustls::TlsAcceptor::from(server)
+                            .accept(tcp.clone())
+                            .await
+                            .map(futures_rustls::TlsStream::Server),
+                        None => Err(std::io::Error::other("no certificate to serve")),
+                    }
+                } else {
+                    futures_rustls::TlsConnector::from(tls.client.clone())
+                        .connect(state.server_name(peer), tcp.clone())
+                        .await
+                        .map(futures_rustls::TlsStream::Client)
+                }
+            };
+            let timeout = async {
+                async_io::Timer::after(CONNECT_TIMEOUT).await;
+                Err(std::io::Error::other("timed out"))
+            };
+            match handshake.or(timeout).await {
+                Ok(stream) => serve(&state, peer, accepted, stream, &out).await,
+                Err(e) if accepted => Ok(Some(format!("TLS handshake failed: {e}"))),
+                Err(e) => {
+                    let name = state.server_name(peer).to_str().into_owned();
+                    log::warn!("SIP: TLS to {peer} (as {name}): handshake failed: {e}");
+                    Err(format!("TLS handshake failed: {e}"))
+                }
+            }
+        }
+    };
+    state.remove(peer, id);
+    let _ = tcp.shutdown(std::net::Shutdown::Both);
+    match ended {
+        Ok(None) => log::debug!("SIP: {what} connection with {peer} closed"),
+        Ok(Some(why)) => log::debug!("SIP: {what} connection with {peer} closed: {why}"),
+        Err(why) => fail(&state, peer, why).await,
+    }
+}
+
+/// Reads and writes one open connection (a TCP stream, or TLS over one) until either
+/// side ends it, a framing error, or idleness: Ok(why it closed quietly), or Err(why
+/// messages were lost).
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &State,
+    peer: SocketAddr,
+    accepted: bool,
+    stream: S,
+    out: &Receiver<Bytes>,
+) -> Result<Option<String>, String> {
+    let (mut rd, mut wr) = futures_lite::io::split(stream);
     // Until its first whole message, an accepted connection gets FIRST_MESSAGE_TIMEOUT.
-    let accepted = state.conns.borrow().get(&peer).is_some_and(|c| c.accepted);
     let limit = Cell::new(if accepted {
         FIRST_MESSAGE_TIMEOUT
     } else {
@@ -254,7 +368,6 @@ async fn connection(
     let reader = async {
         let mut framer = StreamFramer::new();
         let mut buf = vec![0u8; READ_CHUNK];
-        let mut rd = stream.clone();
         let mut keepalives = 0;
         loop {
             let n = match rd.read(&mut buf).await {
@@ -272,7 +385,11 @@ async fn connection(
                     Ok(Some(data)) => {
                         last.set(Instant::now());
                         limit.set(IDLE_TIMEOUT);
-                        let event = TcpEvent::Message { from: peer, data };
+                        let event = TcpEvent::Message {
+                            from: peer,
+                            transport: state.transport,
+                            data,
+                        };
                         if state.events.send(event).await.is_err() {
                             return None;
                         }
@@ -284,9 +401,12 @@ async fn connection(
         }
     };
     let writer = async {
-        let mut wr = stream.clone();
         while let Ok(bytes) = out.recv().await {
-            if let Err(e) = wr.write_all(&bytes).await {
+            let written = async {
+                wr.write_all(&bytes).await?;
+                wr.flush().await
+            };
+            if let Err(e) = written.await {
                 return Some(format!("write: {e}"));
             }
             last.set(Instant::now());
@@ -310,19 +430,20 @@ async fn connection(
         }
     };
     let read_or_idle = async { Ok::<_, String>(reader.or(idle).await) };
-    let ended = read_or_idle.or(writer).await;
-    state.remove(peer, id);
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-    match ended {
-        Ok(None) => log::debug!("SIP: TCP connection with {peer} closed"),
-        Ok(Some(why)) => log::debug!("SIP: TCP connection with {peer} closed: {why}"),
-        Err(why) => fail(&state, peer, why).await,
-    }
+    read_or_idle.or(writer).await
 }
 
 /// Tells the run loop that messages for `peer` were lost.
 async fn fail(state: &State, peer: SocketAddr, why: String) {
-    let _ = state.events.send(TcpEvent::Failed { peer, why }).await;
+    let transport = state.transport;
+    let _ = state
+        .events
+        .send(TcpEvent::Failed {
+            peer,
+            transport,
+            why,
+        })
+        .await;
 }
 
 #[cfg(test)]

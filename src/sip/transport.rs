@@ -22,13 +22,16 @@ pub enum Transport {
     Udp,
     /// A TCP connection per peer address; framed by Content-Length, no retransmissions.
     Tcp,
+    /// TLS over a TCP connection per peer address (`sips:` or `;transport=tls`); framed
+    /// and timed like TCP, so the cores treat it as TCP with another name in Via.
+    Tls,
 }
 
 impl Transport {
     /// Whether the transport delivers or fails by itself (RFC 3261 17: then Timers A, E
     /// and G are not armed, and D, I, J and K are zero).
     pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
     }
 
     /// The name in a Via header (`SIP/2.0/UDP`).
@@ -36,6 +39,7 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 
@@ -45,14 +49,21 @@ impl Transport {
         match self {
             Transport::Udp => None,
             Transport::Tcp => Some("tcp"),
+            Transport::Tls => Some("tls"),
         }
     }
 
-    /// The transport a URI asks for with `;transport=` (case-insensitive); None when it
+    /// The transport a URI asks for: TLS for `sips:` (RFC 3261 19.1.2) or
+    /// `;transport=tls`, else what `;transport=` says (case-insensitive); None when it
     /// names none, or one this build does not speak.
     pub fn of_uri(uri: &SipUri) -> Option<Transport> {
+        if uri.sips {
+            return Some(Transport::Tls);
+        }
         let value = uri.uri_params.get_val("transport")?;
-        if value.eq_ignore_ascii_case("tcp") {
+        if value.eq_ignore_ascii_case("tls") {
+            Some(Transport::Tls)
+        } else if value.eq_ignore_ascii_case("tcp") {
             Some(Transport::Tcp)
         } else if value.eq_ignore_ascii_case("udp") {
             Some(Transport::Udp)
@@ -61,11 +72,12 @@ impl Transport {
         }
     }
 
-    /// A transport name as configs write it (`udp`, `tcp`).
+    /// A transport name as configs write it (`udp`, `tcp`, `tls`).
     pub fn from_name(name: &str) -> Option<Transport> {
         match name.to_ascii_lowercase().as_str() {
             "udp" => Some(Transport::Udp),
             "tcp" => Some(Transport::Tcp),
+            "tls" => Some(Transport::Tls),
             _ => None,
         }
     }
@@ -158,5 +170,22 @@ Subject: {}\r\nContent-Length: 0\r\n\r\n",
         assert_eq!(of("sip:1@h;transport=udp"), Some(Transport::Udp));
         assert_eq!(of("sip:1@h"), None);
         assert_eq!(of("sip:1@h;transport=sctp"), None);
+        assert_eq!(of("sip:1@h;transport=TLS"), Some(Transport::Tls));
+        assert_eq!(of("sips:1@h:5061"), Some(Transport::Tls));
+        assert!(Transport::Tls.is_reliable());
+    }
+
+    #[test]
+    fn a_request_over_tls_says_tls_in_its_via_whatever_its_size() {
+        for len in [10, 2000] {
+            let mut r = request(len);
+            let (t, bytes) = prepare(&mut r, Transport::Tls);
+            assert_eq!(t, Transport::Tls);
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            assert!(
+                text.contains("Via: SIP/2.0/TLS 10.0.0.1:5060;branch=z9hG4bK1"),
+                "{text}"
+            );
+        }
     }
 }

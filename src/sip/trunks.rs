@@ -262,11 +262,11 @@ pub fn from_config(sections: &[crate::config::trunks::TrunkSection]) -> Vec<Trun
         .collect()
 }
 
-/// A trunk's transport: `transport = "tcp"` in its entry, else what its URI names
-/// (`;transport=tcp`), else UDP.
+/// A trunk's transport: `transport = "tcp"` or `"tls"` in its entry, else what its URI
+/// names (`sips:`, `;transport=`), else UDP.
 fn transport_of(configured: &str, uri: &str) -> Transport {
     match Transport::from_name(configured) {
-        Some(Transport::Tcp) => Transport::Tcp,
+        Some(t @ (Transport::Tcp | Transport::Tls)) => t,
         _ => {
             let uri = uri.replace("{number}", "0");
             ezk_sip_types::uri::SipUri::from_str(uri.trim())

@@ -66,6 +66,16 @@ pub fn parse_lines(data: &str) -> Vec<StateLine> {
         .collect()
 }
 
+/// The EARLY lines (code 0) in which the gateway says the call moved to another trunk
+/// (`trunk primary: 503 Service Unavailable, trying backup`).
+pub fn moved_on(lines: &[StateLine]) -> Vec<&str> {
+    lines
+        .iter()
+        .filter(|l| l.state == 3 && l.code == 0 && l.reason.starts_with("trunk "))
+        .map(|l| l.reason.as_str())
+        .collect()
+}
+
 /// Renders lines for failure messages.
 pub fn show(lines: &[StateLine]) -> String {
     lines

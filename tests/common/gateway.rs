@@ -1,7 +1,7 @@
 //! The gateway under test: writes its TOML config into the test dir, starts the binary,
 //! reads the bound HTTP and SIP addresses from its stderr, and wraps the HTTP API.
 
-use super::callstate::{parse_lines, StateLine};
+use super::callstate::{assert_answered, assert_ending, moved_on, parse_lines, show, StateLine};
 use super::http::{self, Response};
 use super::net::PortBlock;
 use super::proc::Proc;
@@ -438,6 +438,45 @@ impl Gateway {
                 path
             }
         }
+    }
+
+    /// Places a call to `number`, waits until it is CONFIRMED, keeps it up for `hold`,
+    /// ends it through shutdown and checks that it was answered and ended so; returns
+    /// its id and state lines.
+    pub fn answered_call(&self, number: &str, hold: Duration) -> (String, Vec<StateLine>) {
+        let id = self.startup(number, 60, None);
+        self.wait_state(&id, 5, Duration::from_secs(30));
+        std::thread::sleep(hold);
+        self.shutdown(&id);
+        let lines = self.wait_done(&id, Duration::from_secs(30));
+        assert_answered(&lines);
+        assert_ending(&lines, 200, "shutdown requested");
+        (id, lines)
+    }
+
+    /// Places a call whose first trunk (`primary`) fails at the transport level and
+    /// checks that it moved on to `backup` at once (well before Timer B's 32 s), saying
+    /// so in its state lines, and was answered there; then ends it.
+    pub fn assert_transport_error_moves_on(&mut self) {
+        let started = std::time::Instant::now();
+        let id = self.startup("1002", 60, None);
+        let lines = self.wait_state(&id, 5, Duration::from_secs(30));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "a transport error ends the attempt at once, not after Timer B: took {:?}\n{}",
+            started.elapsed(),
+            show(&lines)
+        );
+        assert_eq!(
+            moved_on(&lines),
+            ["trunk primary: transport error, trying backup"],
+            "{}",
+            show(&lines)
+        );
+        self.shutdown(&id);
+        let lines = self.wait_done(&id, Duration::from_secs(30));
+        let confirmed = lines.iter().find(|l| l.state == 5).expect("CONFIRMED");
+        assert_eq!(confirmed.reason, "OK from backup", "{}", show(&lines));
     }
 
     /// Asserts the process is alive and never panicked.

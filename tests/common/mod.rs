@@ -8,6 +8,7 @@
 pub mod audio;
 pub mod callengine;
 pub mod callstate;
+pub mod certs;
 pub mod gateway;
 pub mod http;
 pub mod impair;

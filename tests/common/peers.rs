@@ -25,6 +25,8 @@ pub const P_SIPP_UAC: u16 = 2;
 pub const P_SIPP_UAC_CP: u16 = 3;
 /// kamailio SIP port.
 pub const P_KAMAILIO: u16 = 4;
+/// Kamailio's TLS port ([`Kamailio::start_tls`]).
+pub const P_KAMAILIO_TLS: u16 = 5;
 /// baresip SIP port (baresip also binds the next one).
 pub const P_BARESIP: u16 = 6;
 /// baresip ctrl_tcp port.
@@ -223,6 +225,43 @@ impl Kamailio {
         Self::start_with(dir, block, users, false)
     }
 
+    /// As [`Kamailio::start_with`] with TCP, plus TLS on the block's kamailio TLS port
+    /// serving `cert`/`key` (PEM; kamailio's `tls` module, Debian
+    /// `kamailio-tls-modules`). Its log says `over tls` for requests that came so.
+    pub fn start_tls(
+        dir: &TestDir,
+        block: &PortBlock,
+        users: &[(&str, &str)],
+        cert: &Path,
+        key: &Path,
+    ) -> (Kamailio, SocketAddr) {
+        let tls_port = block.port(P_KAMAILIO_TLS);
+        let work = dir.subdir("kamailio");
+        let tls_cfg = work.join("tls.cfg");
+        std::fs::write(
+            &tls_cfg,
+            format!(
+                "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n\
+                 require_certificate = no\nprivate_key = {}\ncertificate = {}\n\n\
+                 [client:default]\nmethod = TLSv1.2+\nverify_certificate = no\n\
+                 require_certificate = no\n",
+                key.display(),
+                cert.display()
+            ),
+        )
+        .unwrap();
+        let tls = KamailioTls {
+            listen: format!("enable_tls=yes\nlisten=tls:127.0.0.1:{tls_port}"),
+            module: format!(
+                "loadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \"{}\")",
+                tls_cfg.display()
+            ),
+        };
+        let kam = Self::start_full(dir, block, users, true, Some(tls));
+        let addr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+        (kam, addr)
+    }
+
     /// As [`Kamailio::start`]; `tcp`: it listens on TCP on the same port as well. Its
     /// log says `REQ <method> <uri> from <addr> over <udp|tcp> (<n> bytes)` for every
     /// request it routes.
@@ -232,6 +271,20 @@ impl Kamailio {
         users: &[(&str, &str)],
         tcp: bool,
     ) -> Kamailio {
+        Self::start_full(dir, block, users, tcp, None)
+    }
+
+    fn start_full(
+        dir: &TestDir,
+        block: &PortBlock,
+        users: &[(&str, &str)],
+        tcp: bool,
+        tls: Option<KamailioTls>,
+    ) -> Kamailio {
+        let tls = tls.unwrap_or(KamailioTls {
+            listen: String::new(),
+            module: String::new(),
+        });
         let port = block.port(P_KAMAILIO);
         let work = dir.subdir("kamailio");
         let users_cfg: String = users
@@ -249,6 +302,8 @@ impl Kamailio {
                     String::new()
                 },
             )
+            .replace("@TLS_LISTEN@", &tls.listen)
+            .replace("@TLS_MODULE@", &tls.module)
             .replace("@PORT@", &port.to_string())
             .replace("@MPATH@", &kamailio_mpath())
             .replace("@CTL@", &work.join("kamailio_ctl").to_string_lossy())
@@ -260,6 +315,12 @@ impl Kamailio {
         let proc = run_kamailio(dir, &work, &args, addr);
         Kamailio { proc, addr }
     }
+}
+
+/// The lines a TLS kamailio adds to the template: its listener and its module.
+struct KamailioTls {
+    listen: String,
+    module: String,
 }
 
 /// Checks a kamailio config (`kamailio -c` with `args`, which name the file and any
@@ -345,6 +406,32 @@ fn take_netstrings(buf: &mut Vec<u8>) -> Vec<Value> {
 }
 
 impl Baresip {
+    /// A phone that answers at once with PCMU, playing `source_wav`, registered at
+    /// `registrar` (kamailio) as `user` with `password`; returns once registered.
+    pub fn registered(
+        dir: &TestDir,
+        block: &PortBlock,
+        (user, password): (&str, &str),
+        registrar: SocketAddr,
+        source_wav: PathBuf,
+    ) -> Baresip {
+        let phone = Baresip::start(
+            dir,
+            block,
+            &format!("baresip-{user}"),
+            &BaresipOpts {
+                account: format!(
+                    "<sip:{user}@{registrar}>;auth_pass={password};regint=60;answermode=auto;\
+                         audio_codecs=PCMU"
+                ),
+                source_wav,
+                codec_modules: Vec::new(),
+            },
+        );
+        phone.wait_registered(Duration::from_secs(20));
+        phone
+    }
+
     /// Starts baresip on the block's baresip ports (RTP in 60..=79) and waits for ctrl_tcp.
     pub fn start(dir: &TestDir, block: &PortBlock, name: &str, opts: &BaresipOpts) -> Baresip {
         let conf_dir = dir.subdir(name);
