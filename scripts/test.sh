@@ -37,8 +37,9 @@ missing_tools() {
   sox -h 2>/dev/null | grep -q 'AUDIO FILE FORMATS:.* wav' || echo "sox-wav"
   /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || echo "python3-numpy"
   # kamailio's TLS module (e2e_tls) is a package of its own
-  ls /usr/lib/*/kamailio/modules/tls.so /usr/lib/kamailio/modules/tls.so 2>/dev/null | grep -q . \
-    || echo "kamailio-tls-modules"
+  # (no `ls | grep` here: under pipefail ls's error for the absent path fails the pipe)
+  compgen -G '/usr/lib/*/kamailio/modules/tls.so' >/dev/null ||
+    [ -e /usr/lib/kamailio/modules/tls.so ] || echo "kamailio-tls-modules"
 }
 
 missing="$(missing_tools | sort -u | tr '\n' ' ')"
